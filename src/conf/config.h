@@ -1,0 +1,89 @@
+/* conf/config.h: the daemon's configuration, as one plain struct.
+ *
+ * Owns: struct mk_config, its defaults, and loading it from an INI file
+ * (inih) with MIKA_<SECTION>_<KEY> environment overrides.
+ * Not here: acting on the values (serve.c and the modules it configures).
+ * Every key, its default and meaning is listed in docs/CONFIG.md; a unit test
+ * checks the list there against config.c's key table.
+ */
+#ifndef MIKA_CONF_CONFIG_H
+#define MIKA_CONF_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/err.h"
+#include "util/log.h"
+
+#define MK_CONFIG_MAX_PROXIES 16
+
+/* An address/prefix of a trusted reverse proxy: "10.0.0.0/8", "::1", "127.0.0.1". */
+struct mk_cidr {
+    int family;        /* AF_INET or AF_INET6 */
+    uint8_t addr[16];  /* network byte order; IPv4 uses the first 4 bytes */
+    uint8_t prefix;    /* bits */
+};
+
+struct mk_config {
+    /* [server] */
+    uint16_t port;          /* port = 34000 */
+    bool ipv4;              /* ipv4 = true: listen on and serve IPv4 */
+    bool ipv6;              /* ipv6 = true: listen on and serve IPv6 */
+    char bind4[64];         /* bind4 = 0.0.0.0 */
+    char bind6[64];         /* bind6 = :: */
+    uint32_t workers;       /* workers = 0 (0 = number of cores) */
+    char event_loop[16];    /* event_loop = auto | epoll | poll | kqueue */
+
+    /* [http] */
+    uint32_t max_request_bytes;    /* max_request_bytes = 4096: request line + headers */
+    uint32_t max_request_line;     /* max_request_line = 2048 */
+    uint32_t max_connections;      /* max_connections = 10000, whole process */
+    uint32_t idle_timeout;         /* idle_timeout = 30 s, keep-alive with no request */
+    uint32_t header_timeout;       /* header_timeout = 10 s, from a request's first byte */
+    uint32_t max_keepalive_requests; /* max_keepalive_requests = 1000 */
+
+    /* [tracker] */
+    uint32_t interval;         /* interval = 1800 s */
+    uint32_t min_interval;     /* min_interval = 900 s */
+    uint32_t numwant_default;  /* numwant_default = 30 */
+    uint32_t numwant_max;      /* numwant_max = 100 */
+    uint32_t expiry_factor;    /* expiry_factor = 2: a peer expires after interval x this */
+    uint32_t scrape_max_hashes; /* scrape_max_hashes = 64 */
+    bool allow_ip_param;       /* allow_ip_param = false: honour ipv4=/ipv6= */
+    bool whitelist;            /* whitelist = true: check peer_id prefixes (BEP 20) */
+
+    /* [proxy] */
+    char real_ip_header[64];   /* real_ip_header = "" (e.g. X-Forwarded-For, X-Real-IP) */
+    struct mk_cidr trusted_proxies[MK_CONFIG_MAX_PROXIES]; /* trusted = "" comma list */
+    uint32_t ntrusted_proxies;
+
+    /* [store] */
+    char db_path[4096];        /* path = ./mika.db (SQLite, WAL) */
+
+    /* [log] */
+    enum mk_log_level log_level;   /* level = info */
+    enum mk_log_format log_format; /* format = text | json */
+};
+
+/* Fills cfg with the documented defaults. */
+void config_defaults(struct mk_config *cfg);
+
+/* Reads path (NULL: no file, defaults only), then applies MIKA_<SECTION>_<KEY>
+ * environment variables from envp (NULL-terminated, usually environ). An
+ * unknown section or key, or a bad value, fails with MK_EINVAL and a message
+ * that names the key and the line ("mika.ini:12: tracker.interval: ..."), or
+ * the variable ("MIKA_TRACKER_INTERVAL: ..."). */
+int config_load(struct mk_config *cfg, const char *path, char *const *envp,
+                struct mk_errbuf *eb);
+
+/* True when addr (family AF_INET/AF_INET6, bytes in network order) lies in
+ * one of the trusted proxy ranges. */
+bool config_is_trusted_proxy(const struct mk_config *cfg, int family, const uint8_t *addr);
+
+/* Visits every known key as "section.key" with its default rendered as text;
+ * used by the docs test and `mika serve --help`. */
+void config_each_key(void (*fn)(const char *section, const char *key, const char *def,
+                                const char *doc, void *arg),
+                     void *arg);
+
+#endif /* MIKA_CONF_CONFIG_H */

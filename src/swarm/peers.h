@@ -1,0 +1,97 @@
+/* swarm/peers.h: the peer set of one address family of one torrent.
+ *
+ * Owns: a dense array of peers, partitioned so that leechers sit in
+ * [0, nleech) and seeders in [nleech, n), a parallel array of their compact
+ * addresses (BEP 23 / BEP 7 bytes: address then port, network order, so an
+ * answer is built with memcpy), and an open-addressing index from peer key to
+ * position. Removal swaps the last element in, so every operation but growth
+ * is O(1), and picking numwant peers is O(numwant) whatever the swarm size.
+ * Not here: which torrent (torrents.c), expiry scheduling (the reaper).
+ * Invariant: callers hold the torrent's shard lock; nothing here sleeps or
+ * does I/O. Seeder and leecher counts are the partition sizes, so they are
+ * derived from the peers actually present, never from events.
+ */
+#ifndef MIKA_SWARM_PEERS_H
+#define MIKA_SWARM_PEERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/rng.h"
+
+enum peer_family { PEER_V4, PEER_V6 };
+
+#define PEER_COMPACT_V4 6  /* 4-byte address + 2-byte port */
+#define PEER_COMPACT_V6 18 /* 16-byte address + 2-byte port */
+#define PEER_COMPACT_MAX PEER_COMPACT_V6
+#define PEERSET_MAX_PEERS (1u << 24) /* growth past this is MK_ELIMIT */
+
+/* One announce, as the swarm needs it. */
+struct peer_report {
+    uint64_t key;                    /* keyed hash of (peer_id, user_id): identity in the swarm */
+    uint32_t user_id;
+    uint8_t addr[PEER_COMPACT_MAX];  /* compact bytes; 6 or 18 used, by family */
+    uint64_t uploaded;               /* as reported, cumulative for the client session */
+    uint64_t downloaded;
+    bool seeder;                     /* left == 0 */
+    uint32_t now;                    /* seconds on the tracker's clock */
+};
+
+/* The peer as it was before an upsert or removal: the baseline for deltas. */
+struct peer_prev {
+    bool existed;
+    bool was_seeder;
+    uint64_t uploaded;
+    uint64_t downloaded;
+    uint32_t last_seen;
+    uint32_t user_id;
+};
+
+/* Stored per peer; the address lives in the parallel addrs array. */
+struct peer {
+    uint64_t key;
+    uint64_t uploaded;
+    uint64_t downloaded;
+    uint32_t user_id;
+    uint32_t last_seen;
+};
+_Static_assert(sizeof(struct peer) == 32, "struct peer is a headline figure: keep it 32 bytes");
+
+struct peerset {
+    struct peer *peers;  /* [0, nleech) leechers, [nleech, n) seeders */
+    uint8_t *addrs;      /* n * stride compact bytes, same order as peers */
+    uint32_t *index;     /* open addressing, slot holds position + 1, 0 = empty */
+    uint32_t n;
+    uint32_t nleech;
+    uint32_t cap;        /* capacity of peers and addrs */
+    uint32_t index_cap;  /* power of two, kept >= 2 * n */
+    uint8_t stride;      /* PEER_COMPACT_V4 or PEER_COMPACT_V6 */
+};
+
+/* An empty set; allocates nothing until the first peer. */
+void peerset_init(struct peerset *ps, enum peer_family family);
+void peerset_fini(struct peerset *ps);
+
+/* Inserts the peer or updates it in place (address, counters, seeder state,
+ * last_seen), moving it across the leecher/seeder partition if needed. *prev
+ * says what was there before. MK_ENOMEM or MK_ELIMIT leave the set unchanged. */
+int peerset_upsert(struct peerset *ps, const struct peer_report *r, struct peer_prev *prev);
+
+/* Removes the peer with this key; false if absent. *prev as above (may be NULL). */
+bool peerset_remove(struct peerset *ps, uint64_t key, struct peer_prev *prev);
+
+static inline uint32_t peerset_count(const struct peerset *ps) { return ps->n; }
+static inline uint32_t peerset_leechers(const struct peerset *ps) { return ps->nleech; }
+static inline uint32_t peerset_seeders(const struct peerset *ps) { return ps->n - ps->nleech; }
+
+/* Writes up to numwant distinct peers' compact addresses to out (room for
+ * numwant * stride bytes), a uniform random sample of the candidates:
+ * leechers only when for_seeder, else every peer; never the peer whose key is
+ * self_key. Returns the number written. O(numwant) time and no allocation. */
+uint32_t peerset_select(const struct peerset *ps, struct rng *rng, uint64_t self_key,
+                        bool for_seeder, uint32_t numwant, uint8_t *out);
+
+/* Removes every peer with last_seen < cutoff; returns how many. O(n). */
+uint32_t peerset_expire(struct peerset *ps, uint32_t cutoff);
+
+#endif /* MIKA_SWARM_PEERS_H */

@@ -1,0 +1,78 @@
+/* swarm/torrents.h: every registered torrent and its swarm, in memory.
+ *
+ * Owns: a hash table keyed by the 20-byte info_hash, split into shards with
+ * one mutex each, and the torrents in it (metadata, IPv4 and IPv6 peer sets,
+ * the set of users who have snatched it).
+ * Not here: loading from the store (serve.c), what an announce means (net/).
+ * Invariant: a request holds exactly one shard lock, for O(numwant) work;
+ * torrent pointers are valid only while their shard is locked.
+ */
+#ifndef MIKA_SWARM_TORRENTS_H
+#define MIKA_SWARM_TORRENTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "swarm/peers.h"
+#include "util/err.h"
+#include "util/u32set.h"
+
+struct torrent {
+    uint8_t info_hash[20];
+    uint32_t id;
+    bool enabled;
+    bool deleted;
+    char *reason;             /* owned; why it was deleted; NULL if none */
+    uint32_t snatches;        /* completed downloads, once per user */
+    uint32_t generation;      /* reload generation that last saw it in the store */
+    struct peerset v4;
+    struct peerset v6;
+    struct u32set snatchers;  /* user ids that have snatched it */
+    struct torrent *next;     /* hash chain */
+};
+
+struct torrents;
+struct torrent_shard;
+
+/* nshards is rounded up to a power of two (0 means 256). */
+struct torrents *torrents_new(uint32_t nshards);
+void torrents_free(struct torrents *t);
+
+/* Locks the shard that holds info_hash and returns the torrent, or NULL when
+ * it is not registered (the shard is locked either way). *shard receives the
+ * lock to hand to torrents_unlock(). */
+struct torrent *torrents_lock(struct torrents *t, const uint8_t info_hash[20],
+                              struct torrent_shard **shard);
+void torrents_unlock(struct torrent_shard *shard);
+
+/* Inserts or updates a torrent's metadata from a store row (peers are kept),
+ * stamping it with generation. Takes its own shard lock. */
+int torrents_put(struct torrents *t, const struct torrent_row *row, uint32_t generation);
+
+/* After a reload with this generation: torrents the store no longer has
+ * become deleted (reason kept if any). Returns how many. */
+uint32_t torrents_sweep(struct torrents *t, uint32_t generation);
+
+/* Records a snatch by user_id (by id lookup is not needed: caller holds the
+ * torrent). True the first time for that user, and then bumps t->snatches. */
+bool torrent_snatch(struct torrent *tor, uint32_t user_id);
+
+/* Records a snatch loaded from the store, without counting it again. */
+int torrents_load_snatch(struct torrents *t, uint32_t torrent_id, uint32_t user_id);
+
+/* Expires peers with last_seen < cutoff in one shard (taking its lock);
+ * returns how many were removed. Call for shard 0..torrents_nshards()-1 in
+ * turn to sweep a little at a time. */
+uint32_t torrents_reap_shard(struct torrents *t, uint32_t shard, uint32_t cutoff);
+uint32_t torrents_nshards(const struct torrents *t);
+
+/* Totals for logs and stats; takes each shard lock in turn. */
+struct torrents_totals {
+    uint64_t torrents;
+    uint64_t seeders;
+    uint64_t leechers;
+};
+void torrents_totals(struct torrents *t, struct torrents_totals *out);
+
+#endif /* MIKA_SWARM_TORRENTS_H */
