@@ -34,6 +34,7 @@ struct peer_report {
     uint64_t uploaded;               /* as reported, cumulative for the client session */
     uint64_t downloaded;
     bool seeder;                     /* left == 0 */
+    bool partial;                    /* BEP 21 partial seed: event=paused and left > 0 */
     uint32_t now;                    /* seconds on the tracker's clock */
 };
 
@@ -41,6 +42,7 @@ struct peer_report {
 struct peer_prev {
     bool existed;
     bool was_seeder;
+    bool was_partial;
     uint64_t uploaded;
     uint64_t downloaded;
     uint32_t last_seen;
@@ -53,7 +55,8 @@ struct peer {
     uint64_t uploaded;
     uint64_t downloaded;
     uint32_t user_id;
-    uint32_t last_seen;
+    uint32_t last_seen : 31; /* tracker clock, seconds: 68 years fit */
+    uint32_t partial : 1;    /* a leecher that is a BEP 21 partial seed */
 };
 _Static_assert(sizeof(struct peer) == 32, "struct peer is a headline figure: keep it 32 bytes");
 
@@ -63,6 +66,7 @@ struct peerset {
     uint32_t *index;     /* open addressing, slot holds position + 1, 0 = empty */
     uint32_t n;
     uint32_t nleech;
+    uint32_t npartial;   /* leechers that are partial seeds (BEP 21) */
     uint32_t cap;        /* capacity of peers and addrs */
     uint32_t index_cap;  /* power of two, kept >= 2 * n */
     uint8_t stride;      /* PEER_COMPACT_V4 or PEER_COMPACT_V6 */
@@ -83,6 +87,8 @@ bool peerset_remove(struct peerset *ps, uint64_t key, struct peer_prev *prev);
 static inline uint32_t peerset_count(const struct peerset *ps) { return ps->n; }
 static inline uint32_t peerset_leechers(const struct peerset *ps) { return ps->nleech; }
 static inline uint32_t peerset_seeders(const struct peerset *ps) { return ps->n - ps->nleech; }
+/* BEP 21 "downloaders": leechers that are not partial seeds. */
+static inline uint32_t peerset_downloaders(const struct peerset *ps) { return ps->nleech - ps->npartial; }
 
 /* Writes up to numwant distinct peers' compact addresses to out (room for
  * numwant * stride bytes), a uniform random sample of the candidates:
