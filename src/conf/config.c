@@ -1,0 +1,707 @@
+/* conf/config.c: the key table, and loading struct mk_config from INI and env.
+ *
+ * Owns: config_keys[], the one table that drives defaults, the INI handler,
+ * the MIKA_<SECTION>_<KEY> overrides, config_each_key() (docs, --help) and the
+ * cross-key checks.
+ * Not here: acting on the values (serve.c and the modules it configures).
+ * Invariants: a row's default text parses with the row's own setter (the
+ * defaults are produced that way, so docs and code cannot drift);
+ * config_load() changes the caller's struct only when everything succeeded.
+ */
+#include "conf/config.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+enum config_type {
+    CONFIG_BOOL,
+    CONFIG_U16,
+    CONFIG_U32,
+    CONFIG_STRING,     /* up to size - 1 bytes */
+    CONFIG_ADDR4,      /* an IPv4 address literal */
+    CONFIG_ADDR6,      /* an IPv6 address literal */
+    CONFIG_HEADER,     /* an HTTP header name, or empty */
+    CONFIG_ENUM,       /* one of choices[], stored as a string */
+    CONFIG_LOG_LEVEL,  /* enum mk_log_level */
+    CONFIG_LOG_FORMAT, /* enum mk_log_format */
+    CONFIG_CIDRS,      /* comma list into trusted_proxies/ntrusted_proxies */
+};
+
+struct config_key {
+    const char *section;
+    const char *key;
+    enum config_type type;
+    size_t offset; /* into struct mk_config */
+    size_t size;   /* of the field: strings are bounded by it */
+    uint32_t min, max;
+    bool nonempty;
+    const char *const *choices; /* CONFIG_ENUM: NULL-terminated */
+    const char *def;            /* parsed by config_defaults() */
+    const char *doc;
+};
+
+/* One row; extra designators (.choices, .nonempty) go after the doc text. */
+#define CONFIG_ROW(sec, k, t, f, lo, hi, d, text, ...)                                             \
+    {.section = (sec), .key = (k), .type = (t), .offset = offsetof(struct mk_config, f),           \
+     .size = sizeof(((struct mk_config *)0)->f), .min = (lo), .max = (hi), .def = (d),             \
+     .doc = (text), __VA_ARGS__}
+
+static const char *const config_event_loops[] = {"auto", "epoll", "poll", "kqueue", NULL};
+
+static const struct config_key config_keys[] = {
+    CONFIG_ROW("server", "port", CONFIG_U16, port, 1, 65535, "34000",
+               "TCP port of the HTTP tracker"),
+    CONFIG_ROW("server", "ipv4", CONFIG_BOOL, ipv4, 0, 0, "true",
+               "listen on and serve IPv4"),
+    CONFIG_ROW("server", "ipv6", CONFIG_BOOL, ipv6, 0, 0, "true",
+               "listen on and serve IPv6"),
+    CONFIG_ROW("server", "bind4", CONFIG_ADDR4, bind4, 0, 0, "0.0.0.0",
+               "IPv4 address to listen on"),
+    CONFIG_ROW("server", "bind6", CONFIG_ADDR6, bind6, 0, 0, "::",
+               "IPv6 address to listen on"),
+    CONFIG_ROW("server", "workers", CONFIG_U32, workers, 0, 256, "0",
+               "worker threads, each with its own event loop; 0 = number of cores"),
+    CONFIG_ROW("server", "event_loop", CONFIG_ENUM, event_loop, 0, 0, "auto",
+               "event loop backend: auto, epoll, poll or kqueue", .choices = config_event_loops),
+
+    CONFIG_ROW("http", "max_request_bytes", CONFIG_U32, max_request_bytes, 256, 65536, "4096",
+               "largest request line plus headers, in bytes"),
+    CONFIG_ROW("http", "max_request_line", CONFIG_U32, max_request_line, 64, 65536, "2048",
+               "largest request line, in bytes"),
+    CONFIG_ROW("http", "max_connections", CONFIG_U32, max_connections, 1, 1000000, "10000",
+               "open tracker connections in the whole process"),
+    CONFIG_ROW("http", "idle_timeout", CONFIG_U32, idle_timeout, 1, 3600, "30",
+               "seconds a keep-alive connection may wait for its next request"),
+    CONFIG_ROW("http", "header_timeout", CONFIG_U32, header_timeout, 1, 3600, "10",
+               "seconds from a request's first byte to its complete headers"),
+    CONFIG_ROW("http", "max_keepalive_requests", CONFIG_U32, max_keepalive_requests, 1, 1000000,
+               "1000", "requests served on one connection before it is closed"),
+
+    CONFIG_ROW("tracker", "interval", CONFIG_U32, interval, 1, 86400, "1800",
+               "seconds between announces asked of clients"),
+    CONFIG_ROW("tracker", "min_interval", CONFIG_U32, min_interval, 1, 86400, "900",
+               "seconds clients must wait at least between announces"),
+    CONFIG_ROW("tracker", "numwant_default", CONFIG_U32, numwant_default, 1, 1000, "30",
+               "peers returned when the client does not send numwant"),
+    CONFIG_ROW("tracker", "numwant_max", CONFIG_U32, numwant_max, 1, 1000, "100",
+               "most peers returned in one answer, whatever numwant says"),
+    CONFIG_ROW("tracker", "expiry_factor", CONFIG_U32, expiry_factor, 1, 100, "2",
+               "a peer expires after interval x expiry_factor seconds without announcing"),
+    CONFIG_ROW("tracker", "scrape_max_hashes", CONFIG_U32, scrape_max_hashes, 1, 1000, "64",
+               "most info_hash parameters in one scrape"),
+    CONFIG_ROW("tracker", "allow_ip_param", CONFIG_BOOL, allow_ip_param, 0, 0, "false",
+               "honour the ip=, ipv4= and ipv6= announce parameters"),
+    CONFIG_ROW("tracker", "whitelist", CONFIG_BOOL, whitelist, 0, 0, "true",
+               "admit only clients whose peer_id starts with a whitelisted prefix (BEP 20)"),
+
+    CONFIG_ROW("proxy", "real_ip_header", CONFIG_HEADER, real_ip_header, 0, 0, "",
+               "header carrying the client address (X-Forwarded-For, X-Real-IP); empty = none"),
+    CONFIG_ROW("proxy", "trusted", CONFIG_CIDRS, trusted_proxies, 0, 0, "",
+               "comma list of proxy addresses or CIDRs whose real_ip_header is believed"),
+
+    CONFIG_ROW("store", "path", CONFIG_STRING, db_path, 0, 0, "./mika.db",
+               "SQLite database file, created if absent", .nonempty = true),
+
+    CONFIG_ROW("log", "level", CONFIG_LOG_LEVEL, log_level, 0, 0, "info",
+               "least severe level written: debug, info, warn or error"),
+    CONFIG_ROW("log", "format", CONFIG_LOG_FORMAT, log_format, 0, 0, "text",
+               "log line format: text or json"),
+};
+
+#define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+/* Values are quoted back in messages; cap and defang them so a long or binary
+ * value cannot hide the key name or forge output. */
+static const char *config_excerpt(char *out, size_t cap, const char *v)
+{
+    size_t n = 0;
+    size_t max = cap - 4;
+    for (; v[n] && n < max; n++) {
+        unsigned char c = (unsigned char)v[n];
+        out[n] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    if (v[n]) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+#define CONFIG_WHY_MAX 160
+
+static int config_why(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int config_why(char *why, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, CONFIG_WHY_MAX, fmt, ap);
+    va_end(ap);
+    return MK_EINVAL;
+}
+
+static int config_set_bool(bool *out, const char *v, char *why)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    char ex[48];
+    return config_why(why, "\"%s\" is not a boolean (true/false, yes/no, on/off, 1/0)",
+                      config_excerpt(ex, sizeof(ex), v));
+}
+
+/* Decimal digits only: no sign, no hex, no spaces, no unit suffix. */
+static int config_parse_uint(const struct config_key *k, const char *v, uint32_t *out, char *why)
+{
+    char ex[48];
+    if (*v == '\0') {
+        return config_why(why, "\"\" is not a number");
+    }
+    uint64_t n = 0;
+    for (const char *p = v; *p; p++) {
+        if (*p < '0' || *p > '9') {
+            return config_why(why, "\"%s\" is not a number", config_excerpt(ex, sizeof(ex), v));
+        }
+        if (n <= UINT32_MAX) {
+            n = n * 10 + (uint64_t)(*p - '0');
+        }
+    }
+    if (n < k->min) {
+        return config_why(why, "%s is below the minimum %u", config_excerpt(ex, sizeof(ex), v),
+                          k->min);
+    }
+    if (n > k->max) {
+        return config_why(why, "%s is above the maximum %u", config_excerpt(ex, sizeof(ex), v),
+                          k->max);
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
+static int config_set_string(const struct config_key *k, char *out, const char *v, char *why)
+{
+    size_t len = strlen(v);
+    if (len >= k->size) {
+        return config_why(why, "value is %zu bytes, more than the maximum %zu", len, k->size - 1);
+    }
+    if (k->nonempty && len == 0) {
+        return config_why(why, "must not be empty");
+    }
+    memcpy(out, v, len + 1);
+    return 0;
+}
+
+static int config_set_addr(const struct config_key *k, char *out, const char *v, char *why)
+{
+    int family = k->type == CONFIG_ADDR4 ? AF_INET : AF_INET6;
+    uint8_t bin[16];
+    char ex[48];
+    if (strlen(v) >= k->size || inet_pton(family, v, bin) != 1) {
+        return config_why(why, "\"%s\" is not an %s address", config_excerpt(ex, sizeof(ex), v),
+                          family == AF_INET ? "IPv4" : "IPv6");
+    }
+    return config_set_string(k, out, v, why);
+}
+
+/* RFC 9110 token characters: a header name we will compare against. */
+static bool config_is_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int config_set_header(const struct config_key *k, char *out, const char *v, char *why)
+{
+    char ex[48];
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (!config_is_tchar(*p)) {
+            return config_why(why, "\"%s\" is not an HTTP header name",
+                              config_excerpt(ex, sizeof(ex), v));
+        }
+    }
+    return config_set_string(k, out, v, why);
+}
+
+static int config_set_enum(const struct config_key *k, char *out, const char *v, char *why)
+{
+    for (const char *const *c = k->choices; *c; c++) {
+        if (strcmp(v, *c) == 0) {
+            return config_set_string(k, out, v, why);
+        }
+    }
+    char list[96] = "";
+    size_t n = 0;
+    for (const char *const *c = k->choices; *c && n < sizeof(list); c++) {
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", c == k->choices ? "" : ", ", *c);
+    }
+    char ex[48];
+    return config_why(why, "\"%s\" is not one of: %s", config_excerpt(ex, sizeof(ex), v), list);
+}
+
+/* One "addr" or "addr/bits" item; host bits past the prefix are cleared so
+ * that matching is a plain masked compare. */
+static bool config_parse_cidr(const char *s, size_t len, struct mk_cidr *out)
+{
+    char buf[INET6_ADDRSTRLEN + 8];
+    if (len == 0 || len >= sizeof(buf)) {
+        return false;
+    }
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *slash = strchr(buf, '/');
+    int bits = -1;
+    if (slash) {
+        *slash = '\0';
+        const char *b = slash + 1;
+        if (*b == '\0' || strlen(b) > 3) {
+            return false;
+        }
+        bits = 0;
+        for (; *b; b++) {
+            if (*b < '0' || *b > '9') {
+                return false;
+            }
+            bits = bits * 10 + (*b - '0');
+        }
+    }
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, buf, out->addr) == 1) {
+        out->family = AF_INET;
+        if (bits < 0) {
+            bits = 32;
+        }
+    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+        out->family = AF_INET6;
+        if (bits < 0) {
+            bits = 128;
+        }
+    } else {
+        return false;
+    }
+    if (bits > (out->family == AF_INET ? 32 : 128)) {
+        return false;
+    }
+    out->prefix = (uint8_t)bits;
+    for (int i = 0; i < 16; i++) {
+        int keep = bits - i * 8;
+        if (keep <= 0) {
+            out->addr[i] = 0;
+        } else if (keep < 8) {
+            out->addr[i] &= (uint8_t)(0xff00u >> keep);
+        }
+    }
+    return true;
+}
+
+static int config_set_cidrs(struct mk_config *cfg, const char *v, char *why)
+{
+    struct mk_cidr list[MK_CONFIG_MAX_PROXIES];
+    uint32_t n = 0;
+    const char *p = v;
+    while (*p) {
+        while (*p == ' ' || *p == '\t') {
+            p++;
+        }
+        const char *end = p + strcspn(p, ",");
+        const char *last = end;
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+            last--;
+        }
+        size_t len = (size_t)(last - p);
+        if (len > 0 || *end == ',') {
+            char ex[48];
+            char item[48];
+            size_t show = len < sizeof(item) ? len : sizeof(item) - 1;
+            memcpy(item, p, show);
+            item[show] = '\0';
+            if (n == MK_CONFIG_MAX_PROXIES) {
+                return config_why(why, "more than %d entries", MK_CONFIG_MAX_PROXIES);
+            }
+            if (!config_parse_cidr(p, len, &list[n])) {
+                return config_why(why, "\"%s\" is not an address or CIDR",
+                                  config_excerpt(ex, sizeof(ex), item));
+            }
+            n++;
+        }
+        p = *end == ',' ? end + 1 : end;
+    }
+    memcpy(cfg->trusted_proxies, list, n * sizeof(list[0]));
+    cfg->ntrusted_proxies = n;
+    return 0;
+}
+
+/* Sets one key from text. On failure cfg is unchanged and why says what is
+ * wrong with the value (the caller adds where it came from). */
+static int config_set(const struct config_key *k, struct mk_config *cfg, const char *v, char *why)
+{
+    char *field = (char *)cfg + k->offset;
+    uint32_t n;
+    int rc;
+    switch (k->type) {
+    case CONFIG_BOOL:
+        assert(k->size == sizeof(bool));
+        return config_set_bool((bool *)field, v, why);
+    case CONFIG_U16:
+        assert(k->size == sizeof(uint16_t) && k->max <= UINT16_MAX);
+        rc = config_parse_uint(k, v, &n, why);
+        if (rc == 0) {
+            *(uint16_t *)field = (uint16_t)n;
+        }
+        return rc;
+    case CONFIG_U32:
+        assert(k->size == sizeof(uint32_t));
+        rc = config_parse_uint(k, v, &n, why);
+        if (rc == 0) {
+            *(uint32_t *)field = n;
+        }
+        return rc;
+    case CONFIG_STRING:
+        return config_set_string(k, field, v, why);
+    case CONFIG_ADDR4:
+    case CONFIG_ADDR6:
+        return config_set_addr(k, field, v, why);
+    case CONFIG_HEADER:
+        return config_set_header(k, field, v, why);
+    case CONFIG_ENUM:
+        return config_set_enum(k, field, v, why);
+    case CONFIG_LOG_LEVEL: {
+        assert(k->size == sizeof(enum mk_log_level));
+        int level = mk_log_level_parse(v);
+        if (level < 0) {
+            char ex[48];
+            return config_why(why, "\"%s\" is not one of: debug, info, warn, error",
+                              config_excerpt(ex, sizeof(ex), v));
+        }
+        *(enum mk_log_level *)field = (enum mk_log_level)level;
+        return 0;
+    }
+    case CONFIG_LOG_FORMAT:
+        assert(k->size == sizeof(enum mk_log_format));
+        if (strcmp(v, "text") == 0) {
+            *(enum mk_log_format *)field = MK_LOG_TEXT;
+            return 0;
+        }
+        if (strcmp(v, "json") == 0) {
+            *(enum mk_log_format *)field = MK_LOG_JSON;
+            return 0;
+        }
+        char ex[48];
+        return config_why(why, "\"%s\" is not one of: text, json",
+                          config_excerpt(ex, sizeof(ex), v));
+    case CONFIG_CIDRS:
+        assert(k->offset == offsetof(struct mk_config, trusted_proxies));
+        return config_set_cidrs(cfg, v, why);
+    }
+    return config_why(why, "unhandled key type");
+}
+
+static const struct config_key *config_find(const char *section, const char *key)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        if (strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].key, key) == 0) {
+            return &config_keys[i];
+        }
+    }
+    return NULL;
+}
+
+void config_defaults(struct mk_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        char why[CONFIG_WHY_MAX];
+        int rc = config_set(&config_keys[i], cfg, config_keys[i].def, why);
+        assert(rc == 0 && "a default in config_keys[] does not parse");
+        (void)rc;
+    }
+}
+
+void config_each_key(void (*fn)(const char *section, const char *key, const char *def,
+                                const char *doc, void *arg),
+                     void *arg)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        fn(config_keys[i].section, config_keys[i].key, config_keys[i].def, config_keys[i].doc,
+           arg);
+    }
+}
+
+/* ---- INI file ---------------------------------------------------------- */
+
+struct config_file {
+    FILE *f;
+    int lineno;      /* of the line last handed to inih */
+    bool too_long;   /* the reader stopped at an over-long line */
+    struct mk_config *cfg;
+    const char *path;
+    struct mk_errbuf *eb;
+    int err;         /* first handler error, 0 if none */
+    int err_line;
+};
+
+/* inih's reader: one physical line per call, so lineno stays exact. Leading
+ * blanks are dropped, which turns off inih's multi-line continuation: a value
+ * never silently swallows the next line. */
+static char *config_read_line(char *str, int num, void *stream)
+{
+    struct config_file *cf = stream;
+    if (cf->too_long || !fgets(str, num, cf->f)) {
+        return NULL;
+    }
+    cf->lineno++;
+    size_t len = strlen(str);
+    if (len > 0 && str[len - 1] != '\n' && !feof(cf->f)) {
+        cf->too_long = true;
+        return NULL;
+    }
+    size_t skip = strspn(str, " \t");
+    if (skip > 0) {
+        memmove(str, str + skip, len - skip + 1);
+    }
+    return str;
+}
+
+static int config_ini_handler(void *user, const char *section, const char *name,
+                              const char *value)
+{
+    struct config_file *cf = user;
+    if (cf->err) {
+        return 0;
+    }
+    const struct config_key *k = config_find(section, name);
+    if (!k) {
+        char ex[48];
+        char sx[48];
+        cf->err_line = cf->lineno;
+        if (*section == '\0') {
+            cf->err = mk_fail(cf->eb, MK_EINVAL, "%s:%d: unknown key \"%s\" (outside any [section])",
+                              cf->path, cf->lineno, config_excerpt(ex, sizeof(ex), name));
+        } else {
+            cf->err = mk_fail(cf->eb, MK_EINVAL, "%s:%d: unknown key \"%s.%s\"", cf->path,
+                              cf->lineno, config_excerpt(sx, sizeof(sx), section),
+                              config_excerpt(ex, sizeof(ex), name));
+        }
+        return 0;
+    }
+    /* Quotes are optional around any value: `real_ip_header = ""` is empty. */
+    char unq[256];
+    size_t len = strlen(value);
+    if (len >= 2 && value[0] == '"' && value[len - 1] == '"' && len - 2 < sizeof(unq)) {
+        memcpy(unq, value + 1, len - 2);
+        unq[len - 2] = '\0';
+        value = unq;
+    }
+    char why[CONFIG_WHY_MAX];
+    if (config_set(k, cf->cfg, value, why) != 0) {
+        cf->err_line = cf->lineno;
+        cf->err = mk_fail(cf->eb, MK_EINVAL, "%s:%d: %s.%s: %s", cf->path, cf->lineno, k->section,
+                          k->key, why);
+        return 0;
+    }
+    return 1;
+}
+
+static int config_load_file(struct mk_config *cfg, const char *path, struct mk_errbuf *eb)
+{
+    struct config_file cf = {.cfg = cfg, .path = path, .eb = eb};
+    cf.f = fopen(path, "r");
+    if (!cf.f) {
+        return mk_fail(eb, MK_EIO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    int rc = ini_parse_stream(config_read_line, &cf, config_ini_handler, &cf);
+    bool read_error = ferror(cf.f) != 0;
+    fclose(cf.f);
+    /* inih reports the first bad line, ours or its own syntax error. */
+    if (rc > 0 && (!cf.err || rc < cf.err_line)) {
+        return mk_fail(eb, MK_EINVAL, "%s:%d: syntax error (expected [section] or key = value)",
+                       path, rc);
+    }
+    if (cf.err) {
+        return cf.err;
+    }
+    if (rc < 0) {
+        return mk_fail(eb, MK_ENOMEM, "%s: inih failed (%d)", path, rc);
+    }
+    if (cf.too_long) {
+        return mk_fail(eb, MK_EINVAL,
+                       "%s:%d: line longer than %d bytes (set long values through the "
+                       "environment)",
+                       path, cf.lineno, ini_max_line - 2);
+    }
+    if (read_error) {
+        return mk_fail(eb, MK_EIO, "%s: read error", path);
+    }
+    return 0;
+}
+
+/* ---- environment ------------------------------------------------------- */
+
+/* MIKA_<SECTION>_<KEY>, upper-cased; false if it does not fit. */
+static bool config_env_name(const struct config_key *k, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "MIKA_%s_%s", k->section, k->key);
+    if (n < 0 || (size_t)n >= cap) {
+        return false;
+    }
+    for (char *p = out; *p; p++) {
+        if (*p >= 'a' && *p <= 'z') {
+            *p = (char)(*p - 'a' + 'A');
+        }
+    }
+    return true;
+}
+
+static bool config_env_has_section_prefix(const char *name, size_t len)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        char prefix[64];
+        int n = snprintf(prefix, sizeof(prefix), "MIKA_%s_", config_keys[i].section);
+        for (int j = 0; j < n; j++) {
+            if (prefix[j] >= 'a' && prefix[j] <= 'z') {
+                prefix[j] = (char)(prefix[j] - 'a' + 'A');
+            }
+        }
+        if (n > 0 && len >= (size_t)n && memcmp(name, prefix, (size_t)n) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int config_load_env(struct mk_config *cfg, char *const *envp, struct mk_errbuf *eb)
+{
+    for (char *const *e = envp; *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, "MIKA_", 5) != 0 || !eq) {
+            continue;
+        }
+        size_t nlen = (size_t)(eq - *e);
+        const struct config_key *k = NULL;
+        for (size_t i = 0; i < CONFIG_NKEYS && !k; i++) {
+            char want[96];
+            if (config_env_name(&config_keys[i], want, sizeof(want)) && strlen(want) == nlen &&
+                memcmp(want, *e, nlen) == 0) {
+                k = &config_keys[i];
+            }
+        }
+        char ex[64];
+        char name[64];
+        size_t show = nlen < sizeof(name) ? nlen : sizeof(name) - 1;
+        memcpy(name, *e, show);
+        name[show] = '\0';
+        if (!k) {
+            if (config_env_has_section_prefix(*e, nlen)) {
+                return mk_fail(eb, MK_EINVAL, "%s: unknown variable (no such key)",
+                               config_excerpt(ex, sizeof(ex), name));
+            }
+            continue; /* MIKA_BIN, MIKA_API_URL...: other tools' variables */
+        }
+        char why[CONFIG_WHY_MAX];
+        if (config_set(k, cfg, eq + 1, why) != 0) {
+            return mk_fail(eb, MK_EINVAL, "%s: %s", name, why);
+        }
+    }
+    return 0;
+}
+
+/* ---- cross-key checks ---------------------------------------------------- */
+
+static int config_check(const struct mk_config *cfg, struct mk_errbuf *eb)
+{
+    if (cfg->min_interval > cfg->interval) {
+        return mk_fail(eb, MK_EINVAL, "tracker.min_interval (%u) is above tracker.interval (%u)",
+                       cfg->min_interval, cfg->interval);
+    }
+    if (cfg->numwant_default > cfg->numwant_max) {
+        return mk_fail(eb, MK_EINVAL,
+                       "tracker.numwant_default (%u) is above tracker.numwant_max (%u)",
+                       cfg->numwant_default, cfg->numwant_max);
+    }
+    if (cfg->max_request_line > cfg->max_request_bytes) {
+        return mk_fail(eb, MK_EINVAL,
+                       "http.max_request_line (%u) is above http.max_request_bytes (%u)",
+                       cfg->max_request_line, cfg->max_request_bytes);
+    }
+    if (!cfg->ipv4 && !cfg->ipv6) {
+        return mk_fail(eb, MK_EINVAL, "server.ipv4 and server.ipv6 are both off");
+    }
+    return 0;
+}
+
+int config_load(struct mk_config *cfg, const char *path, char *const *envp,
+                struct mk_errbuf *eb)
+{
+    /* Work on a copy so that a failed load leaves the caller's config whole
+     * (a SIGHUP reload with a typo must not half-apply). */
+    struct mk_config next = *cfg;
+    int rc = 0;
+    if (path) {
+        rc = config_load_file(&next, path, eb);
+    }
+    if (rc == 0 && envp) {
+        rc = config_load_env(&next, envp, eb);
+    }
+    if (rc == 0) {
+        rc = config_check(&next, eb);
+    }
+    if (rc == 0) {
+        *cfg = next;
+    }
+    return rc;
+}
+
+/* ---- trusted proxies ------------------------------------------------------ */
+
+static bool config_cidr_match(const struct mk_cidr *c, const uint8_t *addr)
+{
+    unsigned full = c->prefix / 8u;
+    unsigned rest = c->prefix % 8u;
+    if (memcmp(c->addr, addr, full) != 0) {
+        return false;
+    }
+    if (rest == 0) {
+        return true;
+    }
+    uint8_t mask = (uint8_t)(0xff00u >> rest);
+    return (addr[full] & mask) == c->addr[full];
+}
+
+bool config_is_trusted_proxy(const struct mk_config *cfg, int family, const uint8_t *addr)
+{
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    /* A dual-stack socket shows IPv4 proxies as ::ffff:a.b.c.d. */
+    const uint8_t *as_v4 = NULL;
+    if (family == AF_INET) {
+        as_v4 = addr;
+    } else if (family == AF_INET6 && memcmp(addr, v4mapped, sizeof(v4mapped)) == 0) {
+        as_v4 = addr + 12;
+    }
+    for (uint32_t i = 0; i < cfg->ntrusted_proxies; i++) {
+        const struct mk_cidr *c = &cfg->trusted_proxies[i];
+        if (c->family == AF_INET && as_v4 && config_cidr_match(c, as_v4)) {
+            return true;
+        }
+        if (c->family == AF_INET6 && family == AF_INET6 && config_cidr_match(c, addr)) {
+            return true;
+        }
+    }
+    return false;
+}
