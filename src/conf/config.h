@@ -69,10 +69,13 @@ struct mk_config {
 void config_defaults(struct mk_config *cfg);
 
 /* Reads path (NULL: no file, defaults only), then applies MIKA_<SECTION>_<KEY>
- * environment variables from envp (NULL-terminated, usually environ). An
- * unknown section or key, or a bad value, fails with MK_EINVAL and a message
- * that names the key and the line ("mika.ini:12: tracker.interval: ..."), or
- * the variable ("MIKA_TRACKER_INTERVAL: ..."). */
+ * environment variables from envp (NULL-terminated, usually environ; NULL: none),
+ * on top of what cfg already holds (start from config_defaults()), then checks
+ * the keys against each other. An unknown section or key, or a bad value,
+ * fails with MK_EINVAL and a message that names the key and the line
+ * ("mika.ini:12: tracker.interval: ..."), or the variable
+ * ("MIKA_TRACKER_INTERVAL: ..."); an unreadable file is MK_EIO. On failure cfg
+ * is unchanged. */
 int config_load(struct mk_config *cfg, const char *path, char *const *envp,
                 struct mk_errbuf *eb);
 

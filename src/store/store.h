@@ -48,11 +48,15 @@ struct whitelist_row {
     char name[MK_CLIENT_NAME_MAX + 1];
 };
 
-/* One user's snatch of one torrent: recorded once, whatever the client sends. */
+/* One user's snatch of one torrent: recorded once, whatever the client sends.
+ * Loaders fill info_hash from the torrent (a join), so the caller can find the
+ * torrent without a lookup by id; snatches of torrents that no longer exist
+ * are not returned. */
 struct snatch_row {
     uint32_t user_id;
     uint32_t torrent_id;
     int64_t at; /* unix seconds */
+    uint8_t info_hash[20];
 };
 
 /* What one announce changed in the books, before issue 5's multipliers. */
