@@ -25,6 +25,7 @@ enum peer_family { PEER_V4, PEER_V6 };
 #define PEER_COMPACT_V6 18 /* 16-byte address + 2-byte port */
 #define PEER_COMPACT_MAX PEER_COMPACT_V6
 #define PEERSET_MAX_PEERS (1u << 24) /* growth past this is MK_ELIMIT */
+#define PEERSET_SELECT_MAX 1024u     /* peerset_select answers at most this many */
 
 /* One announce, as the swarm needs it. */
 struct peer_report {
@@ -91,13 +92,18 @@ static inline uint32_t peerset_seeders(const struct peerset *ps) { return ps->n 
 static inline uint32_t peerset_downloaders(const struct peerset *ps) { return ps->nleech - ps->npartial; }
 
 /* Writes up to numwant distinct peers' compact addresses to out (room for
- * numwant * stride bytes), a uniform random sample of the candidates:
- * leechers only when for_seeder, else every peer; never the peer whose key is
- * self_key. Returns the number written. O(numwant) time and no allocation. */
+ * min(numwant, PEERSET_SELECT_MAX) * stride bytes), a uniform random sample of
+ * the candidates: leechers only when for_seeder, else every peer; never the
+ * peer whose key is self_key. Returns the number written, which is
+ * min(numwant, PEERSET_SELECT_MAX, candidates). O(numwant) time, about
+ * numwant rng draws, no allocation (an on-stack table of 2 * PEERSET_SELECT_MAX
+ * slots). The order of the answer is not a uniform permutation: when every
+ * candidate fits, they come in array order (leechers, then seeders). */
 uint32_t peerset_select(const struct peerset *ps, struct rng *rng, uint64_t self_key,
                         bool for_seeder, uint32_t numwant, uint8_t *out);
 
-/* Removes every peer with last_seen < cutoff; returns how many. O(n). */
+/* Removes every peer with last_seen < cutoff; returns how many. O(n). Gives
+ * memory back: an emptied set frees its arrays, a mostly empty one shrinks. */
 uint32_t peerset_expire(struct peerset *ps, uint32_t cutoff);
 
 #endif /* MIKA_SWARM_PEERS_H */
