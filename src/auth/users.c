@@ -14,6 +14,9 @@
  *   up to USERS_BUCKETS_MAX; past that, chains lengthen instead. A doubling
  *   rehashes one shard (O(its entries)) under its lock, so it stalls only
  *   lookups that land on that shard, and only on puts (never on finds).
+ *   Shards never shrink. users_sweep and users_count take the shards' locks
+ *   one at a time, never two at once.
+ * - nshards is clamped to USERS_MAX_SHARDS.
  */
 #include "auth/users.h"
 
