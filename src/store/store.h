@@ -106,6 +106,9 @@ struct store_ops {
 /* The registry: NULL when no backend has that name. */
 const struct store_ops *store_find(const char *name);
 
+/* Backends known to the registry (one file each). */
+extern const struct store_ops store_sqlite_ops; /* store/sqlite.c */
+
 /* An open store: the backend and its context. */
 struct store {
     const struct store_ops *ops;

@@ -1,0 +1,595 @@
+/* store/sqlite.c: the "sqlite" store backend, the embedded default.
+ *
+ * Owns: one SQLite connection per open store, its schema (versioned with
+ * PRAGMA user_version and migrated at open), the default client whitelist
+ * seeded into a new database, the row loaders and apply().
+ * Not here: what rows mean to the tracker (auth/, swarm/), retrying a busy
+ * apply (acct/flusher.c), choosing the backend (store/store.c).
+ * Invariants: rows that break the store.h contract are skipped with a warning
+ * naming the table and row, never passed on and never fatal; apply() is one
+ * transaction and never waits on a lock for more than SQLITE_BUSY_MS.
+ * The schema is documented in docs/STORES.md; keep the two in step.
+ */
+#include "store/store.h"
+
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+/* The flusher retries a busy batch with back-off; apply must not sit on a
+ * lock held by an admin's sqlite3 shell. Opening may wait longer: it runs
+ * once, before anything is served. */
+#define SQLITE_BUSY_MS 100
+#define SQLITE_OPEN_BUSY_MS 5000
+
+#define SQLITE_SCHEMA_VERSION 1
+
+struct sqlite_store {
+    sqlite3 *db;
+    sqlite3_stmt *add_traffic;   /* users.uploaded/downloaded += */
+    sqlite3_stmt *add_snatch;    /* INSERT OR IGNORE INTO snatches */
+    sqlite3_stmt *bump_snatches; /* torrents.snatches += 1 */
+};
+
+/* Migration i takes the schema from version i to i + 1; only ever append. */
+static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION] = {
+    "CREATE TABLE users ("
+    " id INTEGER PRIMARY KEY,"
+    " passkey TEXT NOT NULL UNIQUE,"
+    " enabled INTEGER NOT NULL DEFAULT 1,"
+    " can_download INTEGER NOT NULL DEFAULT 1,"
+    " uploaded INTEGER NOT NULL DEFAULT 0,"
+    " downloaded INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL DEFAULT (strftime('%s','now')));"
+    "CREATE TABLE torrents ("
+    " id INTEGER PRIMARY KEY,"
+    " info_hash BLOB NOT NULL UNIQUE CHECK (length(info_hash) = 20),"
+    " enabled INTEGER NOT NULL DEFAULT 1,"
+    " deleted INTEGER NOT NULL DEFAULT 0,"
+    " deleted_reason TEXT NOT NULL DEFAULT '',"
+    " snatches INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL DEFAULT (strftime('%s','now')));"
+    "CREATE TABLE whitelist ("
+    " prefix TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL);"
+    "CREATE TABLE snatches ("
+    " user_id INTEGER NOT NULL,"
+    " torrent_id INTEGER NOT NULL,"
+    " at INTEGER NOT NULL,"
+    " PRIMARY KEY (user_id, torrent_id)) WITHOUT ROWID;",
+};
+
+/* Seeded once, when the database is created: widely used clients' BEP 20
+ * Azureus-style peer_id prefixes ("-XX" then a version). docs/STORES.md lists
+ * the same; operators edit the table afterwards and a reopen never re-adds. */
+static const struct {
+    const char *prefix;
+    const char *name;
+} sqlite_default_whitelist[] = {
+    {"-qB", "qBittorrent"},
+    {"-TR", "Transmission"},
+    {"-DE", "Deluge"},
+    {"-LT", "libtorrent (Rasterbar)"},
+    {"-lt", "rTorrent (libTorrent, rakshasa)"},
+    {"-BI", "BiglyBT"},
+    {"-AZ", "Vuze (Azureus)"},
+    {"-UT", "\xc2\xb5Torrent"},
+    {"-UM", "\xc2\xb5Torrent Mac"},
+    {"-BT", "BitTorrent"},
+    {"-BC", "BitComet"},
+    {"-KT", "KTorrent"},
+    {"-FL", "Folx"},
+    {"-FD", "Free Download Manager"},
+    {"-WW", "WebTorrent"},
+    {"-WD", "WebTorrent Desktop"},
+};
+
+static bool sqlite_is_busy(int rc)
+{
+    return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+}
+
+/* The mk_err for a failed SQLite call: busy/locked means "retry later". */
+static int sqlite_err(int rc)
+{
+    if (sqlite_is_busy(rc)) {
+        return MK_EUNAVAIL;
+    }
+    if ((rc & 0xff) == SQLITE_NOMEM) {
+        return MK_ENOMEM;
+    }
+    return MK_EIO;
+}
+
+static int sqlite_fail(sqlite3 *db, int rc, struct mk_errbuf *eb, const char *what)
+{
+    return mk_fail(eb, sqlite_err(rc), "sqlite: %s: %s", what,
+                   db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+/* Runs one statement returning at most one integer; *out untouched if none. */
+static int sqlite_get_int(sqlite3 *db, const char *sql, int64_t *out, struct mk_errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return sqlite_fail(db, rc, eb, sql);
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_DONE;
+    }
+    int err = rc == SQLITE_DONE ? 0 : sqlite_fail(db, rc, eb, sql);
+    sqlite3_finalize(st);
+    return err;
+}
+
+static int sqlite_exec(sqlite3 *db, const char *sql, struct mk_errbuf *eb)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        return sqlite_fail(db, rc, eb, "exec");
+    }
+    return 0;
+}
+
+static void sqlite_rollback(sqlite3 *db)
+{
+    /* Fails harmlessly when SQLite already rolled back on its own. */
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int sqlite_seed_whitelist(sqlite3 *db, struct mk_errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "INSERT INTO whitelist (prefix, name) VALUES (?1, ?2)", -1,
+                                &st, NULL);
+    if (rc != SQLITE_OK) {
+        return sqlite_fail(db, rc, eb, "seed whitelist");
+    }
+    size_t n = sizeof(sqlite_default_whitelist) / sizeof(sqlite_default_whitelist[0]);
+    int err = 0;
+    for (size_t i = 0; i < n && err == 0; i++) {
+        sqlite3_bind_text(st, 1, sqlite_default_whitelist[i].prefix, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, sqlite_default_whitelist[i].name, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE) {
+            err = sqlite_fail(db, rc, eb, "seed whitelist");
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* Brings the schema to SQLITE_SCHEMA_VERSION in one transaction, so a crash
+ * or a second daemon starting at the same time never sees half a schema. */
+static int sqlite_migrate(sqlite3 *db, struct mk_errbuf *eb)
+{
+    int64_t version = 0;
+    int err = sqlite_get_int(db, "PRAGMA user_version", &version, eb);
+    if (err < 0 || version == SQLITE_SCHEMA_VERSION) {
+        return err;
+    }
+    if (version < 0 || version > SQLITE_SCHEMA_VERSION) {
+        return mk_fail(eb, MK_ENOTSUP,
+                       "sqlite: schema version %" PRId64 " is not one this mika knows (0..%d)",
+                       version, SQLITE_SCHEMA_VERSION);
+    }
+    err = sqlite_exec(db, "BEGIN IMMEDIATE", eb);
+    if (err < 0) {
+        return err;
+    }
+    /* Re-read under the write lock: another process may have migrated. */
+    err = sqlite_get_int(db, "PRAGMA user_version", &version, eb);
+    for (int64_t v = version; err == 0 && v < SQLITE_SCHEMA_VERSION; v++) {
+        err = sqlite_exec(db, sqlite_migrations[v], eb);
+        if (err == 0 && v == 0) {
+            err = sqlite_seed_whitelist(db, eb);
+        }
+        if (err == 0) {
+            mk_log(MK_LOG_INFO, "store.sqlite", "schema migrated to version %" PRId64, v + 1);
+        }
+    }
+    if (err == 0 && version < SQLITE_SCHEMA_VERSION) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SQLITE_SCHEMA_VERSION);
+        err = sqlite_exec(db, sql, eb);
+    }
+    if (err == 0) {
+        err = sqlite_exec(db, "COMMIT", eb);
+    }
+    if (err < 0) {
+        sqlite_rollback(db);
+    }
+    return err;
+}
+
+static int sqlite_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, struct mk_errbuf *eb)
+{
+    int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+    if (rc != SQLITE_OK) {
+        return sqlite_fail(db, rc, eb, "prepare");
+    }
+    return 0;
+}
+
+static void sqlite_close(void *ctx)
+{
+    struct sqlite_store *s = ctx;
+    if (!s) {
+        return;
+    }
+    sqlite3_finalize(s->add_traffic);
+    sqlite3_finalize(s->add_snatch);
+    sqlite3_finalize(s->bump_snatches);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static int sqlite_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf *eb)
+{
+    if (!cfg || !cfg->path || !*cfg->path) {
+        return mk_fail(eb, MK_EINVAL, "sqlite: no database path");
+    }
+    struct sqlite_store *s = calloc(1, sizeof(*s));
+    if (!s) {
+        return mk_fail(eb, MK_ENOMEM, "sqlite: out of memory");
+    }
+    int rc = sqlite3_open_v2(cfg->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    int err = 0;
+    if (rc != SQLITE_OK) {
+        err = mk_fail(eb, sqlite_err(rc), "sqlite: open %s: %s", cfg->path,
+                      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto out_close;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, SQLITE_OPEN_BUSY_MS);
+
+    /* WAL: the loader's reads and the admin's shell never block the flusher's
+     * writes; NORMAL is durable across process crashes in WAL mode and loses
+     * at most the last transactions on power loss. */
+    sqlite3_stmt *st = NULL;
+    rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *mode = (const char *)sqlite3_column_text(st, 0);
+        if (!mode || strcmp(mode, "wal") != 0) {
+            mk_log(MK_LOG_WARN, "store.sqlite", "%s: journal_mode is %s, not wal", cfg->path,
+                   mode ? mode : "?");
+        }
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK) {
+        err = sqlite_fail(s->db, rc, eb, cfg->path);
+        goto out_close;
+    }
+    err = sqlite_exec(s->db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", eb);
+    if (err == 0) {
+        err = sqlite_migrate(s->db, eb);
+    }
+    if (err == 0) {
+        err = sqlite_prepare(s->db,
+                             "UPDATE users SET uploaded = uploaded + ?1,"
+                             " downloaded = downloaded + ?2 WHERE id = ?3",
+                             &s->add_traffic, eb);
+    }
+    if (err == 0) {
+        err = sqlite_prepare(s->db,
+                             "INSERT OR IGNORE INTO snatches (user_id, torrent_id, at)"
+                             " VALUES (?1, ?2, ?3)",
+                             &s->add_snatch, eb);
+    }
+    if (err == 0) {
+        err = sqlite_prepare(s->db, "UPDATE torrents SET snatches = snatches + 1 WHERE id = ?1",
+                             &s->bump_snatches, eb);
+    }
+    if (err < 0) {
+        goto out_close;
+    }
+    sqlite3_busy_timeout(s->db, SQLITE_BUSY_MS);
+    *ctx = s;
+    return 0;
+
+out_close:
+    sqlite_close(s);
+    return err;
+}
+
+/* ---- loaders ------------------------------------------------------------ */
+
+/* The caller's callback for one load: exactly one of the fn fields is set. */
+struct sqlite_sink {
+    store_user_fn user;
+    store_torrent_fn torrent;
+    store_whitelist_fn whitelist;
+    store_snatch_fn snatch;
+    void *arg;
+};
+
+/* Converts one result row and hands it to the sink: 0, or the sink's error. */
+typedef int (*sqlite_row_fn)(sqlite3_stmt *st, const struct sqlite_sink *sink);
+
+static int sqlite_load(struct sqlite_store *s, const char *sql, const char *table,
+                       sqlite_row_fn row, const struct sqlite_sink *sink, struct mk_errbuf *eb)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return sqlite_fail(s->db, rc, eb, table);
+    }
+    int err = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        err = row(st, sink);
+        if (err < 0) {
+            mk_fail(eb, err, "sqlite: loading %s stopped by the caller", table);
+            break;
+        }
+    }
+    if (err == 0 && rc != SQLITE_DONE) {
+        err = sqlite_fail(s->db, rc, eb, table);
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* An id that fits the tracker's uint32 ids (UINT32_MAX is reserved by u32set). */
+static bool sqlite_id_ok(sqlite3_int64 id)
+{
+    return id >= 0 && id < (sqlite3_int64)UINT32_MAX;
+}
+
+/* Copies at most cap - 1 bytes and NUL-terminates, cutting at a UTF-8
+ * character boundary; true if it had to cut. */
+static bool sqlite_copy_text(char *out, size_t cap, const unsigned char *p, size_t len)
+{
+    bool cut = len >= cap;
+    if (cut) {
+        len = cap - 1;
+        while (len > 0 && (p[len] & 0xc0) == 0x80) {
+            len--;
+        }
+    }
+    if (len > 0) {
+        memcpy(out, p, len);
+    }
+    out[len] = '\0';
+    return cut;
+}
+
+static int sqlite_user_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
+{
+    sqlite3_int64 id = sqlite3_column_int64(st, 0);
+    const unsigned char *pk = sqlite3_column_blob(st, 1);
+    size_t len = (size_t)sqlite3_column_bytes(st, 1);
+    if (!sqlite_id_ok(id)) {
+        mk_log(MK_LOG_WARN, "store.sqlite", "users row %lld skipped: id out of range", id);
+        return 0;
+    }
+    if (len == 0 || len > MK_PASSKEY_MAX) {
+        mk_log(MK_LOG_WARN, "store.sqlite", "users row %lld skipped: passkey is %zu bytes (1..%d)",
+               id, len, MK_PASSKEY_MAX);
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = pk[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+            mk_log(MK_LOG_WARN, "store.sqlite",
+                   "users row %lld skipped: passkey has a character outside [A-Za-z0-9]", id);
+            return 0;
+        }
+    }
+    struct user_row row = {
+        .id = (uint32_t)id,
+        .enabled = sqlite3_column_int64(st, 2) != 0,
+        .can_download = sqlite3_column_int64(st, 3) != 0,
+    };
+    memcpy(row.passkey, pk, len);
+    row.passkey[len] = '\0';
+    return sink->user(&row, sink->arg);
+}
+
+static int sqlite_torrent_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
+{
+    sqlite3_int64 id = sqlite3_column_int64(st, 0);
+    const void *hash = sqlite3_column_blob(st, 1);
+    int hlen = sqlite3_column_bytes(st, 1);
+    if (!sqlite_id_ok(id)) {
+        mk_log(MK_LOG_WARN, "store.sqlite", "torrents row %lld skipped: id out of range", id);
+        return 0;
+    }
+    if (hlen != 20) {
+        mk_log(MK_LOG_WARN, "store.sqlite", "torrents row %lld skipped: info_hash is %d bytes, not 20",
+               id, hlen);
+        return 0;
+    }
+    struct torrent_row row = {
+        .id = (uint32_t)id,
+        .enabled = sqlite3_column_int64(st, 2) != 0,
+        .deleted = sqlite3_column_int64(st, 3) != 0,
+    };
+    memcpy(row.info_hash, hash, 20);
+    const unsigned char *reason = sqlite3_column_text(st, 4);
+    size_t rlen = (size_t)sqlite3_column_bytes(st, 4);
+    if (reason && sqlite_copy_text(row.reason, sizeof(row.reason), reason, rlen)) {
+        mk_log(MK_LOG_WARN, "store.sqlite",
+               "torrents row %lld: deleted_reason is %zu bytes, cut to %zu", id, rlen,
+               strlen(row.reason));
+    }
+    sqlite3_int64 sn = sqlite3_column_int64(st, 5);
+    row.snatches = sn < 0 ? 0 : sn > UINT32_MAX ? UINT32_MAX : (uint32_t)sn;
+    return sink->torrent(&row, sink->arg);
+}
+
+static int sqlite_whitelist_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
+{
+    sqlite3_int64 rowid = sqlite3_column_int64(st, 0);
+    /* Read as bytes so a TEXT '-qB' and a BLOB X'2D7142' both work. */
+    const void *prefix = sqlite3_column_blob(st, 1);
+    int plen = sqlite3_column_bytes(st, 1);
+    if (plen <= 0 || plen > MK_PREFIX_MAX) {
+        mk_log(MK_LOG_WARN, "store.sqlite",
+               "whitelist row %lld skipped: prefix is %d bytes (1..%d)", rowid, plen,
+               MK_PREFIX_MAX);
+        return 0;
+    }
+    struct whitelist_row row = {.prefix_len = (uint8_t)plen};
+    memcpy(row.prefix, prefix, (size_t)plen);
+    const unsigned char *name = sqlite3_column_text(st, 2);
+    size_t nlen = (size_t)sqlite3_column_bytes(st, 2);
+    if (name && sqlite_copy_text(row.name, sizeof(row.name), name, nlen)) {
+        mk_log(MK_LOG_WARN, "store.sqlite", "whitelist row %lld: name is %zu bytes, cut to %zu",
+               rowid, nlen, strlen(row.name));
+    }
+    return sink->whitelist(&row, sink->arg);
+}
+
+static int sqlite_snatch_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
+{
+    sqlite3_int64 uid = sqlite3_column_int64(st, 0);
+    sqlite3_int64 tid = sqlite3_column_int64(st, 1);
+    if (!sqlite_id_ok(uid) || !sqlite_id_ok(tid)) {
+        mk_log(MK_LOG_WARN, "store.sqlite",
+               "snatches row (user_id %lld, torrent_id %lld) skipped: id out of range", uid, tid);
+        return 0;
+    }
+    const void *hash = sqlite3_column_blob(st, 3);
+    if (sqlite3_column_bytes(st, 3) != 20) {
+        mk_log(MK_LOG_WARN, "store.sqlite",
+               "snatches row (user_id %lld, torrent_id %lld) skipped: torrent has a bad info_hash",
+               uid, tid);
+        return 0;
+    }
+    struct snatch_row row = {
+        .user_id = (uint32_t)uid,
+        .torrent_id = (uint32_t)tid,
+        .at = sqlite3_column_int64(st, 2),
+    };
+    memcpy(row.info_hash, hash, 20);
+    return sink->snatch(&row, sink->arg);
+}
+
+static int sqlite_load_users(void *ctx, store_user_fn fn, void *arg, struct mk_errbuf *eb)
+{
+    return sqlite_load(ctx,
+                       "SELECT id, passkey, enabled, can_download FROM users ORDER BY id",
+                       "users", sqlite_user_row, &(struct sqlite_sink){.user = fn, .arg = arg},
+                       eb);
+}
+
+static int sqlite_load_torrents(void *ctx, store_torrent_fn fn, void *arg, struct mk_errbuf *eb)
+{
+    return sqlite_load(ctx,
+                       "SELECT id, info_hash, enabled, deleted, deleted_reason, snatches"
+                       " FROM torrents ORDER BY id",
+                       "torrents", sqlite_torrent_row,
+                       &(struct sqlite_sink){.torrent = fn, .arg = arg}, eb);
+}
+
+static int sqlite_load_whitelist(void *ctx, store_whitelist_fn fn, void *arg,
+                                 struct mk_errbuf *eb)
+{
+    return sqlite_load(ctx, "SELECT rowid, prefix, name FROM whitelist ORDER BY rowid",
+                       "whitelist", sqlite_whitelist_row,
+                       &(struct sqlite_sink){.whitelist = fn, .arg = arg}, eb);
+}
+
+static int sqlite_load_snatches(void *ctx, store_snatch_fn fn, void *arg, struct mk_errbuf *eb)
+{
+    /* The join drops snatches of torrents that are gone: nobody can announce
+     * them, and the loader finds torrents by info_hash. */
+    return sqlite_load(ctx,
+                       "SELECT s.user_id, s.torrent_id, s.at, t.info_hash"
+                       " FROM snatches s JOIN torrents t ON t.id = s.torrent_id"
+                       " ORDER BY s.torrent_id, s.user_id",
+                       "snatches", sqlite_snatch_row,
+                       &(struct sqlite_sink){.snatch = fn, .arg = arg}, eb);
+}
+
+/* ---- apply -------------------------------------------------------------- */
+
+/* SQLite integers are signed; a delta past INT64_MAX is a bug upstream, but
+ * refusing it would wedge the batch forever, so it is clamped and said. */
+static sqlite3_int64 sqlite_clamp(uint64_t v, uint32_t user_id)
+{
+    if (v > (uint64_t)INT64_MAX) {
+        mk_log(MK_LOG_WARN, "store.sqlite", "user %" PRIu32 ": delta %" PRIu64 " clamped", user_id,
+               v);
+        return INT64_MAX;
+    }
+    return (sqlite3_int64)v;
+}
+
+static int sqlite_step_done(sqlite3 *db, sqlite3_stmt *st, struct mk_errbuf *eb, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) {
+        return sqlite_fail(db, rc, eb, what);
+    }
+    return 0;
+}
+
+static int sqlite_apply_one(struct sqlite_store *s, const struct acct_delta *d,
+                            struct mk_errbuf *eb)
+{
+    int err = 0;
+    if (d->uploaded || d->downloaded) {
+        sqlite3_bind_int64(s->add_traffic, 1, sqlite_clamp(d->uploaded, d->user_id));
+        sqlite3_bind_int64(s->add_traffic, 2, sqlite_clamp(d->downloaded, d->user_id));
+        sqlite3_bind_int64(s->add_traffic, 3, d->user_id);
+        err = sqlite_step_done(s->db, s->add_traffic, eb, "apply traffic");
+    }
+    if (err == 0 && d->snatch) {
+        sqlite3_bind_int64(s->add_snatch, 1, d->user_id);
+        sqlite3_bind_int64(s->add_snatch, 2, d->torrent_id);
+        sqlite3_bind_int64(s->add_snatch, 3, d->at);
+        err = sqlite_step_done(s->db, s->add_snatch, eb, "apply snatch");
+        /* Count a snatch only when this insert created it: a replayed batch
+         * or a client sending completed twice adds nothing. */
+        if (err == 0 && sqlite3_changes(s->db) == 1) {
+            sqlite3_bind_int64(s->bump_snatches, 1, d->torrent_id);
+            err = sqlite_step_done(s->db, s->bump_snatches, eb, "apply snatch count");
+        }
+    }
+    return err;
+}
+
+static int sqlite_apply(void *ctx, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+{
+    struct sqlite_store *s = ctx;
+    /* IMMEDIATE takes the write lock up front, so a busy database fails here
+     * and not half-way through the batch. */
+    int err = sqlite_exec(s->db, "BEGIN IMMEDIATE", eb);
+    if (err < 0) {
+        return err;
+    }
+    for (size_t i = 0; i < n && err == 0; i++) {
+        err = sqlite_apply_one(s, &rows[i], eb);
+    }
+    if (err == 0) {
+        err = sqlite_exec(s->db, "COMMIT", eb);
+    }
+    if (err < 0) {
+        sqlite_rollback(s->db);
+    }
+    return err;
+}
+
+const struct store_ops store_sqlite_ops = {
+    .version = MK_STORE_V1,
+    .name = "sqlite",
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .load_users = sqlite_load_users,
+    .load_torrents = sqlite_load_torrents,
+    .load_whitelist = sqlite_load_whitelist,
+    .load_snatches = sqlite_load_snatches,
+    .apply = sqlite_apply,
+};
