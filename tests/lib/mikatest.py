@@ -40,7 +40,7 @@ __all__ = [
     'bdecode', 'bencode', 'failure', 'announce_answer', 'compact4', 'compact6',
     'split_peers', 'peer_id', 'random_passkey', 'random_hash', 'pct', 'announce_url',
     'scrape_url', 'free_port', 'get', 'exchange', 'parse_response', 'run_mika',
-    'wait_until', 'run_tests', 'LOCAL4', 'LOCAL6',
+    'wait_until', 'run_tests', 'MikaTestCase', 'build_request', 'LOCAL4', 'LOCAL6',
 ]
 
 MIKA_BIN = os.environ.get('MIKA_BIN', '/work/main/build/mika')
@@ -779,6 +779,44 @@ class Mika:
 
 
 # ---------------------------------------------------------------- running
+
+
+class MikaTestCase(unittest.TestCase):
+    """A TestCase with one daemon for the whole class: set the class attributes
+    `config` ({section: {key: value}} overrides) and `env`; the daemon is
+    self.mika (started in setUpClass, stopped with exit-code checks in
+    tearDownClass). Tests isolate themselves with fresh torrents/users."""
+
+    config = {}
+    env = {}
+
+    @classmethod
+    def setUpClass(cls):
+        """Starts the class's daemon."""
+        super().setUpClass()
+        cls.mika = Mika(cls.config, cls.env)
+        cls.mika.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        """Stops the daemon (SIGTERM, exit 0, `stopped` logged) and cleans up."""
+        try:
+            cls.mika.__exit__(None, None, None)
+        finally:
+            super().tearDownClass()
+
+    def new_user(self, **kw):
+        """Adds a user (see Mika.add_user) and reloads; returns (id, passkey)."""
+        u = self.mika.add_user(**kw)
+        self.mika.reload()
+        return u
+
+    def new_torrent(self, **kw):
+        """Adds a torrent (see Mika.add_torrent) and reloads; returns (id, info_hash)."""
+        t = self.mika.add_torrent(**kw)
+        self.mika.reload()
+        return t
+
 
 
 def run_tests(module_globals):
