@@ -35,7 +35,12 @@ struct torrent {
 struct torrents;
 struct torrent_shard;
 
-/* nshards is rounded up to a power of two (0 means 256). */
+#define TORRENTS_MAX_SHARDS 65536u
+#define TORRENTS_MAX_TORRENTS (1u << 26) /* torrents_put past this is MK_ELIMIT */
+
+/* nshards is rounded up to a power of two (0 means 256, at most
+ * TORRENTS_MAX_SHARDS). Draws the table's hash key from getrandom(2): NULL if
+ * that or an allocation fails. */
 struct torrents *torrents_new(uint32_t nshards);
 void torrents_free(struct torrents *t);
 
@@ -46,20 +51,33 @@ struct torrent *torrents_lock(struct torrents *t, const uint8_t info_hash[20],
                               struct torrent_shard **shard);
 void torrents_unlock(struct torrent_shard *shard);
 
-/* Inserts or updates a torrent's metadata from a store row (peers are kept),
- * stamping it with generation. Takes its own shard lock. */
+/* Inserts or updates a torrent's metadata from a store row (peers and
+ * snatchers are kept), stamping it with generation. Takes its own shard lock.
+ * An empty reason is stored as NULL. snatches becomes the larger of the
+ * in-memory count and the row's: at start-up the store's count is the truth,
+ * and on a reload the in-memory count may include snatches the flusher has
+ * not written yet (a count lowered by hand in the store is therefore not
+ * picked up until restart). MK_ENOMEM leaves the torrent as it was;
+ * MK_ELIMIT past TORRENTS_MAX_TORRENTS. */
 int torrents_put(struct torrents *t, const struct torrent_row *row, uint32_t generation);
 
 /* After a reload with this generation: torrents the store no longer has
- * become deleted (reason kept if any). Returns how many. */
+ * become deleted (reason kept if any). Returns how many became deleted by
+ * this call (ones already deleted are not counted again). */
 uint32_t torrents_sweep(struct torrents *t, uint32_t generation);
 
 /* Records a snatch by user_id (by id lookup is not needed: caller holds the
- * torrent). True the first time for that user, and then bumps t->snatches. */
+ * torrent). True the first time for that user, and then bumps t->snatches.
+ * If the set of snatchers cannot grow (memory, U32SET_MAX) it answers true
+ * without bumping the count: the store deduplicates snatches, so the books
+ * stay exact, and the next reload brings the count back. */
 bool torrent_snatch(struct torrent *tor, uint32_t user_id);
 
-/* Records a snatch loaded from the store, without counting it again. */
-int torrents_load_snatch(struct torrents *t, uint32_t torrent_id, uint32_t user_id);
+/* Records a snatch loaded from the store, without counting it again (the
+ * stored count already includes it). Keyed by info_hash, which snatch_row
+ * carries, so no index by torrent id is needed. 0 (also if already there),
+ * MK_ENOTFOUND, or u32set_add's error. Takes the shard lock. */
+int torrents_load_snatch(struct torrents *t, const uint8_t info_hash[20], uint32_t user_id);
 
 /* Expires peers with last_seen < cutoff in one shard (taking its lock);
  * returns how many were removed. Call for shard 0..torrents_nshards()-1 in
@@ -67,7 +85,8 @@ int torrents_load_snatch(struct torrents *t, uint32_t torrent_id, uint32_t user_
 uint32_t torrents_reap_shard(struct torrents *t, uint32_t shard, uint32_t cutoff);
 uint32_t torrents_nshards(const struct torrents *t);
 
-/* Totals for logs and stats; takes each shard lock in turn. */
+/* Totals for logs and stats; takes each shard lock in turn. torrents counts
+ * those not deleted; seeders and leechers count every peer, both families. */
 struct torrents_totals {
     uint64_t torrents;
     uint64_t seeders;

@@ -1,0 +1,427 @@
+/* tests/unit/test_torrents.c: the sharded torrent table: put/lock, updates
+ * that keep swarms, sweep, snatches, reaping every shard, totals, threads. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <pthread.h>
+
+#include "swarm/torrents.h"
+#include "util/err.h"
+
+static void hash_of(uint32_t n, uint8_t out[20])
+{
+    memset(out, 0xA5, 20);
+    out[0] = (uint8_t)(n >> 24);
+    out[1] = (uint8_t)(n >> 16);
+    out[2] = (uint8_t)(n >> 8);
+    out[3] = (uint8_t)n;
+}
+
+static struct torrent_row row_of(uint32_t n)
+{
+    struct torrent_row r;
+    memset(&r, 0, sizeof(r));
+    r.id = n + 1000;
+    hash_of(n, r.info_hash);
+    r.enabled = true;
+    return r;
+}
+
+static struct peer_report report_of(uint32_t id, bool seeder, uint32_t now)
+{
+    struct peer_report r;
+    memset(&r, 0, sizeof(r));
+    r.key = (uint64_t)id * 0x9e3779b97f4a7c15ull + 17;
+    r.user_id = id;
+    r.addr[0] = (uint8_t)id;
+    r.seeder = seeder;
+    r.now = now;
+    return r;
+}
+
+static void test_torrents_put_then_lock_finds_it(void **state)
+{
+    struct torrents *t = torrents_new(0);
+    assert_non_null(t);
+    assert_int_equal(torrents_nshards(t), 256);
+    struct torrent_row r = row_of(1);
+    r.snatches = 7;
+    assert_int_equal(torrents_put(t, &r, 1), 0);
+
+    struct torrent_shard *shard = NULL;
+    struct torrent *tor = torrents_lock(t, r.info_hash, &shard);
+    assert_non_null(shard);
+    assert_non_null(tor);
+    assert_memory_equal(tor->info_hash, r.info_hash, 20);
+    assert_int_equal(tor->id, 1001);
+    assert_true(tor->enabled);
+    assert_false(tor->deleted);
+    assert_null(tor->reason);
+    assert_int_equal(tor->snatches, 7);
+    assert_int_equal(tor->generation, 1);
+    assert_int_equal(peerset_count(&tor->v4), 0);
+    assert_int_equal(tor->v4.stride, PEER_COMPACT_V4);
+    assert_int_equal(tor->v6.stride, PEER_COMPACT_V6);
+    torrents_unlock(shard);
+
+    /* Unknown: NULL, but the shard is locked and must be unlocked. */
+    uint8_t other[20];
+    hash_of(2, other);
+    shard = NULL;
+    assert_null(torrents_lock(t, other, &shard));
+    assert_non_null(shard);
+    torrents_unlock(shard);
+    torrents_free(t);
+}
+
+static void test_torrents_nshards_rounds_up_to_power_of_two(void **state)
+{
+    const uint32_t in[] = {1, 3, 4, 5, 1000, 1u << 30};
+    const uint32_t want[] = {1, 4, 4, 8, 1024, TORRENTS_MAX_SHARDS};
+    for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+        struct torrents *t = torrents_new(in[i]);
+        assert_non_null(t);
+        assert_int_equal(torrents_nshards(t), want[i]);
+        torrents_free(t);
+    }
+    torrents_free(NULL);
+}
+
+static void test_torrents_update_keeps_peers_and_snatchers(void **state)
+{
+    struct torrents *t = torrents_new(4);
+    struct torrent_row r = row_of(5);
+    assert_int_equal(torrents_put(t, &r, 1), 0);
+
+    struct torrent_shard *shard;
+    struct torrent *tor = torrents_lock(t, r.info_hash, &shard);
+    struct peer_report p = report_of(1, true, 10);
+    assert_int_equal(peerset_upsert(&tor->v4, &p, NULL), 0);
+    p = report_of(2, false, 10);
+    assert_int_equal(peerset_upsert(&tor->v6, &p, NULL), 0);
+    assert_true(torrent_snatch(tor, 42));
+    torrents_unlock(shard);
+
+    r.enabled = false;
+    r.deleted = true;
+    snprintf(r.reason, sizeof(r.reason), "dupe");
+    assert_int_equal(torrents_put(t, &r, 2), 0);
+
+    tor = torrents_lock(t, r.info_hash, &shard);
+    assert_non_null(tor);
+    assert_false(tor->enabled);
+    assert_true(tor->deleted);
+    assert_string_equal(tor->reason, "dupe");
+    assert_int_equal(tor->generation, 2);
+    assert_int_equal(peerset_seeders(&tor->v4), 1);
+    assert_int_equal(peerset_leechers(&tor->v6), 1);
+    assert_int_equal(tor->snatches, 1);
+    assert_false(torrent_snatch(tor, 42));
+    torrents_unlock(shard);
+
+    /* Reason cleared by an empty one. */
+    r.deleted = false;
+    r.reason[0] = '\0';
+    assert_int_equal(torrents_put(t, &r, 3), 0);
+    tor = torrents_lock(t, r.info_hash, &shard);
+    assert_null(tor->reason);
+    assert_false(tor->deleted);
+    torrents_unlock(shard);
+    torrents_free(t);
+}
+
+static void test_torrents_put_keeps_the_larger_snatch_count(void **state)
+{
+    struct torrents *t = torrents_new(1);
+    struct torrent_row r = row_of(9);
+    r.snatches = 10;
+    assert_int_equal(torrents_put(t, &r, 1), 0);
+    struct torrent_shard *shard;
+    struct torrent *tor = torrents_lock(t, r.info_hash, &shard);
+    for (uint32_t u = 0; u < 5; u++) {
+        assert_true(torrent_snatch(tor, u));
+    }
+    assert_int_equal(tor->snatches, 15);
+    torrents_unlock(shard);
+
+    /* Reload before the flusher wrote them: the store still says 10. */
+    assert_int_equal(torrents_put(t, &r, 2), 0);
+    tor = torrents_lock(t, r.info_hash, &shard);
+    assert_int_equal(tor->snatches, 15);
+    torrents_unlock(shard);
+
+    /* Another node counted more: take the store's. */
+    r.snatches = 20;
+    assert_int_equal(torrents_put(t, &r, 3), 0);
+    tor = torrents_lock(t, r.info_hash, &shard);
+    assert_int_equal(tor->snatches, 20);
+    torrents_unlock(shard);
+    torrents_free(t);
+}
+
+static void test_torrents_sweep_marks_missing_as_deleted(void **state)
+{
+    struct torrents *t = torrents_new(8);
+    for (uint32_t n = 0; n < 100; n++) {
+        struct torrent_row r = row_of(n);
+        if (n == 7) {
+            snprintf(r.reason, sizeof(r.reason), "kept reason");
+        }
+        assert_int_equal(torrents_put(t, &r, 1), 0);
+    }
+    /* Generation 2 sees only the even ones. */
+    for (uint32_t n = 0; n < 100; n += 2) {
+        struct torrent_row r = row_of(n);
+        assert_int_equal(torrents_put(t, &r, 2), 0);
+    }
+    assert_int_equal(torrents_sweep(t, 2), 50);
+    assert_int_equal(torrents_sweep(t, 2), 0);
+    for (uint32_t n = 0; n < 100; n++) {
+        uint8_t h[20];
+        hash_of(n, h);
+        struct torrent_shard *shard;
+        struct torrent *tor = torrents_lock(t, h, &shard);
+        assert_non_null(tor);
+        assert_int_equal(tor->deleted, n % 2 == 1);
+        if (n == 7) {
+            assert_string_equal(tor->reason, "kept reason");
+        }
+        torrents_unlock(shard);
+    }
+    struct torrents_totals tot;
+    torrents_totals(t, &tot);
+    assert_int_equal(tot.torrents, 50);
+
+    /* Back in the store: no longer deleted. */
+    struct torrent_row r = row_of(7);
+    assert_int_equal(torrents_put(t, &r, 3), 0);
+    torrents_totals(t, &tot);
+    assert_int_equal(tot.torrents, 51);
+    torrents_free(t);
+}
+
+static void test_torrents_snatch_counted_once_per_user(void **state)
+{
+    struct torrents *t = torrents_new(2);
+    struct torrent_row r = row_of(3);
+    r.snatches = 2; /* users 100 and 101, loaded below */
+    assert_int_equal(torrents_put(t, &r, 1), 0);
+    assert_int_equal(torrents_load_snatch(t, r.info_hash, 100), 0);
+    assert_int_equal(torrents_load_snatch(t, r.info_hash, 101), 0);
+    assert_int_equal(torrents_load_snatch(t, r.info_hash, 101), 0);
+
+    uint8_t missing[20];
+    hash_of(4, missing);
+    assert_int_equal(torrents_load_snatch(t, missing, 100), MK_ENOTFOUND);
+
+    struct torrent_shard *shard;
+    struct torrent *tor = torrents_lock(t, r.info_hash, &shard);
+    assert_int_equal(tor->snatches, 2); /* loading does not count again */
+    assert_false(torrent_snatch(tor, 100));
+    assert_false(torrent_snatch(tor, 101));
+    assert_int_equal(tor->snatches, 2);
+    assert_true(torrent_snatch(tor, 0));
+    assert_false(torrent_snatch(tor, 0));
+    assert_true(torrent_snatch(tor, 102));
+    assert_int_equal(tor->snatches, 4);
+    torrents_unlock(shard);
+    torrents_free(t);
+}
+
+static void test_torrents_reap_every_shard_removes_stale_peers_only(void **state)
+{
+    struct torrents *t = torrents_new(16);
+    const uint32_t ntor = 500;
+    uint32_t stale = 0;
+    for (uint32_t n = 0; n < ntor; n++) {
+        struct torrent_row r = row_of(n);
+        assert_int_equal(torrents_put(t, &r, 1), 0);
+        struct torrent_shard *shard;
+        struct torrent *tor = torrents_lock(t, r.info_hash, &shard);
+        for (uint32_t p = 0; p < n % 7; p++) {
+            uint32_t now = (n + p) % 3 == 0 ? 50 : 200; /* 50 is stale */
+            stale += now == 50;
+            struct peer_report rep = report_of(p, p % 2, now);
+            assert_int_equal(peerset_upsert(p % 3 ? &tor->v4 : &tor->v6, &rep, NULL), 0);
+        }
+        torrents_unlock(shard);
+    }
+    assert_true(stale > 100);
+    struct torrents_totals before;
+    torrents_totals(t, &before);
+
+    uint32_t removed = 0;
+    for (uint32_t s = 0; s < torrents_nshards(t); s++) {
+        removed += torrents_reap_shard(t, s, 100);
+    }
+    assert_int_equal(removed, stale);
+    assert_int_equal(torrents_reap_shard(t, torrents_nshards(t), 100), 0);
+
+    struct torrents_totals after;
+    torrents_totals(t, &after);
+    assert_int_equal(after.seeders + after.leechers + stale, before.seeders + before.leechers);
+    for (uint32_t n = 0; n < ntor; n++) {
+        uint8_t h[20];
+        hash_of(n, h);
+        struct torrent_shard *shard;
+        struct torrent *tor = torrents_lock(t, h, &shard);
+        uint32_t want = 0;
+        for (uint32_t p = 0; p < n % 7; p++) {
+            want += (n + p) % 3 != 0;
+        }
+        assert_int_equal(peerset_count(&tor->v4) + peerset_count(&tor->v6), want);
+        for (uint32_t i = 0; i < tor->v4.n; i++) {
+            assert_int_equal(tor->v4.peers[i].last_seen, 200);
+        }
+        for (uint32_t i = 0; i < tor->v6.n; i++) {
+            assert_int_equal(tor->v6.peers[i].last_seen, 200);
+        }
+        torrents_unlock(shard);
+    }
+    torrents_free(t);
+}
+
+static void test_torrents_totals_sum_both_families(void **state)
+{
+    struct torrents *t = torrents_new(4);
+    for (uint32_t n = 0; n < 3; n++) {
+        struct torrent_row r = row_of(n);
+        r.deleted = n == 2;
+        assert_int_equal(torrents_put(t, &r, 1), 0);
+        struct torrent_shard *shard;
+        struct torrent *tor = torrents_lock(t, r.info_hash, &shard);
+        /* n+1 v4 seeders, 2 v6 leechers, 1 v4 leecher. */
+        for (uint32_t p = 0; p <= n; p++) {
+            struct peer_report rep = report_of(p, true, 1);
+            peerset_upsert(&tor->v4, &rep, NULL);
+        }
+        for (uint32_t p = 10; p < 12; p++) {
+            struct peer_report rep = report_of(p, false, 1);
+            peerset_upsert(&tor->v6, &rep, NULL);
+        }
+        struct peer_report rep = report_of(20, false, 1);
+        peerset_upsert(&tor->v4, &rep, NULL);
+        torrents_unlock(shard);
+    }
+    struct torrents_totals tot;
+    torrents_totals(t, &tot);
+    assert_int_equal(tot.torrents, 2);
+    assert_int_equal(tot.seeders, 1 + 2 + 3);
+    assert_int_equal(tot.leechers, 3 * 3);
+    torrents_free(t);
+}
+
+static void test_torrents_many_torrents_grow_shards_and_stay_findable(void **state)
+{
+    struct torrents *t = torrents_new(4);
+    const uint32_t ntor = 50000;
+    for (uint32_t n = 0; n < ntor; n++) {
+        struct torrent_row r = row_of(n);
+        assert_int_equal(torrents_put(t, &r, 1), 0);
+    }
+    for (uint32_t n = 0; n < ntor + 100; n++) {
+        uint8_t h[20];
+        hash_of(n, h);
+        struct torrent_shard *shard;
+        struct torrent *tor = torrents_lock(t, h, &shard);
+        if (n < ntor) {
+            assert_non_null(tor);
+            assert_int_equal(tor->id, n + 1000);
+        } else {
+            assert_null(tor);
+        }
+        torrents_unlock(shard);
+    }
+    struct torrents_totals tot;
+    torrents_totals(t, &tot);
+    assert_int_equal(tot.torrents, ntor);
+    torrents_free(t);
+}
+
+struct worker_arg {
+    struct torrents *t;
+    uint32_t id;
+};
+
+/* Each worker announces into every torrent, reloads some, and reaps its
+ * share of shards: run under TSan to check the locking. */
+static void *worker(void *p)
+{
+    struct worker_arg *a = p;
+    for (uint32_t round = 0; round < 200; round++) {
+        for (uint32_t n = 0; n < 64; n++) {
+            uint8_t h[20];
+            hash_of(n, h);
+            struct torrent_shard *shard;
+            struct torrent *tor = torrents_lock(a->t, h, &shard);
+            if (tor) {
+                struct peer_report rep = report_of(a->id * 1000 + n, round % 2, 1000 + round);
+                peerset_upsert(&tor->v4, &rep, NULL);
+                torrent_snatch(tor, a->id);
+            }
+            torrents_unlock(shard);
+            if (n % 16 == a->id) {
+                struct torrent_row r = row_of(n);
+                torrents_put(a->t, &r, 1);
+            }
+        }
+        torrents_reap_shard(a->t, (round + a->id) % torrents_nshards(a->t), 0);
+    }
+    return NULL;
+}
+
+static void test_torrents_concurrent_workers_keep_counts(void **state)
+{
+    struct torrents *t = torrents_new(8);
+    for (uint32_t n = 0; n < 64; n++) {
+        struct torrent_row r = row_of(n);
+        assert_int_equal(torrents_put(t, &r, 1), 0);
+    }
+    enum { NTHREADS = 8 };
+    pthread_t th[NTHREADS];
+    struct worker_arg args[NTHREADS];
+    for (uint32_t i = 0; i < NTHREADS; i++) {
+        args[i] = (struct worker_arg){t, i};
+        assert_int_equal(pthread_create(&th[i], NULL, worker, &args[i]), 0);
+    }
+    for (uint32_t i = 0; i < NTHREADS; i++) {
+        pthread_join(th[i], NULL);
+    }
+    struct torrents_totals tot;
+    torrents_totals(t, &tot);
+    assert_int_equal(tot.torrents, 64);
+    /* Each worker's last round (199, odd) made its peer a seeder everywhere. */
+    assert_int_equal(tot.seeders, 64 * NTHREADS);
+    assert_int_equal(tot.leechers, 0);
+    for (uint32_t n = 0; n < 64; n++) {
+        uint8_t h[20];
+        hash_of(n, h);
+        struct torrent_shard *shard;
+        struct torrent *tor = torrents_lock(t, h, &shard);
+        assert_int_equal(tor->snatches, NTHREADS);
+        torrents_unlock(shard);
+    }
+    torrents_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_torrents_put_then_lock_finds_it),
+        cmocka_unit_test(test_torrents_nshards_rounds_up_to_power_of_two),
+        cmocka_unit_test(test_torrents_update_keeps_peers_and_snatchers),
+        cmocka_unit_test(test_torrents_put_keeps_the_larger_snatch_count),
+        cmocka_unit_test(test_torrents_sweep_marks_missing_as_deleted),
+        cmocka_unit_test(test_torrents_snatch_counted_once_per_user),
+        cmocka_unit_test(test_torrents_reap_every_shard_removes_stale_peers_only),
+        cmocka_unit_test(test_torrents_totals_sum_both_families),
+        cmocka_unit_test(test_torrents_many_torrents_grow_shards_and_stay_findable),
+        cmocka_unit_test(test_torrents_concurrent_workers_keep_counts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
