@@ -492,8 +492,9 @@ static int config_ini_handler(void *user, const char *section, const char *name,
         char sx[48];
         cf->err_line = cf->lineno;
         if (*section == '\0') {
-            cf->err = mk_fail(cf->eb, MK_EINVAL, "%s:%d: unknown key \"%s\" (outside any [section])",
-                              cf->path, cf->lineno, config_excerpt(ex, sizeof(ex), name));
+            cf->err = mk_fail(cf->eb, MK_EINVAL,
+                              "%s:%d: unknown key \"%s\" (outside any [section])", cf->path,
+                              cf->lineno, config_excerpt(ex, sizeof(ex), name));
         } else {
             cf->err = mk_fail(cf->eb, MK_EINVAL, "%s:%d: unknown key \"%s.%s\"", cf->path,
                               cf->lineno, config_excerpt(sx, sizeof(sx), section),

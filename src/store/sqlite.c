@@ -404,8 +404,8 @@ static int sqlite_torrent_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
         return 0;
     }
     if (hlen != 20) {
-        mk_log(MK_LOG_WARN, "store.sqlite", "torrents row %lld skipped: info_hash is %d bytes, not 20",
-               id, hlen);
+        mk_log(MK_LOG_WARN, "store.sqlite",
+               "torrents row %lld skipped: info_hash is %d bytes, not 20", id, hlen);
         return 0;
     }
     struct torrent_row row = {

@@ -496,8 +496,9 @@ static void test_error_excerpt_is_capped_and_printable(void **state)
     struct mk_config c;
     struct mk_errbuf eb;
     assert_int_equal(load_text(state, NULL, envp, &c, &eb), MK_EINVAL);
-    assert_string_equal(eb.msg, "MIKA_TRACKER_INTERVAL: \"?xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                                "...\" is not a number");
+    assert_string_equal(eb.msg, "MIKA_TRACKER_INTERVAL: "
+                                "\"?xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\" "
+                                "is not a number");
 }
 
 static bool trusted(const struct mk_config *c, const char *addr)

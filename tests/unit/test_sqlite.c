@@ -297,8 +297,8 @@ static void test_schema_has_the_documented_columns(void **state)
     /* Defaults the operator relies on when inserting by hand. */
     raw_exec(fx, "INSERT INTO users (passkey) VALUES ('abc'); "
                  "INSERT INTO torrents (info_hash) VALUES (zeroblob(20))");
-    assert_int_equal(raw_int(fx, "SELECT enabled + can_download + uploaded + downloaded FROM users"),
-                     2);
+    assert_int_equal(
+        raw_int(fx, "SELECT enabled + can_download + uploaded + downloaded FROM users"), 2);
     assert_true(raw_int(fx, "SELECT created_at FROM users") > 1600000000);
     assert_int_equal(raw_int(fx, "SELECT enabled + deleted + snatches + length(deleted_reason) "
                                  "FROM torrents"),
@@ -322,7 +322,8 @@ static void test_open_unwritable_path_is_eio(void **state)
     struct store_cfg cfg = {.path = "/nonexistent/dir/mika.db"};
     struct mk_errbuf eb;
     assert_int_equal(store_open(&fx->st, "sqlite", &cfg, &eb), MK_EIO);
-    assert_string_equal(eb.msg, "sqlite: open /nonexistent/dir/mika.db: unable to open database file");
+    assert_string_equal(eb.msg,
+                        "sqlite: open /nonexistent/dir/mika.db: unable to open database file");
     assert_non_null(strstr(log_text(fx), "sqlite.open failed: EIO"));
 }
 
