@@ -92,7 +92,7 @@ static int loop_pick(const struct loop_backend **out, const char *name, struct m
 
 int loop_new(struct loop **out, const char *name, int setsize, struct mk_errbuf *eb)
 {
-    const struct loop_backend *be;
+    const struct loop_backend *be = NULL;
     struct loop *l;
     int rc;
 

@@ -1,0 +1,618 @@
+/* net/server.c: worker threads serving the HTTP tracker port.
+ *
+ * Owns: per worker, the listening sockets (SO_REUSEPORT), the connections,
+ * their input buffer (max_request_bytes + 1, so an over-long head is seen as
+ * such), their output buffer (bounded: past OUT_HIGH_WATER the worker stops
+ * reading that connection until the client drains it), the header-read and
+ * idle timeouts, and HTTP framing. Requests on one connection are answered
+ * strictly in order, which is all pipelining needs.
+ * Not here: the answers' content (tracker.c), parsing (proto/http.c).
+ * Invariant: a connection is touched only by the worker that accepted it.
+ */
+#include "net/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/loop.h"
+#include "proto/http.h"
+#include "util/log.h"
+
+#define ACCEPT_BATCH 64          /* accepts per readiness event, so one port can't starve the rest */
+#define OUT_HIGH_WATER (64 * 1024)
+#define TICK_MS 500
+#define LISTEN_BACKLOG 1024
+#define SETSIZE_SLACK 256        /* fds beyond the connection cap: listeners, store, pipes */
+
+struct conn {
+    struct server_worker *w; /* the worker that owns it */
+    int fd;
+    bool closing;            /* close once the output is written */
+    bool reading;            /* LOOP_READ registered */
+    bool writing;            /* LOOP_WRITE registered */
+    struct tracker_addr src;
+    struct http_parser parser;
+    char *in;
+    size_t inlen;
+    uint8_t *out;
+    size_t outlen, outpos, outcap;
+    int64_t request_ms;      /* when the pending request's first byte came; 0 = none */
+    int64_t active_ms;       /* when the connection last finished a request (or opened) */
+    uint32_t requests;
+    struct conn *prev, *next;
+};
+
+struct server_worker {
+    uint32_t id;
+    const struct tracker *t;
+    const struct mk_config *cfg;
+    struct tracker_local local;
+    struct loop *loop;
+    int listen_fds[2];
+    int nlisten;
+    int wake_fds[2];         /* pipe: server_worker_stop() writes, the loop reads */
+    pthread_t thread;
+    bool started;
+    int setsize;             /* fds the loop can watch */
+    struct conn *conns;      /* every open connection, for the timeout scan */
+    uint32_t nconns, max_conns;
+    uint64_t refused;        /* accepts over the cap since the last log line */
+    uint8_t *body;           /* scratch for one answer's body */
+    size_t body_cap;
+    size_t in_cap;
+    size_t out_max;
+    struct http_limits limits;
+    struct mk_str real_ip_header;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- listening sockets ------------------------------------------------- */
+
+static int listen_on(int family, const char *bind_text, uint16_t port, const char *key,
+                     struct mk_errbuf *eb)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        if (inet_pton(AF_INET, bind_text, &sin->sin_addr) != 1) {
+            return mk_fail(eb, MK_EINVAL, "%s: \"%s\" is not an IPv4 address", key, bind_text);
+        }
+        len = sizeof(*sin);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        if (inet_pton(AF_INET6, bind_text, &sin6->sin6_addr) != 1) {
+            return mk_fail(eb, MK_EINVAL, "%s: \"%s\" is not an IPv6 address", key, bind_text);
+        }
+        len = sizeof(*sin6);
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return mk_fail(eb, MK_EIO, "%s: socket: %s", key, strerror(errno));
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* Every worker binds its own socket to the same port; the kernel spreads
+     * new connections across them. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+        int e = errno;
+        close(fd);
+        return mk_fail(eb, MK_EIO, "%s: SO_REUSEPORT: %s", key, strerror(e));
+    }
+    if (family == AF_INET6) {
+        /* IPv4 has its own socket, so v4 clients are never seen as v4-mapped v6. */
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+        int e = errno;
+        close(fd);
+        return mk_fail(eb, MK_EIO, "%s: cannot listen on [%s]:%u: %s", key, bind_text, port,
+                       strerror(e));
+    }
+    return fd;
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void conn_close(struct server_worker *w, struct conn *c)
+{
+    loop_del(w->loop, c->fd, LOOP_READ | LOOP_WRITE);
+    close(c->fd);
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else {
+        w->conns = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    }
+    w->nconns--;
+    free(c->in);
+    free(c->out);
+    free(c);
+}
+
+/* Makes room for n more output bytes, within out_max. */
+static bool conn_reserve(struct server_worker *w, struct conn *c, size_t n)
+{
+    if (c->outpos > 0 && c->outpos == c->outlen) {
+        c->outpos = c->outlen = 0;
+    }
+    if (c->outlen + n <= c->outcap) {
+        return true;
+    }
+    if (c->outlen + n > w->out_max) {
+        return false;
+    }
+    size_t cap = c->outcap ? c->outcap : 1024;
+    while (cap < c->outlen + n) {
+        cap *= 2;
+    }
+    if (cap > w->out_max) {
+        cap = w->out_max;
+    }
+    uint8_t *grown = realloc(c->out, cap);
+    if (!grown) {
+        return false;
+    }
+    c->out = grown;
+    c->outcap = cap;
+    return true;
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+    }
+}
+
+/* Appends one whole answer. Keep-alive is said explicitly to 1.0 clients,
+ * which close by default. */
+static void conn_respond(struct server_worker *w, struct conn *c, int status, int minor,
+                         const uint8_t *body, size_t len)
+{
+    char head[256];
+    const char *conn_hdr = c->closing ? "Connection: close\r\n"
+                           : minor == 0 ? "Connection: keep-alive\r\n"
+                                        : "";
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n",
+                     status, status_text(status), len, conn_hdr);
+    if (!conn_reserve(w, c, (size_t)n + len)) {
+        /* Only a client that never reads can get here: drop it. */
+        c->closing = true;
+        c->outlen = c->outpos = 0;
+        return;
+    }
+    memcpy(c->out + c->outlen, head, (size_t)n);
+    memcpy(c->out + c->outlen + (size_t)n, body, len);
+    c->outlen += (size_t)n + len;
+}
+
+static void conn_respond_error(struct server_worker *w, struct conn *c, int status)
+{
+    const char *msg;
+    switch (status) {
+    case 405: msg = "method not allowed"; break;
+    case 414: msg = "request line too long"; break;
+    case 431: msg = "request header too large"; break;
+    case 505: msg = "HTTP version not supported"; break;
+    default: msg = "bad request"; break;
+    }
+    struct bencode b;
+    bencode_init(&b, w->body, w->body_cap);
+    bencode_failure(&b, msg);
+    c->closing = true;
+    conn_respond(w, c, status, 1, b.p, b.len);
+}
+
+static void conn_set_interest(struct server_worker *w, struct conn *c, bool reading, bool writing);
+
+/* Answers every complete request in the input, in order, until the output
+ * is past the high-water mark. */
+static void conn_process(struct server_worker *w, struct conn *c)
+{
+    while (!c->closing && c->inlen > 0 && c->outlen - c->outpos < OUT_HIGH_WATER) {
+        struct http_request req;
+        enum http_parse_result r = http_parse_request(c->in, c->inlen, &c->parser, &w->limits,
+                                                      w->real_ip_header, &req);
+        if (r == HTTP_PARSE_AGAIN) {
+            if (c->inlen >= w->in_cap) {
+                conn_respond_error(w, c, 431);
+            }
+            return;
+        }
+        if (r == HTTP_PARSE_ERROR) {
+            mk_log(MK_LOG_DEBUG, "http", "refused a request with %d from worker %u", req.status,
+                   w->id);
+            conn_respond_error(w, c, req.status);
+            return;
+        }
+        c->requests++;
+        if (!req.keep_alive || c->requests >= w->cfg->max_keepalive_requests) {
+            c->closing = true;
+        }
+        struct bencode b;
+        bencode_init(&b, w->body, w->body_cap);
+        int status = tracker_answer(w->t, &w->local, &req, &c->src, &b);
+        if (!bencode_ok(&b)) {
+            /* tracker_max_body() sizes the buffer; this is a bug, not input. */
+            mk_log(MK_LOG_ERROR, "http", "answer did not fit in %zu bytes", w->body_cap);
+            bencode_init(&b, w->body, w->body_cap);
+            bencode_failure(&b, "internal error");
+        }
+        conn_respond(w, c, status, req.minor, b.p, b.len);
+
+        memmove(c->in, c->in + req.head_len, c->inlen - req.head_len);
+        c->inlen -= req.head_len;
+        http_parser_reset(&c->parser);
+        c->active_ms = now_ms();
+        c->request_ms = c->inlen > 0 ? c->active_ms : 0;
+    }
+}
+
+/* Writes what it can. Returns false if the connection was closed. */
+static bool conn_flush(struct server_worker *w, struct conn *c)
+{
+    while (c->outpos < c->outlen) {
+        ssize_t n = send(c->fd, c->out + c->outpos, c->outlen - c->outpos, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->outpos += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            conn_set_interest(w, c, !c->closing && c->outlen - c->outpos < OUT_HIGH_WATER, true);
+            return true;
+        }
+        conn_close(w, c);
+        return false;
+    }
+    c->outpos = c->outlen = 0;
+    if (c->closing) {
+        conn_close(w, c);
+        return false;
+    }
+    conn_set_interest(w, c, true, false);
+    return true;
+}
+
+/* Process and flush until neither makes progress (a drained output may let
+ * more pipelined requests through). */
+static void conn_run(struct server_worker *w, struct conn *c)
+{
+    for (;;) {
+        size_t before = c->inlen;
+        conn_process(w, c);
+        if (!conn_flush(w, c)) {
+            return;
+        }
+        if (c->inlen == before || c->inlen == 0 || c->outlen > 0) {
+            return;
+        }
+    }
+}
+
+static void conn_on_event(struct loop *l, int fd, int mask, void *arg);
+
+static void conn_set_interest(struct server_worker *w, struct conn *c, bool reading, bool writing)
+{
+    if (reading != c->reading) {
+        if (reading) {
+            loop_add(w->loop, c->fd, LOOP_READ, conn_on_event, c);
+        } else {
+            loop_del(w->loop, c->fd, LOOP_READ);
+        }
+        c->reading = reading;
+    }
+    if (writing != c->writing) {
+        if (writing) {
+            loop_add(w->loop, c->fd, LOOP_WRITE, conn_on_event, c);
+        } else {
+            loop_del(w->loop, c->fd, LOOP_WRITE);
+        }
+        c->writing = writing;
+    }
+}
+
+static void conn_on_event(struct loop *l, int fd, int mask, void *arg)
+{
+    struct conn *c = arg;
+    struct server_worker *w = c->w;
+    if (mask & LOOP_WRITE) {
+        if (!conn_flush(w, c)) {
+            return;
+        }
+        if (c->inlen > 0 && !c->closing) {
+            conn_run(w, c);
+            return;
+        }
+    }
+    if (!(mask & LOOP_READ) || c->closing) {
+        return;
+    }
+    if (c->inlen >= w->in_cap) {
+        /* Full input and a backed-up output: wait for the client to read. */
+        conn_set_interest(w, c, false, c->writing);
+        return;
+    }
+    ssize_t n = recv(fd, c->in + c->inlen, w->in_cap - c->inlen, 0);
+    if (n > 0) {
+        if (c->inlen == 0) {
+            c->request_ms = now_ms();
+        }
+        c->inlen += (size_t)n;
+        conn_run(w, c);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        return;
+    }
+    /* EOF or error: every complete request was already answered; an
+     * incomplete one never will be. Finish writing, then close. */
+    c->closing = true;
+    c->inlen = 0;
+    conn_flush(w, c);
+}
+
+static void on_accept(struct loop *l, int lfd, int mask, void *arg)
+{
+    struct server_worker *w = arg;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof(ss);
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &sslen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            if (errno == EMFILE || errno == ENFILE) {
+                mk_log(MK_LOG_WARN, "http", "worker %u: out of file descriptors", w->id);
+            }
+            return;
+        }
+        if (w->nconns >= w->max_conns || fd >= w->setsize) {
+            /* Over the cap: refuse at once rather than let it queue. */
+            close(fd);
+            if (w->refused++ % 1000 == 0) {
+                mk_log(MK_LOG_WARN, "http", "worker %u: connection cap %u reached, refusing",
+                       w->id, w->max_conns);
+            }
+            continue;
+        }
+        struct conn *c = calloc(1, sizeof(*c));
+        char *in = malloc(w->in_cap);
+        if (!c || !in) {
+            free(c);
+            free(in);
+            close(fd);
+            continue;
+        }
+        c->w = w;
+        c->fd = fd;
+        c->in = in;
+        if (ss.ss_family == AF_INET6) {
+            c->src.family = AF_INET6;
+            memcpy(c->src.ip, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+        } else {
+            c->src.family = AF_INET;
+            memcpy(c->src.ip, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        c->active_ms = now_ms();
+        if (loop_add(w->loop, fd, LOOP_READ, conn_on_event, c) != MK_OK) {
+            free(in);
+            free(c);
+            close(fd);
+            continue;
+        }
+        c->reading = true;
+        c->next = w->conns;
+        if (w->conns) {
+            w->conns->prev = c;
+        }
+        w->conns = c;
+        w->nconns++;
+    }
+}
+
+/* Drops connections whose request head is late (slowloris) or that sat idle. */
+static void on_tick(struct loop *l, void *arg)
+{
+    struct server_worker *w = arg;
+    int64_t now = now_ms();
+    int64_t header_ms = (int64_t)w->cfg->header_timeout * 1000;
+    int64_t idle_ms = (int64_t)w->cfg->idle_timeout * 1000;
+    struct conn *next;
+    for (struct conn *c = w->conns; c; c = next) {
+        next = c->next;
+        bool late = c->request_ms && now - c->request_ms >= header_ms;
+        bool idle = !c->request_ms && c->outlen == 0 && now - c->active_ms >= idle_ms;
+        /* A client that stopped reading its answers is as stuck as a slow one. */
+        bool stuck = c->outlen > 0 && now - c->active_ms >= idle_ms;
+        if (late || idle || stuck) {
+            conn_close(w, c);
+        }
+    }
+}
+
+static void on_wake(struct loop *l, int fd, int mask, void *arg)
+{
+    char buf[16];
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+    loop_stop(l);
+}
+
+static void *worker_main(void *arg)
+{
+    struct server_worker *w = arg;
+    int rc = loop_run(w->loop);
+    if (rc != MK_OK) {
+        mk_log(MK_LOG_ERROR, "http", "worker %u: event loop failed (%s)", w->id, mk_err_name(rc));
+    }
+    while (w->conns) {
+        conn_close(w, w->conns);
+    }
+    return NULL;
+}
+
+int server_worker_new(struct server_worker **out, uint32_t id, const struct tracker *t,
+                      struct acct_ring *ring, uint32_t max_conns, struct mk_errbuf *eb)
+{
+    const struct mk_config *cfg = t->cfg;
+    struct server_worker *w = calloc(1, sizeof(*w));
+    if (!w) {
+        return mk_fail(eb, MK_ENOMEM, "worker: out of memory");
+    }
+    w->id = id;
+    w->t = t;
+    w->cfg = cfg;
+    w->listen_fds[0] = w->listen_fds[1] = -1;
+    w->wake_fds[0] = w->wake_fds[1] = -1;
+    w->max_conns = max_conns;
+    w->setsize = (int)(cfg->max_connections + SETSIZE_SLACK);
+    w->in_cap = cfg->max_request_bytes + 1;
+    w->body_cap = tracker_max_body(cfg);
+    w->out_max = OUT_HIGH_WATER + w->body_cap + 512;
+    w->limits = (struct http_limits){
+        .max_request_line = cfg->max_request_line,
+        .max_head = cfg->max_request_bytes,
+        .max_headers = 64,
+    };
+    w->real_ip_header = (struct mk_str){cfg->real_ip_header, strlen(cfg->real_ip_header)};
+    int rc;
+    w->body = malloc(w->body_cap);
+    if (!w->body) {
+        rc = mk_fail(eb, MK_ENOMEM, "worker: out of memory");
+        goto out_free;
+    }
+    rc = tracker_local_init(&w->local, t, ring, ((uint64_t)id << 32) ^ (uint64_t)time(NULL));
+    if (rc != MK_OK) {
+        mk_fail(eb, rc, "worker: out of memory");
+        goto out_free;
+    }
+    rc = loop_new(&w->loop, cfg->event_loop, w->setsize, eb);
+    if (rc != MK_OK) {
+        goto out_free;
+    }
+    if (cfg->ipv4) {
+        int fd = listen_on(AF_INET, cfg->bind4, cfg->port, "server.bind4", eb);
+        if (fd < 0) {
+            rc = fd;
+            goto out_free;
+        }
+        w->listen_fds[w->nlisten++] = fd;
+    }
+    if (cfg->ipv6) {
+        int fd = listen_on(AF_INET6, cfg->bind6, cfg->port, "server.bind6", eb);
+        if (fd < 0) {
+            rc = fd;
+            goto out_free;
+        }
+        w->listen_fds[w->nlisten++] = fd;
+    }
+    if (pipe2(w->wake_fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+        rc = mk_fail(eb, MK_EIO, "worker: pipe: %s", strerror(errno));
+        goto out_free;
+    }
+    for (int i = 0; i < w->nlisten; i++) {
+        rc = loop_add(w->loop, w->listen_fds[i], LOOP_READ, on_accept, w);
+        if (rc != MK_OK) {
+            mk_fail(eb, rc, "worker: cannot watch the listening socket");
+            goto out_free;
+        }
+    }
+    rc = loop_add(w->loop, w->wake_fds[0], LOOP_READ, on_wake, w);
+    if (rc != MK_OK) {
+        mk_fail(eb, rc, "worker: cannot watch the wake pipe");
+        goto out_free;
+    }
+    loop_set_tick(w->loop, TICK_MS, on_tick, w);
+    *out = w;
+    return MK_OK;
+
+out_free:
+    server_worker_free(w);
+    return rc;
+}
+
+int server_worker_start(struct server_worker *w, struct mk_errbuf *eb)
+{
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc != 0) {
+        return mk_fail(eb, MK_EIO, "worker %u: cannot start thread: %s", w->id, strerror(rc));
+    }
+    w->started = true;
+    return MK_OK;
+}
+
+void server_worker_stop(struct server_worker *w)
+{
+    if (!w || !w->started) {
+        return;
+    }
+    ssize_t n = write(w->wake_fds[1], "x", 1);
+    (void)n;
+    pthread_join(w->thread, NULL);
+    w->started = false;
+}
+
+void server_worker_free(struct server_worker *w)
+{
+    if (!w) {
+        return;
+    }
+    server_worker_stop(w);
+    for (int i = 0; i < 2; i++) {
+        if (w->listen_fds[i] >= 0) {
+            close(w->listen_fds[i]);
+        }
+        if (w->wake_fds[i] >= 0) {
+            close(w->wake_fds[i]);
+        }
+    }
+    loop_free(w->loop);
+    tracker_local_fini(&w->local);
+    free(w->body);
+    free(w);
+}
+
+const char *server_worker_loop_name(const struct server_worker *w)
+{
+    return loop_backend_name(w->loop);
+}

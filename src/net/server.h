@@ -1,0 +1,31 @@
+/* net/server.h: the HTTP tracker port: one worker thread per core.
+ *
+ * Owns: each worker's thread, event loop, SO_REUSEPORT listening sockets
+ * (so the kernel spreads connections and no accept queue is shared), its
+ * connections and their buffers, timeouts, the connection cap, and HTTP
+ * framing of answers (status line, headers, keep-alive, pipelining order).
+ * Not here: what an answer says (tracker.c).
+ */
+#ifndef MIKA_NET_SERVER_H
+#define MIKA_NET_SERVER_H
+
+#include <stdint.h>
+
+#include "acct/ring.h"
+#include "net/tracker.h"
+#include "util/err.h"
+
+struct server_worker;
+
+/* Creates worker number id with its loop and listening sockets, bound now so
+ * that a busy port fails start-up before any thread runs. The tracker and
+ * ring are borrowed. max_conns is this worker's share of the cap. */
+int server_worker_new(struct server_worker **out, uint32_t id, const struct tracker *t,
+                      struct acct_ring *ring, uint32_t max_conns, struct mk_errbuf *eb);
+int server_worker_start(struct server_worker *w, struct mk_errbuf *eb);
+/* Stops accepting, closes connections, joins the thread. Safe from any thread. */
+void server_worker_stop(struct server_worker *w);
+void server_worker_free(struct server_worker *w);
+const char *server_worker_loop_name(const struct server_worker *w);
+
+#endif /* MIKA_NET_SERVER_H */

@@ -1,0 +1,417 @@
+/* net/tracker.c: announce and scrape, from parsed request to bencoded answer.
+ *
+ * Owns: the route table, the order of the private-tracker checks (passkey,
+ * parameters, whitelist, torrent, download rights: cheapest and least
+ * revealing first), the failure-reason table, the swarm update under one
+ * shard lock, and handing the accounting delta to the worker's ring.
+ * Not here: sockets and HTTP framing (server.c), parsing (proto/), the peer
+ * set and selection (swarm/), writing the books (acct/).
+ */
+#include "net/tracker.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include "proto/query.h"
+#include "util/log.h"
+#include "util/siphash.h"
+
+/* Every refusal a client can get for a well-formed request, and its words.
+ * Parameter errors are not here: the parser's message names the key. */
+enum tracker_failure {
+    FAIL_UNKNOWN_PASSKEY,
+    FAIL_ACCOUNT_DISABLED,
+    FAIL_NO_DOWNLOAD,
+    FAIL_UNREGISTERED,
+    FAIL_TORRENT_DISABLED,
+    FAIL_CLIENT,
+    FAIL_FAMILY_V4,
+    FAIL_FAMILY_V6,
+    FAIL_SWARM_FULL,
+    FAIL_NOT_FOUND,
+};
+
+static const char *const failure_reasons[] = {
+    [FAIL_UNKNOWN_PASSKEY] = "unknown passkey",
+    [FAIL_ACCOUNT_DISABLED] = "account disabled",
+    [FAIL_NO_DOWNLOAD] = "downloading not allowed for this account",
+    [FAIL_UNREGISTERED] = "unregistered torrent",
+    [FAIL_TORRENT_DISABLED] = "torrent disabled",
+    [FAIL_CLIENT] = "client not whitelisted",
+    [FAIL_FAMILY_V4] = "IPv4 is not served by this tracker",
+    [FAIL_FAMILY_V6] = "IPv6 is not served by this tracker",
+    [FAIL_SWARM_FULL] = "swarm is full, try again later",
+    [FAIL_NOT_FOUND] = "not found",
+};
+
+/* Fixed part of an announce answer: keys, counts and the external ip. */
+#define ANNOUNCE_FIXED_MAX 256
+
+static int answer_failure(struct bencode *b, enum tracker_failure f)
+{
+    bencode_failure(b, failure_reasons[f]);
+    return 200;
+}
+
+int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *users,
+                 struct torrents *torrents, struct whitelist *whitelist, struct mk_errbuf *eb)
+{
+    memset(t, 0, sizeof(*t));
+    t->cfg = cfg;
+    t->users = users;
+    t->torrents = torrents;
+    t->whitelist = whitelist;
+    if (getrandom(t->peer_key, sizeof(t->peer_key), 0) != (ssize_t)sizeof(t->peer_key)) {
+        return mk_fail(eb, MK_EIO, "getrandom failed");
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t->epoch);
+    return MK_OK;
+}
+
+int tracker_local_init(struct tracker_local *l, const struct tracker *t, struct acct_ring *ring,
+                       uint64_t seed)
+{
+    memset(l, 0, sizeof(*l));
+    rng_seed(&l->rng, seed);
+    whitelist_view_init(&l->whitelist);
+    l->ring = ring;
+    l->hashes = calloc(t->cfg->scrape_max_hashes, sizeof(*l->hashes));
+    return l->hashes ? MK_OK : MK_ENOMEM;
+}
+
+void tracker_local_fini(struct tracker_local *l)
+{
+    whitelist_view_fini(&l->whitelist);
+    free(l->hashes);
+    l->hashes = NULL;
+}
+
+uint32_t tracker_now(const struct tracker *t)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    /* +1 so that a peer seen in the first second is not "older than 0". */
+    return (uint32_t)(ts.tv_sec - t->epoch.tv_sec) + 1;
+}
+
+size_t tracker_max_body(const struct mk_config *cfg)
+{
+    size_t announce = ANNOUNCE_FIXED_MAX + (size_t)cfg->numwant_max * PEER_COMPACT_MAX;
+    /* d5:filesd + per hash "20:<hash>d8:completei..e10:downloadedi..e11:downloadersi..e10:incompletei..ee" */
+    size_t scrape = 16 + (size_t)cfg->scrape_max_hashes * (23 + 4 * 32);
+    return announce > scrape ? announce : scrape;
+}
+
+/* "/<passkey>/<action>" -> views; false when the path has another shape. */
+static bool split_path(struct mk_str path, struct mk_str *passkey, struct mk_str *action)
+{
+    if (path.len < 2 || path.p[0] != '/') {
+        return false;
+    }
+    const char *start = path.p + 1;
+    const char *slash = memchr(start, '/', path.len - 1);
+    if (!slash) {
+        return false;
+    }
+    passkey->p = start;
+    passkey->len = (size_t)(slash - start);
+    action->p = slash + 1;
+    action->len = path.len - (size_t)(action->p - path.p);
+    return true;
+}
+
+static bool passkey_is_wellformed(struct mk_str pk)
+{
+    if (pk.len == 0 || pk.len > MK_PASSKEY_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < pk.len; i++) {
+        char c = pk.p[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The rightmost address of a comma list: the hop our trusted proxy saw. */
+static bool parse_forwarded(struct mk_str v, struct tracker_addr *out)
+{
+    const char *end = v.p + v.len;
+    const char *start = v.p;
+    for (const char *p = v.p; p < end; p++) {
+        if (*p == ',') {
+            start = p + 1;
+        }
+    }
+    while (start < end && (*start == ' ' || *start == '\t')) {
+        start++;
+    }
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
+        end--;
+    }
+    char text[INET6_ADDRSTRLEN + 1];
+    size_t len = (size_t)(end - start);
+    if (len == 0 || len >= sizeof(text)) {
+        return false;
+    }
+    memcpy(text, start, len);
+    text[len] = '\0';
+    memset(out->ip, 0, sizeof(out->ip));
+    if (inet_pton(AF_INET, text, out->ip) == 1) {
+        out->family = AF_INET;
+        return true;
+    }
+    if (inet_pton(AF_INET6, text, out->ip) == 1) {
+        out->family = AF_INET6;
+        return true;
+    }
+    return false;
+}
+
+/* The address to publish: the source, or what a trusted proxy says it saw. */
+static void client_addr(const struct tracker *t, const struct http_request *req,
+                        const struct tracker_addr *src, struct tracker_addr *out)
+{
+    *out = *src;
+    if (req->real_ip.len == 0 || !config_is_trusted_proxy(t->cfg, src->family, src->ip)) {
+        return;
+    }
+    struct tracker_addr fwd;
+    if (parse_forwarded(req->real_ip, &fwd)) {
+        *out = fwd;
+    } else {
+        mk_log(MK_LOG_DEBUG, "tracker", "ignoring unparsable %s header from a trusted proxy",
+               t->cfg->real_ip_header);
+    }
+}
+
+/* BEP 7 ipv4=/ipv6=, when the operator allows them: they replace the
+ * address of the same family only, so a client cannot move itself into the
+ * other family's swarm. */
+static void apply_ip_params(const struct announce_req *a, struct tracker_addr *addr)
+{
+    if (addr->family == AF_INET && a->has_ipv4) {
+        memcpy(addr->ip, a->ipv4, 4);
+    } else if (addr->family == AF_INET6 && a->has_ipv6) {
+        memcpy(addr->ip, a->ipv6, 16);
+    }
+}
+
+static uint64_t peer_identity(const struct tracker *t, const uint8_t peer_id[20], uint32_t user_id)
+{
+    uint8_t buf[24];
+    memcpy(buf, peer_id, 20);
+    memcpy(buf + 20, &user_id, 4);
+    return siphash24(buf, sizeof(buf), t->peer_key);
+}
+
+/* Raw bytes since the previous report. A report lower than the last one
+ * means the client started a new session: its counters restarted at zero,
+ * so everything it reports now is new. A peer we have no baseline for
+ * (first announce, or expired) is credited nothing: the baseline starts now. */
+static uint64_t counter_delta(bool have_prev, uint64_t prev, uint64_t now)
+{
+    if (!have_prev) {
+        return 0;
+    }
+    return now >= prev ? now - prev : now;
+}
+
+static void put_counts(struct bencode *b, const struct torrent *tor)
+{
+    bencode_cstr(b, "complete");
+    bencode_int(b, (int64_t)peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6));
+    bencode_cstr(b, "downloaded");
+    bencode_int(b, tor->snatches);
+}
+
+static int announce(const struct tracker *t, struct tracker_local *l, const struct user_info *user,
+                    const struct http_request *req, const struct tracker_addr *src,
+                    struct bencode *b)
+{
+    const struct mk_config *cfg = t->cfg;
+    struct announce_req a;
+    struct mk_errbuf eb = {{0}};
+    if (announce_parse(req->query.p, req->query.len, &a, &eb) != MK_OK) {
+        bencode_failure(b, eb.msg);
+        return 200;
+    }
+    if (cfg->whitelist) {
+        whitelist_view_refresh(&l->whitelist, t->whitelist);
+        if (!whitelist_match(&l->whitelist, a.peer_id)) {
+            return answer_failure(b, FAIL_CLIENT);
+        }
+    }
+    struct tracker_addr addr;
+    client_addr(t, req, src, &addr);
+    if (cfg->allow_ip_param) {
+        apply_ip_params(&a, &addr);
+    }
+    if (addr.family == AF_INET && !cfg->ipv4) {
+        return answer_failure(b, FAIL_FAMILY_V4);
+    }
+    if (addr.family == AF_INET6 && !cfg->ipv6) {
+        return answer_failure(b, FAIL_FAMILY_V6);
+    }
+    bool v6 = addr.family == AF_INET6;
+
+    struct peer_report r = {
+        .key = peer_identity(t, a.peer_id, user->id),
+        .user_id = user->id,
+        .uploaded = a.uploaded,
+        .downloaded = a.downloaded,
+        .seeder = a.left == 0,
+        .partial = a.left > 0 && a.event == EVENT_PAUSED,
+        .now = tracker_now(t),
+    };
+    size_t iplen = v6 ? 16 : 4;
+    memcpy(r.addr, addr.ip, iplen);
+    r.addr[iplen] = (uint8_t)(a.port >> 8);
+    r.addr[iplen + 1] = (uint8_t)(a.port & 0xff);
+    uint32_t numwant = a.has_numwant ? a.numwant : cfg->numwant_default;
+    if (numwant > cfg->numwant_max) {
+        numwant = cfg->numwant_max;
+    }
+
+    struct acct_delta delta = {.user_id = user->id, .at = (int64_t)time(NULL)};
+    struct peer_prev prev = {0};
+    struct torrent_shard *shard;
+    struct torrent *tor = torrents_lock(t->torrents, a.info_hash, &shard);
+    if (!tor || tor->deleted) {
+        if (tor && tor->reason) {
+            char msg[MK_REASON_MAX + 32];
+            snprintf(msg, sizeof(msg), "%s: %s", failure_reasons[FAIL_UNREGISTERED], tor->reason);
+            torrents_unlock(shard);
+            bencode_failure(b, msg);
+            return 200;
+        }
+        torrents_unlock(shard);
+        return answer_failure(b, FAIL_UNREGISTERED);
+    }
+    if (!tor->enabled) {
+        torrents_unlock(shard);
+        return answer_failure(b, FAIL_TORRENT_DISABLED);
+    }
+    if (a.left > 0 && !user->can_download) {
+        torrents_unlock(shard);
+        return answer_failure(b, FAIL_NO_DOWNLOAD);
+    }
+    delta.torrent_id = tor->id;
+    struct peerset *ps = v6 ? &tor->v6 : &tor->v4;
+    bool stopped = a.event == EVENT_STOPPED;
+    if (stopped) {
+        peerset_remove(ps, r.key, &prev);
+        numwant = 0;
+    } else if (peerset_upsert(ps, &r, &prev) != MK_OK) {
+        torrents_unlock(shard);
+        return answer_failure(b, FAIL_SWARM_FULL);
+    }
+    if (a.event == EVENT_COMPLETED) {
+        delta.snatch = torrent_snatch(tor, user->id);
+    }
+
+    bencode_dict(b);
+    put_counts(b, tor);
+    bencode_cstr(b, "external ip");
+    bencode_str(b, addr.ip, iplen);
+    bencode_cstr(b, "incomplete");
+    bencode_int(b, (int64_t)peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6));
+    bencode_cstr(b, "interval");
+    bencode_int(b, cfg->interval);
+    bencode_cstr(b, "min interval");
+    bencode_int(b, cfg->min_interval);
+    bencode_cstr(b, v6 ? "peers6" : "peers");
+    /* The count is known before picking, so peers are written in place:
+     * a seeder sees the leechers; a leecher sees everyone but itself. */
+    uint32_t candidates = r.seeder ? peerset_leechers(ps) : peerset_count(ps) - (stopped ? 0 : 1);
+    uint32_t count = numwant < candidates ? numwant : candidates;
+    uint8_t *out = bencode_str_reserve(b, (size_t)count * ps->stride);
+    if (out && count > 0) {
+        uint32_t got = peerset_select(ps, &l->rng, r.key, r.seeder, count, out);
+        if (got != count) {
+            /* Never expected; keep the answer well-formed regardless. */
+            memset(out + (size_t)got * ps->stride, 0, (size_t)(count - got) * ps->stride);
+            mk_log(MK_LOG_ERROR, "tracker", "peer selection returned %u of %u", got, count);
+        }
+    }
+    bencode_end(b);
+    torrents_unlock(shard);
+
+    bool have_prev = prev.existed;
+    delta.uploaded = counter_delta(have_prev, prev.uploaded, a.uploaded);
+    delta.downloaded = counter_delta(have_prev, prev.downloaded, a.downloaded);
+    if (delta.uploaded || delta.downloaded || delta.snatch) {
+        acct_ring_push(l->ring, &delta);
+    }
+    return 200;
+}
+
+static int scrape(const struct tracker *t, struct tracker_local *l, const struct http_request *req,
+                  struct bencode *b)
+{
+    size_t n = 0;
+    struct mk_errbuf eb = {{0}};
+    if (scrape_parse(req->query.p, req->query.len, l->hashes, t->cfg->scrape_max_hashes, &n, &eb) !=
+        MK_OK) {
+        bencode_failure(b, eb.msg);
+        return 200;
+    }
+    bencode_dict(b);
+    bencode_cstr(b, "files");
+    bencode_dict(b);
+    /* Hashes arrive sorted, so the dictionary's keys are in order (BEP 3). */
+    for (size_t i = 0; i < n; i++) {
+        struct torrent_shard *shard;
+        struct torrent *tor = torrents_lock(t->torrents, l->hashes[i], &shard);
+        if (tor && !tor->deleted && tor->enabled) {
+            bencode_str(b, l->hashes[i], 20);
+            bencode_dict(b);
+            put_counts(b, tor);
+            bencode_cstr(b, "downloaders");
+            bencode_int(b, (int64_t)peerset_downloaders(&tor->v4) + peerset_downloaders(&tor->v6));
+            bencode_cstr(b, "incomplete");
+            bencode_int(b, (int64_t)peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6));
+            bencode_end(b);
+        }
+        torrents_unlock(shard);
+    }
+    bencode_end(b);
+    bencode_end(b);
+    return 200;
+}
+
+int tracker_answer(const struct tracker *t, struct tracker_local *l, const struct http_request *req,
+                   const struct tracker_addr *src, struct bencode *b)
+{
+    struct mk_str passkey, action;
+    if (!split_path(req->path, &passkey, &action)) {
+        answer_failure(b, FAIL_NOT_FOUND);
+        return 404;
+    }
+    bool is_announce = mk_str_eq(action, "announce");
+    if (!is_announce && !mk_str_eq(action, "scrape")) {
+        answer_failure(b, FAIL_NOT_FOUND);
+        return 404;
+    }
+    struct user_info user;
+    if (!passkey_is_wellformed(passkey) || !users_find(t->users, passkey.p, passkey.len, &user)) {
+        return answer_failure(b, FAIL_UNKNOWN_PASSKEY);
+    }
+    if (!user.enabled) {
+        return answer_failure(b, FAIL_ACCOUNT_DISABLED);
+    }
+    return is_announce ? announce(t, l, &user, req, src, b) : scrape(t, l, req, b);
+}
+
+uint32_t tracker_reap_shard(const struct tracker *t, uint32_t shard)
+{
+    uint32_t now = tracker_now(t);
+    uint64_t ttl = (uint64_t)t->cfg->interval * t->cfg->expiry_factor;
+    uint32_t cutoff = now > ttl ? (uint32_t)(now - ttl) : 0;
+    return torrents_reap_shard(t->torrents, shard, cutoff);
+}

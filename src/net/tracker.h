@@ -1,0 +1,74 @@
+/* net/tracker.h: what the tracker answers to one announce or scrape.
+ *
+ * Owns: routing a parsed HTTP request (/<passkey>/announce, /<passkey>/scrape),
+ * the private-tracker rules (passkey, account, whitelist, registration,
+ * download rights), the swarm update and the bencoded answer, and the table
+ * of failure reasons. Transport-neutral: it sees an http_request and the
+ * client's address, and writes a body; server.c owns sockets and framing.
+ * Invariant: never blocks; holds at most one shard lock at a time, for
+ * O(numwant) work.
+ */
+#ifndef MIKA_NET_TRACKER_H
+#define MIKA_NET_TRACKER_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "acct/ring.h"
+#include "auth/users.h"
+#include "auth/whitelist.h"
+#include "conf/config.h"
+#include "proto/bencode.h"
+#include "proto/http.h"
+#include "swarm/torrents.h"
+#include "util/rng.h"
+
+/* State shared by every worker. Members guard themselves (shard locks,
+ * versioned whitelist); the struct itself is read-only once workers run. */
+struct tracker {
+    const struct mk_config *cfg;
+    struct users *users;
+    struct torrents *torrents;
+    struct whitelist *whitelist;
+    uint8_t peer_key[16];       /* siphash key for peer identity */
+    struct timespec epoch;      /* CLOCK_MONOTONIC at start: the tracker clock's zero */
+};
+
+/* One worker's private part: no locks needed. */
+struct tracker_local {
+    struct rng rng;
+    struct whitelist_view whitelist;
+    struct acct_ring *ring;     /* borrowed: this worker's outbox to the flusher */
+    uint8_t (*hashes)[20];      /* scrape scratch, cfg->scrape_max_hashes entries */
+};
+
+/* The client's address as the tracker will publish it. */
+struct tracker_addr {
+    int family;        /* AF_INET or AF_INET6 */
+    uint8_t ip[16];    /* network order; IPv4 in the first 4 bytes */
+};
+
+/* Fills *t from its parts and a fresh random peer key. */
+int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *users,
+                 struct torrents *torrents, struct whitelist *whitelist, struct mk_errbuf *eb);
+
+int tracker_local_init(struct tracker_local *l, const struct tracker *t, struct acct_ring *ring,
+                       uint64_t seed);
+void tracker_local_fini(struct tracker_local *l);
+
+/* Seconds since start on the monotonic clock. */
+uint32_t tracker_now(const struct tracker *t);
+
+/* The largest body tracker_answer can write with this config. */
+size_t tracker_max_body(const struct mk_config *cfg);
+
+/* Answers req from a client at src (the connection's source address): writes
+ * the bencoded body into b (sized by tracker_max_body) and returns the HTTP
+ * status, 200 or 404. Failures a client must see are bencoded with 200. */
+int tracker_answer(const struct tracker *t, struct tracker_local *l, const struct http_request *req,
+                   const struct tracker_addr *src, struct bencode *b);
+
+/* Expires peers silent for interval * expiry_factor in one shard; returns how many. */
+uint32_t tracker_reap_shard(const struct tracker *t, uint32_t shard);
+
+#endif /* MIKA_NET_TRACKER_H */

@@ -1,0 +1,361 @@
+/* serve.c: `mika serve`: assembles the daemon and runs its main thread.
+ *
+ * Owns: start-up order (config, logging, store, in-memory state, flusher,
+ * workers), the main thread's loop (signals: SIGHUP reloads, SIGTERM and
+ * SIGINT stop; between signals it reaps expired peers a few shards at a
+ * time), and shutdown order (workers first, then the flusher drains, then
+ * the store closes).
+ * Not here: answering requests (net/), the books (acct/).
+ */
+#include "serve.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acct/flusher.h"
+#include "acct/ring.h"
+#include "auth/users.h"
+#include "auth/whitelist.h"
+#include "conf/config.h"
+#include "net/server.h"
+#include "net/tracker.h"
+#include "store/store.h"
+#include "swarm/torrents.h"
+#include "util/log.h"
+
+extern char **environ;
+
+#define RING_CAPACITY (1u << 16) /* deltas a worker can hold while the store is slow */
+#define FLUSH_PERIOD_MS 200
+#define DRAIN_MS 10000           /* how long shutdown waits for a busy store */
+#define REAP_PERIOD_MS 100       /* the whole table is swept about once a second */
+#define WHITELIST_MAX 4096
+
+struct daemon {
+    struct mk_config cfg;
+    struct store loader;         /* used by the main thread: start-up and SIGHUP */
+    struct store books;          /* used by the flusher thread only */
+    struct users *users;
+    struct torrents *torrents;
+    struct whitelist *whitelist;
+    struct tracker tracker;
+    uint32_t nworkers;
+    struct acct_ring *rings;
+    struct acct_ring **ring_ptrs;
+    struct server_worker **workers;
+    struct flusher *flusher;
+    uint32_t generation;
+};
+
+void serve_usage(void)
+{
+    printf("usage: mika serve [--config FILE]\n"
+           "\n"
+           "Runs the tracker. Without --config it uses the built-in defaults: the\n"
+           "HTTP tracker on port 34000 on every IPv4 and IPv6 address, users,\n"
+           "torrents and the client whitelist in ./mika.db (SQLite), peers in memory.\n"
+           "Any key can be set with MIKA_<SECTION>_<KEY>, e.g. MIKA_TRACKER_INTERVAL=900.\n"
+           "Signals: SIGHUP reloads users, torrents and the whitelist from the store;\n"
+           "SIGTERM and SIGINT stop after writing the books.\n"
+           "\n"
+           "Configuration keys (section.key = default), see docs/CONFIG.md:\n");
+}
+
+static void print_key(const char *section, const char *key, const char *def, const char *doc,
+                      void *arg)
+{
+    (void)arg;
+    printf("  %s.%s = %s\n      %s\n", section, key, def, doc);
+}
+
+/* ---- loading from the store -------------------------------------------- */
+
+struct load_state {
+    struct daemon *d;
+    uint32_t users, torrents, snatches;
+    struct whitelist_row *wl;
+    size_t nwl;
+};
+
+static int load_user(const struct user_row *row, void *arg)
+{
+    struct load_state *ls = arg;
+    if (users_put(ls->d->users, row, ls->d->generation) == MK_OK) {
+        ls->users++;
+    }
+    return MK_OK;
+}
+
+static int load_torrent(const struct torrent_row *row, void *arg)
+{
+    struct load_state *ls = arg;
+    int rc = torrents_put(ls->d->torrents, row, ls->d->generation);
+    if (rc == MK_OK) {
+        ls->torrents++;
+    }
+    return rc == MK_ENOMEM ? rc : MK_OK;
+}
+
+static int load_whitelist(const struct whitelist_row *row, void *arg)
+{
+    struct load_state *ls = arg;
+    if (ls->nwl == WHITELIST_MAX) {
+        mk_log(MK_LOG_WARN, "serve", "whitelist: more than %d prefixes, ignoring the rest",
+               WHITELIST_MAX);
+        return MK_ELIMIT;
+    }
+    ls->wl[ls->nwl++] = *row;
+    return MK_OK;
+}
+
+static int load_snatch(const struct snatch_row *row, void *arg)
+{
+    struct load_state *ls = arg;
+    if (torrents_load_snatch(ls->d->torrents, row->info_hash, row->user_id) == MK_OK) {
+        ls->snatches++;
+    }
+    return MK_OK;
+}
+
+/* Loads (or reloads) users, torrents, snatches and the whitelist. Rows the
+ * store no longer has are swept afterwards, so a reload is also a delete. */
+static int daemon_load(struct daemon *d, bool reload, struct mk_errbuf *eb)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct load_state ls = {.d = d};
+    ls.wl = calloc(WHITELIST_MAX, sizeof(*ls.wl));
+    if (!ls.wl) {
+        return mk_fail(eb, MK_ENOMEM, "out of memory loading the whitelist");
+    }
+    d->generation++;
+    int rc = store_load_users(&d->loader, load_user, &ls, eb);
+    if (rc == MK_OK) {
+        rc = store_load_torrents(&d->loader, load_torrent, &ls, eb);
+    }
+    if (rc == MK_OK) {
+        rc = store_load_snatches(&d->loader, load_snatch, &ls, eb);
+    }
+    if (rc == MK_OK) {
+        rc = store_load_whitelist(&d->loader, load_whitelist, &ls, eb);
+        if (rc == MK_ELIMIT) {
+            rc = MK_OK;
+        }
+    }
+    if (rc == MK_OK) {
+        rc = whitelist_replace(d->whitelist, ls.wl, ls.nwl);
+    }
+    free(ls.wl);
+    if (rc != MK_OK) {
+        /* Keep what is in memory: a half-read store must not delete anyone. */
+        return rc;
+    }
+    uint32_t gone_users = users_sweep(d->users, d->generation);
+    uint32_t gone_torrents = torrents_sweep(d->torrents, d->generation);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000L + (t1.tv_nsec - t0.tv_nsec) / 1000000L;
+    mk_log(MK_LOG_INFO, "serve", "%s: %u users, %u torrents, %zu whitelist prefixes, %u snatches in %ld ms"
+           " (%u users and %u torrents removed)",
+           reload ? "reloaded" : "loaded", ls.users, ls.torrents, ls.nwl, ls.snatches, ms,
+           gone_users, gone_torrents);
+    if (d->cfg.whitelist && ls.nwl == 0) {
+        mk_log(MK_LOG_WARN, "serve", "the client whitelist is on and empty: every client will be"
+                                     " refused (add prefixes, or set tracker.whitelist = false)");
+    }
+    return MK_OK;
+}
+
+/* ---- start and stop ---------------------------------------------------- */
+
+static void raise_fd_limit(uint32_t want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) {
+        return;
+    }
+    rlim_t target = want < rl.rlim_max ? want : rl.rlim_max;
+    rl.rlim_cur = target;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || target < want) {
+        mk_log(MK_LOG_WARN, "serve", "open-file limit is %llu, below http.max_connections + 256 = %u",
+               (unsigned long long)target, want);
+    }
+}
+
+static void daemon_fini(struct daemon *d)
+{
+    for (uint32_t i = 0; d->workers && i < d->nworkers; i++) {
+        server_worker_stop(d->workers[i]);
+    }
+    flusher_stop(d->flusher, DRAIN_MS);
+    for (uint32_t i = 0; d->workers && i < d->nworkers; i++) {
+        server_worker_free(d->workers[i]);
+    }
+    free(d->workers);
+    for (uint32_t i = 0; d->rings && i < d->nworkers; i++) {
+        acct_ring_fini(&d->rings[i]);
+    }
+    free(d->rings);
+    free(d->ring_ptrs);
+    torrents_free(d->torrents);
+    users_free(d->users);
+    whitelist_free(d->whitelist);
+    store_close(&d->books);
+    store_close(&d->loader);
+}
+
+static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
+{
+    const struct mk_config *cfg = &d->cfg;
+    raise_fd_limit(cfg->max_connections + 256);
+    struct store_cfg scfg = {.path = cfg->db_path};
+    int rc = store_open(&d->loader, "sqlite", &scfg, eb);
+    if (rc != MK_OK) {
+        return rc;
+    }
+    rc = store_open(&d->books, "sqlite", &scfg, eb);
+    if (rc != MK_OK) {
+        return rc;
+    }
+    d->users = users_new(0);
+    d->torrents = torrents_new(0);
+    d->whitelist = whitelist_new();
+    if (!d->users || !d->torrents || !d->whitelist) {
+        return mk_fail(eb, MK_ENOMEM, "out of memory");
+    }
+    rc = daemon_load(d, false, eb);
+    if (rc != MK_OK) {
+        return rc;
+    }
+    rc = tracker_init(&d->tracker, cfg, d->users, d->torrents, d->whitelist, eb);
+    if (rc != MK_OK) {
+        return rc;
+    }
+
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    d->nworkers = cfg->workers ? cfg->workers : (cores > 0 ? (uint32_t)cores : 1);
+    d->rings = calloc(d->nworkers, sizeof(*d->rings));
+    d->ring_ptrs = calloc(d->nworkers, sizeof(*d->ring_ptrs));
+    d->workers = calloc(d->nworkers, sizeof(*d->workers));
+    if (!d->rings || !d->ring_ptrs || !d->workers) {
+        return mk_fail(eb, MK_ENOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < d->nworkers; i++) {
+        if (acct_ring_init(&d->rings[i], RING_CAPACITY) != MK_OK) {
+            return mk_fail(eb, MK_ENOMEM, "out of memory");
+        }
+        d->ring_ptrs[i] = &d->rings[i];
+    }
+    rc = flusher_start(&d->flusher, &d->books, d->ring_ptrs, d->nworkers, FLUSH_PERIOD_MS, eb);
+    if (rc != MK_OK) {
+        return rc;
+    }
+    uint32_t share = (cfg->max_connections + d->nworkers - 1) / d->nworkers;
+    for (uint32_t i = 0; i < d->nworkers; i++) {
+        rc = server_worker_new(&d->workers[i], i, &d->tracker, &d->rings[i], share, eb);
+        if (rc != MK_OK) {
+            return rc;
+        }
+    }
+    for (uint32_t i = 0; i < d->nworkers; i++) {
+        rc = server_worker_start(d->workers[i], eb);
+        if (rc != MK_OK) {
+            return rc;
+        }
+    }
+    mk_log(MK_LOG_INFO, "serve", "listening on port %u (ipv4 %s, ipv6 %s), %u workers, loop %s",
+           cfg->port, cfg->ipv4 ? cfg->bind4 : "off", cfg->ipv6 ? cfg->bind6 : "off",
+           d->nworkers, server_worker_loop_name(d->workers[0]));
+    return MK_OK;
+}
+
+/* The main thread: signals, and reaping a few shards per period. */
+static void daemon_run(struct daemon *d, const sigset_t *signals)
+{
+    uint32_t nshards = torrents_nshards(d->torrents);
+    uint32_t per_period = (nshards * REAP_PERIOD_MS + 999) / 1000;
+    uint32_t next_shard = 0;
+    uint64_t reaped = 0;
+    for (;;) {
+        struct timespec wait = {0, REAP_PERIOD_MS * 1000000L};
+        int sig = sigtimedwait(signals, NULL, &wait);
+        if (sig == SIGTERM || sig == SIGINT) {
+            mk_log(MK_LOG_INFO, "serve", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            return;
+        }
+        if (sig == SIGHUP) {
+            struct mk_errbuf eb = {{0}};
+            if (daemon_load(d, true, &eb) != MK_OK) {
+                mk_log(MK_LOG_ERROR, "serve", "reload failed, keeping the current state: %s", eb.msg);
+            }
+            continue;
+        }
+        if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+            mk_log(MK_LOG_ERROR, "serve", "sigtimedwait: %s", strerror(errno));
+        }
+        for (uint32_t i = 0; i < per_period; i++) {
+            reaped += tracker_reap_shard(&d->tracker, next_shard);
+            next_shard = (next_shard + 1) % nshards;
+        }
+        if (next_shard < per_period && reaped > 0) {
+            mk_log(MK_LOG_DEBUG, "serve", "expired %llu peers", (unsigned long long)reaped);
+            reaped = 0;
+        }
+    }
+}
+
+int serve_main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            serve_usage();
+            config_each_key(print_key, NULL);
+            return 0;
+        }
+        if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "-c") == 0) && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            config_path = argv[i] + 9;
+        } else {
+            fprintf(stderr, "mika serve: unknown argument \"%s\" (see mika serve --help)\n", argv[i]);
+            return 2;
+        }
+    }
+
+    static struct daemon d; /* large (config paths); one per process, owned by this function */
+    memset(&d, 0, sizeof(d));
+    struct mk_errbuf eb = {{0}};
+    config_defaults(&d.cfg);
+    if (config_load(&d.cfg, config_path, environ, &eb) != MK_OK) {
+        fprintf(stderr, "mika: %s\n", eb.msg);
+        return 2;
+    }
+    mk_log_setup(d.cfg.log_level, d.cfg.log_format, 2);
+
+    /* Signals are taken synchronously by the main thread only: block them
+     * before any thread exists so every thread inherits the mask. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int rc = daemon_start(&d, &eb);
+    if (rc != MK_OK) {
+        mk_log(MK_LOG_ERROR, "serve", "cannot start: %s", eb.msg);
+        daemon_fini(&d);
+        return 1;
+    }
+    daemon_run(&d, &signals);
+    daemon_fini(&d);
+    mk_log(MK_LOG_INFO, "serve", "stopped");
+    return 0;
+}
