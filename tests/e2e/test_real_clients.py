@@ -36,7 +36,7 @@ PAYLOAD_NAME = "payload.bin"
 # Bounds, not expected durations: a scenario takes about 15 s (Transmission
 # unchokes a new peer at its next 10 s rechoke round).
 ANNOUNCE_WAIT = 30
-TRANSFER_WAIT = 90
+TRANSFER_WAIT = 60
 BOOKS_WAIT = 20
 
 
