@@ -266,6 +266,10 @@ static void conn_process(struct server_worker *w, struct conn *c)
         struct bencode b;
         bencode_init(&b, w->body, w->body_cap);
         int status = tracker_answer(w->t, &w->local, &req, &c->src, &b);
+        if (status != 200) {
+            /* A client asking for paths we don't serve is not a tracker client. */
+            c->closing = true;
+        }
         if (!bencode_ok(&b)) {
             /* tracker_max_body() sizes the buffer; this is a bug, not input. */
             mk_log(MK_LOG_ERROR, "http", "answer did not fit in %zu bytes", w->body_cap);
