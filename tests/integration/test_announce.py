@@ -10,8 +10,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
-from mikatest import (LOCAL4, MikaTestCase, announce_answer, bdecode, compact4,  # noqa: E402
-                      peer_id, run_tests, split_peers, wait_until, TIMEOUT_SCALE)
+from mikatest import (LOCAL4, MikaTestCase, announce_answer, announce_url, bdecode,  # noqa: E402
+                      compact4, failure, peer_id, run_tests, split_peers, wait_until,
+                      TIMEOUT_SCALE)
 
 INTERVAL = 600
 MIN_INTERVAL = 300
@@ -208,6 +209,50 @@ class AnnounceTest(MikaTestCase):
         wait_until(stored, 5, what='users row of %d to reach (%d, %d), now %r'
                    % (uid, up, down, self.mika.user_stats(uid)))
         self.assertEqual((up, down), (3040, 904))
+
+
+class ParameterFormTest(MikaTestCase):
+    """Accepted forms of the announce parameters (docs/PROTOCOL.md)."""
+    config = AnnounceTest.config
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.uid, cls.pk = cls.mika.add_user()
+        cls.mika.reload()
+
+    def body(self, path):
+        status, _, body = self.mika.get(path)
+        self.assertEqual(status, 200)
+        return body
+
+    def test_optional_and_unknown_parameters_accepted(self):
+        _, ih = self.new_torrent()
+        path = announce_url(self.pk, ih, peer_id(), 6881, left=10, event='', compact=0,
+                            key='abcd1234', no_peer_id=1, corrupt=0, supportcrypto=1,
+                            foo='bar')
+        self.assertEqual(self.body(path), answer(0, 0, 1))
+
+    def test_lower_case_and_unencoded_bytes(self):
+        # Bytes that need no escaping may come raw; '+' is a literal '+'.
+        ih = b'+abc~-._' + os.urandom(12)
+        self.mika.add_torrent(info_hash=ih)
+        self.mika.reload()
+        raw = '+abc~-._' + ''.join('%%%02x' % b for b in ih[8:])
+        path = announce_url(self.pk, ih, peer_id(), 6881, left=10).replace(
+            'info_hash=' + ''.join('%%%02X' % b for b in ih), 'info_hash=' + raw)
+        self.assertIn('info_hash=+abc', path)
+        self.assertEqual(self.body(path), answer(0, 0, 1))
+        self.assertEqual(self.mika.scrape_counts(self.pk, ih), (0, 0, 1, 1))
+
+    def test_largest_numbers_accepted(self):
+        _, ih = self.new_torrent()
+        big = 2 ** 63 - 1
+        path = announce_url(self.pk, ih, peer_id(), 65535, uploaded=big, downloaded=big,
+                            left=big)
+        self.assertEqual(self.body(path), answer(0, 0, 1))
+        path = announce_url(self.pk, ih, peer_id(), 1, left=2 ** 63)
+        self.assertEqual(self.body(path), failure('left: out of range'))
 
 
 class ExpiryTest(MikaTestCase):

@@ -138,12 +138,37 @@ class HttpTest(MikaTestCase):
                      b'GET  /a HTTP/1.1\r\n\r\n'):
             self.assertErrorAndClose(data, 400)
 
+    def test_other_http_version_is_505(self):
+        self.assertErrorAndClose(b'GET / HTTP/9.9\r\nHost: x\r\n\r\n', 505)
+        self.assertErrorAndClose(build_request(self.ann_path(), version='2.0'), 505)
+
+    def test_request_with_body_is_400(self):
+        self.assertErrorAndClose(build_request(self.ann_path(), {'Content-Length': '5'})
+                                 + b'hello', 400)
+        self.assertErrorAndClose(build_request(self.ann_path(),
+                                               {'Transfer-Encoding': 'chunked'}) + b'0\r\n\r\n',
+                                 400)
+
     def test_error_after_good_request_on_same_connection(self):
         with self.mika.conn() as c:
             self.assertEqual(c.request(self.ann_path())[0], 200)
             c.send(build_request('/nope'))
             st, hdrs, _ = c.read_response()
             self.assertEqual((st, hdrs.get('connection')), (404, 'close'))
+            self.assertTrue(c.wait_closed(3))
+
+
+class KeepaliveLimitTest(MikaTestCase):
+    config = {'http': {'max_keepalive_requests': 3}}
+
+    def test_connection_closed_after_max_requests(self):
+        _, pk = self.mika.add_user()
+        _, ih = self.new_torrent()
+        with self.mika.conn() as c:
+            for i in range(3):
+                st, hdrs, body = c.request(scrape_url(pk, ih))
+                self.assertEqual(st, 200)
+                self.assertEqual(hdrs[''], ok_head(body, close=(i == 2)), 'request %d' % i)
             self.assertTrue(c.wait_closed(3))
 
 

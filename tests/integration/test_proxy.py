@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
 from mikatest import (LOCAL4, MikaTestCase, announce_answer, bdecode, compact4,  # noqa: E402
-                      peer_id, run_tests)
+                      compact6, peer_id, run_tests)
 
 I, MI = 600, 300
 TRACKER = {'interval': I, 'min_interval': MI}
@@ -51,6 +51,16 @@ class TrustedProxyTest(ProxyBase):
         self.assertEqual(entry, compact4('127.0.0.1', 6881))
 
 
+class ForwardedForTest(ProxyBase):
+    config = {'tracker': TRACKER,
+              'proxy': {'real_ip_header': 'X-Forwarded-For', 'trusted': '127.0.0.0/8'}}
+
+    def test_rightmost_address_used(self):
+        first, entry = self.seen_as({'X-Forwarded-For': '192.0.2.1, 198.51.100.3'})
+        self.assertEqual(entry, compact4('198.51.100.3', 6881))
+        self.assertEqual(bdecode(first)[b'external ip'], bytes([198, 51, 100, 3]))
+
+
 class UntrustedProxyTest(ProxyBase):
     config = {'tracker': TRACKER,
               'proxy': {'real_ip_header': 'X-Real-IP', 'trusted': '10.0.0.0/8, 192.168.0.0/16'}}
@@ -77,6 +87,17 @@ class IpParamAllowedTest(ProxyBase):
         first, entry = self.seen_as(ipv4='198.51.100.20')
         self.assertNotIn(b'failure reason', bdecode(first))
         self.assertEqual(entry, compact4('198.51.100.20', 6881))
+
+    def test_ipv6_param_over_v4_ignored(self):
+        # Honoured only for the family the request arrived on.
+        first, entry = self.seen_as(ipv6='2001:db8::1')
+        self.assertEqual(entry, compact4('127.0.0.1', 6881))
+
+    def test_ipv6_param_over_v6_honoured(self):
+        _, ih = self.new_torrent()
+        self.mika.announce(self.pk, ih, peer_id(), 6881, family=6, left=10, ipv6='2001:db8::1')
+        d = bdecode(self.mika.announce(self.pk, ih, peer_id(), 6882, family=6, left=10))
+        self.assertEqual(d[b'peers6'], compact6('2001:db8::1', 6881))
 
 
 if __name__ == '__main__':

@@ -545,8 +545,9 @@ class Mika:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
-        """Sends sig (SIGTERM) and asserts that the daemon exits 0 within timeout
-        and logs a line containing `stopped`. Returns the exit code."""
+        """Sends sig (SIGTERM) and asserts that the daemon exits 0 within timeout,
+        logs a line containing `stopped` and logged no sanitizer report.
+        Returns the exit code."""
         if not self.running():
             raise MikaError('daemon not running (exit %r)\n%s'
                             % (self.proc and self.proc.returncode, self.log_tail()))
@@ -564,6 +565,9 @@ class Mika:
         if rc != 0:
             raise MikaError('daemon exited %d after signal %d\n%s'
                             % (rc, sig, self.log_tail()))
+        for marker in ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:'):
+            if marker in self.log_text():
+                raise MikaError('sanitizer report in the log\n%s' % self.log_tail(80))
         if 'stopped' not in self.log_text()[off:]:
             raise MikaError('no `stopped` line logged after signal %d\n%s'
                             % (sig, self.log_tail()))
