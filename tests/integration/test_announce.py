@@ -274,7 +274,7 @@ class ExpiryTest(MikaTestCase):
                 return True
             self.assertEqual(b, announce_answer(0, 0, 2, 1, 1, q_entry, LOCAL4))
             return False
-        wait_until(gone, 6, interval=0.2, what='the silent peer to expire')
+        wait_until(gone, 6, interval=0.1, what='the silent peer to expire')
         elapsed = time.monotonic() - t_quiet
         # interval * expiry_factor = 2 s; the reaper sweeps about every second.
         self.assertGreaterEqual(elapsed, 1.5, 'peer expired after only %.2fs' % elapsed)
