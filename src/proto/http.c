@@ -352,6 +352,9 @@ enum http_parse_result http_parse_request(const char *buf, size_t len, struct ht
     const char *lf = memchr(buf, '\n', end);
     size_t f = (size_t)(lf - buf);
     size_t rl = f - (f > 0 && buf[f - 1] == '\r');
+    /* The early check above has already caught this whenever the caller
+     * reset the parser per request; repeated here so the rule holds even for
+     * a stale resume offset. */
     if (rl > max_rl) {
         return http_fail(req, HTTP_URI_TOO_LONG);
     }

@@ -153,10 +153,10 @@ static void expect_status(const char *s, int status)
 }
 
 #define LT_TARGET                                                                                  \
-    "/0123456789abcdef0123456789abcdef/announce?info_hash=%d8%e6%c6%5c%ad%1f%3d%b0%f9%af%e0%93"     \
-    "%cb%be%e3%d5%da%c6%16%3c&peer_id=-LT2090-a1%28%a5%c1b2%8b%8e%8f%3dZ&port=6881&uploaded=0"     \
-    "&downloaded=0&left=0&corrupt=0&key=6F1B3F0A&event=started&numwant=200&compact=1"            \
-    "&no_peer_id=1&supportcrypto=1&redundant=0"
+    "/0123456789abcdef0123456789abcdef/announce?info_hash=%d8%e6%c6%5c%ad%1f%3d%b0%f9%af"          \
+    "%e0%93%cb%be%e3%d5%da%c6%16%3c&peer_id=-LT2090-a1%28%a5%c1b2%8b%8e%8f%3dZ&port=6881"          \
+    "&uploaded=0&downloaded=0&left=0&corrupt=0&key=6F1B3F0A&event=started&numwant=200"             \
+    "&compact=1&no_peer_id=1&supportcrypto=1&redundant=0"
 #define LT_REQUEST                                                                                 \
     "GET " LT_TARGET " HTTP/1.1\r\n"                                                               \
     "Host: tracker.example:6969\r\n"                                                               \

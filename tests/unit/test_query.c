@@ -85,6 +85,24 @@ static void test_announce_parses_full_libtorrent_request(void **state)
     assert_memory_equal(r.req.ipv6, v6, 16);
 }
 
+/* Captured from libtorrent 2.0.8 announcing to a local tracker. */
+static void test_announce_parses_captured_libtorrent_2_0_8_query(void **state)
+{
+    static const uint8_t ih[20] = {0xf0, 0x92, 's',  0x2f, 0x5c, 'q',  'o',  'D',  0xe6, 0xd7,
+                                   0x95, 0xae, 0xe0, 0x8d, '5',  0xca, 0x9f, 0x9c, 0xd3, 'b'};
+    struct result r = expect_ok(
+        "info_hash=%f0%92s%2f%5cqoD%e6%d7%95%ae%e0%8d5%ca%9f%9c%d3b&peer_id=-LT2080-xvjl_Ww(_(HB"
+        "&port=34697&uploaded=0&downloaded=0&left=300000&corrupt=0&key=6992661F&event=started"
+        "&numwant=200&compact=1&no_peer_id=1&supportcrypto=1&redundant=0");
+    assert_memory_equal(r.req.info_hash, ih, 20);
+    assert_memory_equal(r.req.peer_id, "-LT2080-xvjl_Ww(_(HB", 20);
+    assert_int_equal(r.req.port, 34697);
+    assert_int_equal(r.req.left, 300000);
+    assert_int_equal(r.req.key, 0x6992661F);
+    assert_int_equal(r.req.event, EVENT_STARTED);
+    assert_int_equal(r.req.numwant, 200);
+}
+
 static void test_announce_parses_transmission_request(void **state)
 {
     struct result r = expect_ok("info_hash=" IH "&peer_id=-TR4050-abcdefghijkl&port=51413"
@@ -411,6 +429,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_announce_parses_full_libtorrent_request),
+        cmocka_unit_test(test_announce_parses_captured_libtorrent_2_0_8_query),
         cmocka_unit_test(test_announce_parses_transmission_request),
         cmocka_unit_test(test_announce_defaults_for_optional_keys),
         cmocka_unit_test(test_announce_reports_each_missing_required_key),
