@@ -34,7 +34,7 @@ extern char **environ;
 #define RING_CAPACITY (1u << 16) /* deltas a worker can hold while the store is slow */
 #define FLUSH_PERIOD_MS 200
 #define DRAIN_MS 10000           /* how long shutdown waits for a busy store */
-#define REAP_PERIOD_MS 100       /* the whole table is swept about once a second */
+#define REAP_TICK_MS 50          /* the main thread reaps a few shards this often */
 #define WHITELIST_MAX 4096
 
 struct daemon {
@@ -274,15 +274,40 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
     return MK_OK;
 }
 
-/* The main thread: signals, and reaping a few shards per period. */
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How often the whole table is swept: often enough that a peer leaves within
+ * about a quarter of its time-to-live of expiring (timestamps are whole
+ * seconds, so more than once a quarter-second buys nothing), and at least
+ * once a second. */
+static int64_t sweep_period_ms(const struct mk_config *cfg)
+{
+    int64_t ttl_ms = (int64_t)cfg->interval * cfg->expiry_factor * 1000;
+    int64_t period = ttl_ms / 8;
+    return period < 250 ? 250 : period > 1000 ? 1000 : period;
+}
+
+/* The main thread: signals, and between them reaping a few shards every
+ * REAP_TICK_MS, so that no single pass holds up the workers. */
 static void daemon_run(struct daemon *d, const sigset_t *signals)
 {
     uint32_t nshards = torrents_nshards(d->torrents);
-    uint32_t per_period = (nshards * REAP_PERIOD_MS + 999) / 1000;
+    int64_t sweep_ms = sweep_period_ms(&d->cfg);
+    uint32_t per_tick = (uint32_t)((nshards * REAP_TICK_MS + sweep_ms - 1) / sweep_ms);
     uint32_t next_shard = 0;
     uint64_t reaped = 0;
+    int64_t next_tick = monotonic_ms() + REAP_TICK_MS;
     for (;;) {
-        struct timespec wait = {0, REAP_PERIOD_MS * 1000000L};
+        int64_t wait_ms = next_tick - monotonic_ms();
+        if (wait_ms < 0) {
+            wait_ms = 0;
+        }
+        struct timespec wait = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
         int sig = sigtimedwait(signals, NULL, &wait);
         if (sig == SIGTERM || sig == SIGINT) {
             mk_log(MK_LOG_INFO, "serve", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -293,16 +318,20 @@ static void daemon_run(struct daemon *d, const sigset_t *signals)
             if (daemon_load(d, true, &eb) != MK_OK) {
                 mk_log(MK_LOG_ERROR, "serve", "reload failed, keeping the current state: %s", eb.msg);
             }
-            continue;
-        }
-        if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+        } else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
             mk_log(MK_LOG_ERROR, "serve", "sigtimedwait: %s", strerror(errno));
         }
-        for (uint32_t i = 0; i < per_period; i++) {
+        int64_t now = monotonic_ms();
+        if (now < next_tick) {
+            continue;
+        }
+        /* Signals do not delay reaping: a late tick runs now, once. */
+        next_tick = now + REAP_TICK_MS;
+        for (uint32_t i = 0; i < per_tick; i++) {
             reaped += tracker_reap_shard(&d->tracker, next_shard);
             next_shard = (next_shard + 1) % nshards;
         }
-        if (next_shard < per_period && reaped > 0) {
+        if (next_shard < per_tick && reaped > 0) {
             mk_log(MK_LOG_DEBUG, "serve", "expired %llu peers", (unsigned long long)reaped);
             reaped = 0;
         }
