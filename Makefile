@@ -27,16 +27,19 @@ build-asan: deps-test
 run: build
 	./$(BUILD)/mika serve
 
-# Every runner prints its own summary; ctest's "tests passed" lines reach CI.
+# ctest prints its own totals; test-summary.sh adds each runner's summary
+# line (cmocka, unittest, corpus replay) so CI shows the counts per test.
 test: deps-test
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory build-asan
 	@echo "== tests: plain build (unit, fuzz replay, integration, end-to-end) =="
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@rc=0; (cd $(BUILD) && ctest --output-on-failure -j $(JOBS)) || rc=$$?; \
+		scripts/test-summary.sh $(BUILD); exit $$rc
 	@echo "== tests: ASan+UBSan build (unit, fuzz replay, integration) =="
-	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	@rc=0; (cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		ctest --output-on-failure -j $(JOBS) -LE e2e
+		MIKA_TEST_TIMEOUT_SCALE=3 ctest --output-on-failure -j $(JOBS) -LE e2e) || rc=$$?; \
+		scripts/test-summary.sh $(ASAN_BUILD); exit $$rc
 
 fuzz:
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DMIKA_FUZZ=ON -DMIKA_SANITIZE=ON >/dev/null
