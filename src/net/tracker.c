@@ -69,6 +69,32 @@ int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *u
         return mk_fail(eb, MK_EIO, "getrandom failed");
     }
     clock_gettime(CLOCK_MONOTONIC, &t->epoch);
+    atomic_init(&t->live.interval, cfg->interval);
+    atomic_init(&t->live.min_interval, cfg->min_interval);
+    atomic_init(&t->live.numwant_max, cfg->numwant_max);
+    return MK_OK;
+}
+
+int tracker_set_live(struct tracker *t, uint32_t interval, uint32_t min_interval,
+                     uint32_t numwant_max, struct mk_errbuf *eb)
+{
+    uint32_t iv = interval ? interval : atomic_load(&t->live.interval);
+    uint32_t miv = min_interval ? min_interval : atomic_load(&t->live.min_interval);
+    uint32_t nw = numwant_max ? numwant_max : atomic_load(&t->live.numwant_max);
+    if (iv > 86400) {
+        return mk_fail(eb, MK_EINVAL, "interval: %u is above the maximum 86400", iv);
+    }
+    if (miv > iv) {
+        return mk_fail(eb, MK_EINVAL, "min_interval: %u is above interval %u", miv, iv);
+    }
+    /* The answer buffers were sized for the configured cap at start-up. */
+    if (nw > t->cfg->numwant_max) {
+        return mk_fail(eb, MK_EINVAL, "numwant_max: %u is above the configured tracker.numwant_max %u",
+                       nw, t->cfg->numwant_max);
+    }
+    atomic_store(&t->live.interval, iv);
+    atomic_store(&t->live.min_interval, miv);
+    atomic_store(&t->live.numwant_max, nw);
     return MK_OK;
 }
 
@@ -273,9 +299,10 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
     memcpy(r.addr, addr.ip, iplen);
     r.addr[iplen] = (uint8_t)(a.port >> 8);
     r.addr[iplen + 1] = (uint8_t)(a.port & 0xff);
+    uint32_t numwant_max = atomic_load_explicit(&t->live.numwant_max, memory_order_relaxed);
     uint32_t numwant = a.has_numwant ? a.numwant : cfg->numwant_default;
-    if (numwant > cfg->numwant_max) {
-        numwant = cfg->numwant_max;
+    if (numwant > numwant_max) {
+        numwant = numwant_max;
     }
 
     struct acct_delta delta = {.user_id = user->id, .at = (int64_t)time(NULL)};
@@ -322,9 +349,9 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
     bencode_cstr(b, "incomplete");
     bencode_int(b, (int64_t)peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6));
     bencode_cstr(b, "interval");
-    bencode_int(b, cfg->interval);
+    bencode_int(b, atomic_load_explicit(&t->live.interval, memory_order_relaxed));
     bencode_cstr(b, "min interval");
-    bencode_int(b, cfg->min_interval);
+    bencode_int(b, atomic_load_explicit(&t->live.min_interval, memory_order_relaxed));
     bencode_cstr(b, v6 ? "peers6" : "peers");
     /* The count is known before picking, so peers are written in place:
      * a seeder sees the leechers; a leecher sees everyone but itself. */
@@ -411,7 +438,8 @@ int tracker_answer(const struct tracker *t, struct tracker_local *l, const struc
 uint32_t tracker_reap_shard(const struct tracker *t, uint32_t shard)
 {
     uint32_t now = tracker_now(t);
-    uint64_t ttl = (uint64_t)t->cfg->interval * t->cfg->expiry_factor;
+    uint64_t interval = atomic_load_explicit(&t->live.interval, memory_order_relaxed);
+    uint64_t ttl = interval * t->cfg->expiry_factor;
     uint32_t cutoff = now > ttl ? (uint32_t)(now - ttl) : 0;
     return torrents_reap_shard(t->torrents, shard, cutoff);
 }

@@ -11,6 +11,7 @@
 #ifndef MIKA_NET_TRACKER_H
 #define MIKA_NET_TRACKER_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -23,6 +24,15 @@
 #include "swarm/torrents.h"
 #include "util/rng.h"
 
+/* Settings the admin API can change while the tracker runs. Each is read
+ * with one relaxed atomic load per announce: a change is seen by the very
+ * next announce on every worker, and no lock is shared with them. */
+struct tracker_settings {
+    _Atomic uint32_t interval;
+    _Atomic uint32_t min_interval;
+    _Atomic uint32_t numwant_max;
+};
+
 /* State shared by every worker. Members guard themselves (shard locks,
  * versioned whitelist); the struct itself is read-only once workers run. */
 struct tracker {
@@ -32,6 +42,7 @@ struct tracker {
     struct whitelist *whitelist;
     uint8_t peer_key[16];       /* siphash key for peer identity */
     struct timespec epoch;      /* CLOCK_MONOTONIC at start: the tracker clock's zero */
+    struct tracker_settings live; /* starts from cfg; the API may change it */
 };
 
 /* One worker's private part: no locks needed. */
@@ -55,6 +66,12 @@ int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *u
 int tracker_local_init(struct tracker_local *l, const struct tracker *t, struct acct_ring *ring,
                        uint64_t seed);
 void tracker_local_fini(struct tracker_local *l);
+
+/* Changes live settings; 0 keeps a value. MK_EINVAL (naming the field) if
+ * the result breaks min_interval <= interval or a value is out of the
+ * config's range. */
+int tracker_set_live(struct tracker *t, uint32_t interval, uint32_t min_interval,
+                     uint32_t numwant_max, struct mk_errbuf *eb);
 
 /* Seconds since start on the monotonic clock. */
 uint32_t tracker_now(const struct tracker *t);
