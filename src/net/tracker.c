@@ -16,6 +16,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
+#include "acct/rules.h"
 #include "proto/query.h"
 #include "util/log.h"
 #include "util/siphash.h"
@@ -236,18 +237,6 @@ static uint64_t peer_identity(const struct tracker *t, const uint8_t peer_id[20]
     return siphash24(buf, sizeof(buf), t->peer_key);
 }
 
-/* Raw bytes since the previous report. A report lower than the last one
- * means the client started a new session: its counters restarted at zero,
- * so everything it reports now is new. A peer we have no baseline for
- * (first announce, or expired) is credited nothing: the baseline starts now. */
-static uint64_t counter_delta(bool have_prev, uint64_t prev, uint64_t now)
-{
-    if (!have_prev) {
-        return 0;
-    }
-    return now >= prev ? now - prev : now;
-}
-
 static void put_counts(struct bencode *b, const struct torrent *tor)
 {
     bencode_cstr(b, "complete");
@@ -370,8 +359,8 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
     torrents_unlock(shard);
 
     bool have_prev = prev.existed;
-    delta.uploaded = counter_delta(have_prev, prev.uploaded, a.uploaded);
-    delta.downloaded = counter_delta(have_prev, prev.downloaded, a.downloaded);
+    delta.uploaded = acct_raw_delta(have_prev, prev.uploaded, a.uploaded);
+    delta.downloaded = acct_raw_delta(have_prev, prev.downloaded, a.downloaded);
     if (delta.uploaded || delta.downloaded || delta.snatch) {
         acct_ring_push(l->ring, &delta);
     }
