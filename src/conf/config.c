@@ -28,6 +28,7 @@ enum config_type {
     CONFIG_STRING,     /* up to size - 1 bytes */
     CONFIG_ADDR4,      /* an IPv4 address literal */
     CONFIG_ADDR6,      /* an IPv6 address literal */
+    CONFIG_ADDR,       /* an IPv4 or IPv6 address literal */
     CONFIG_HEADER,     /* an HTTP header name, or empty */
     CONFIG_ENUM,       /* one of choices[], stored as a string */
     CONFIG_LOG_LEVEL,  /* enum mk_log_level */
@@ -114,9 +115,31 @@ static const struct config_key config_keys[] = {
                "least severe level written: debug, info, warn or error"),
     CONFIG_ROW("log", "format", CONFIG_LOG_FORMAT, log_format, 0, 0, "text",
                "log line format: text or json"),
+
+    CONFIG_ROW("api", "enabled", CONFIG_BOOL, api_enabled, 0, 0, "true",
+               "serve the admin REST API (HTTPS, TLS 1.2+)"),
+    CONFIG_ROW("api", "port", CONFIG_U16, api_port, 1, 65535, "34001",
+               "TCP port of the admin API"),
+    CONFIG_ROW("api", "bind", CONFIG_ADDR, api_bind, 0, 0, "127.0.0.1",
+               "IPv4 or IPv6 address the admin API listens on"),
+    /* tls_cert/tls_key, not cert/key: MIKA_API_KEY is the CLI's bearer key. */
+    CONFIG_ROW("api", "tls_cert", CONFIG_STRING, api_cert, 0, 0, "",
+               "PEM certificate file; empty = a self-signed one in data_dir"),
+    CONFIG_ROW("api", "tls_key", CONFIG_STRING, api_key, 0, 0, "",
+               "PEM private key file of tls_cert; empty with an empty tls_cert"),
+    CONFIG_ROW("api", "keys", CONFIG_STRING, api_keys, 0, 0, "",
+               "comma list of bearer keys; empty = one generated into data_dir/api.key"),
+    CONFIG_ROW("api", "data_dir", CONFIG_STRING, api_data_dir, 0, 0, ".",
+               "directory of the generated certificate, key and api.key", .nonempty = true),
+    CONFIG_ROW("api", "max_body_bytes", CONFIG_U32, api_max_body_bytes, 1024, 67108864,
+               "1048576", "largest request body the admin API accepts, in bytes"),
+    CONFIG_ROW("api", "announce_url", CONFIG_STRING, api_announce_url, 0, 0, "",
+               "base of announce URLs in API answers; empty = http://<hostname>:<server.port>"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+#define CONFIG_API_KEY_MIN 16
+#define CONFIG_API_KEY_MAX 128
 
 /* Values are quoted back in messages; cap and defang them so a long or binary
  * value cannot hide the key name or forge output. */
@@ -214,6 +237,14 @@ static int config_set_addr(const struct config_key *k, char *out, const char *v,
     int family = k->type == CONFIG_ADDR4 ? AF_INET : AF_INET6;
     uint8_t bin[16];
     char ex[48];
+    if (k->type == CONFIG_ADDR) {
+        if (strlen(v) >= k->size ||
+            (inet_pton(AF_INET, v, bin) != 1 && inet_pton(AF_INET6, v, bin) != 1)) {
+            return config_why(why, "\"%s\" is not an IPv4 or IPv6 address",
+                              config_excerpt(ex, sizeof(ex), v));
+        }
+        return config_set_string(k, out, v, why);
+    }
     if (strlen(v) >= k->size || inet_pton(family, v, bin) != 1) {
         return config_why(why, "\"%s\" is not an %s address", config_excerpt(ex, sizeof(ex), v),
                           family == AF_INET ? "IPv4" : "IPv6");
@@ -377,6 +408,7 @@ static int config_set(const struct config_key *k, struct mk_config *cfg, const c
         return config_set_string(k, field, v, why);
     case CONFIG_ADDR4:
     case CONFIG_ADDR6:
+    case CONFIG_ADDR:
         return config_set_addr(k, field, v, why);
     case CONFIG_HEADER:
         return config_set_header(k, field, v, why);
@@ -587,6 +619,19 @@ static bool config_env_has_section_prefix(const char *name, size_t len)
     return false;
 }
 
+/* Variables of `mika client` that share the MIKA_API_ prefix with [api]. */
+static bool config_env_is_client_var(const char *name, size_t len)
+{
+    static const char *const client_vars[] = {"MIKA_API_URL", "MIKA_API_KEY", "MIKA_API_CERT",
+                                              NULL};
+    for (const char *const *v = client_vars; *v; v++) {
+        if (strlen(*v) == len && memcmp(*v, name, len) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int config_load_env(struct mk_config *cfg, char *const *envp, struct mk_errbuf *eb)
 {
     for (char *const *e = envp; *e; e++) {
@@ -609,7 +654,7 @@ static int config_load_env(struct mk_config *cfg, char *const *envp, struct mk_e
         memcpy(name, *e, show);
         name[show] = '\0';
         if (!k) {
-            if (config_env_has_section_prefix(*e, nlen)) {
+            if (config_env_has_section_prefix(*e, nlen) && !config_env_is_client_var(*e, nlen)) {
                 return mk_fail(eb, MK_EINVAL, "%s: unknown variable (no such key)",
                                config_excerpt(ex, sizeof(ex), name));
             }
@@ -624,6 +669,52 @@ static int config_load_env(struct mk_config *cfg, char *const *envp, struct mk_e
 }
 
 /* ---- cross-key checks ---------------------------------------------------- */
+
+/* A bearer key: RFC 6750 token68 characters, long enough not to be guessed. */
+static bool config_is_bearer_key(const char *p, size_t len)
+{
+    if (len < CONFIG_API_KEY_MIN || len > CONFIG_API_KEY_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c != '\0' && strchr("-._~+/=", c) != NULL))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int config_check_api(const struct mk_config *cfg, struct mk_errbuf *eb)
+{
+    if ((cfg->api_cert[0] == '\0') != (cfg->api_key[0] == '\0')) {
+        return mk_fail(eb, MK_EINVAL, "api.tls_cert and api.tls_key must be given together");
+    }
+    const char *u = cfg->api_announce_url;
+    if (*u && strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0) {
+        return mk_fail(eb, MK_EINVAL, "api.announce_url: must start with http:// or https://");
+    }
+    for (const char *p = cfg->api_keys; *p;) {
+        p += strspn(p, " \t");
+        size_t len = strcspn(p, ",");
+        size_t trimmed = len;
+        while (trimmed > 0 && (p[trimmed - 1] == ' ' || p[trimmed - 1] == '\t')) {
+            trimmed--;
+        }
+        if ((trimmed > 0 || p[len] == ',') && !config_is_bearer_key(p, trimmed)) {
+            return mk_fail(eb, MK_EINVAL,
+                           "api.keys: each key must be %d..%d characters of"
+                           " [A-Za-z0-9-._~+/=]",
+                           CONFIG_API_KEY_MIN, CONFIG_API_KEY_MAX);
+        }
+        p += len;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return 0;
+}
 
 static int config_check(const struct mk_config *cfg, struct mk_errbuf *eb)
 {
@@ -644,7 +735,7 @@ static int config_check(const struct mk_config *cfg, struct mk_errbuf *eb)
     if (!cfg->ipv4 && !cfg->ipv6) {
         return mk_fail(eb, MK_EINVAL, "server.ipv4 and server.ipv6 are both off");
     }
-    return 0;
+    return config_check_api(cfg, eb);
 }
 
 int config_load(struct mk_config *cfg, const char *path, char *const *envp,

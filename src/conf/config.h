@@ -63,6 +63,17 @@ struct mk_config {
     /* [log] */
     enum mk_log_level log_level;   /* level = info */
     enum mk_log_format log_format; /* format = text | json */
+
+    /* [api] */
+    bool api_enabled;              /* enabled = true: serve the admin API */
+    uint16_t api_port;             /* port = 34001 */
+    char api_bind[64];             /* bind = 127.0.0.1 (IPv4 or IPv6 literal) */
+    char api_cert[4096];           /* tls_cert = "": PEM path; empty = self-signed in data_dir */
+    char api_key[4096];            /* tls_key = "": PEM path of tls_cert's private key */
+    char api_keys[1024];           /* keys = "": comma list of bearer keys; empty = data_dir/api.key */
+    char api_data_dir[4096];       /* data_dir = . */
+    uint32_t api_max_body_bytes;   /* max_body_bytes = 1048576 */
+    char api_announce_url[256];    /* announce_url = "": base of announce URLs in answers */
 };
 
 /* Fills cfg with the documented defaults. */
