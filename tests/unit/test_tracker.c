@@ -299,12 +299,27 @@ static void ex_fmt(struct exp *e, const char *fmt, ...)
     e->len += (size_t)n;
 }
 
+/* Prints bytes with non-printable ones as \xNN, for failure messages. */
+static void print_bytes(const char *label, const uint8_t *p, size_t n)
+{
+    char line[4 * 512 + 1];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 5 < sizeof(line); i++) {
+        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') {
+            line[k++] = (char)p[i];
+        } else {
+            k += (size_t)snprintf(line + k, sizeof(line) - k, "\\x%02x", p[i]);
+        }
+    }
+    line[k] = '\0';
+    print_error("%s (%zu bytes): %s\n", label, n, line);
+}
+
 static void assert_body(const struct fx *f, const struct exp *e)
 {
     if (f->len != e->len || memcmp(f->body, e->p, e->len) != 0) {
-        print_error("body (%zu bytes):     %.*s\nexpected (%zu bytes): %.*s\n", f->len,
-                    (int)f->len, (const char *)f->body, e->len, (int)e->len,
-                    (const char *)e->p);
+        print_bytes("body", f->body, f->len);
+        print_bytes("expected", e->p, e->len);
     }
     assert_int_equal(f->len, e->len);
     assert_memory_equal(f->body, e->p, e->len);
@@ -357,9 +372,9 @@ static void assert_announce(const struct fx *f, int status, int64_t complete, in
 
     assert_int_equal(status, 200);
     if (f->len != e.len + want * stride + 1 || memcmp(f->body, e.p, e.len) != 0) {
-        print_error("body (%zu bytes):     %.*s\nexpected head (%zu bytes): %.*s + %zu peers\n",
-                    f->len, (int)f->len, (const char *)f->body, e.len, (int)e.len,
-                    (const char *)e.p, want);
+        print_bytes("body", f->body, f->len);
+        print_bytes("expected head", e.p, e.len);
+        print_error("followed by %zu peers and 'e'\n", want);
     }
     assert_int_equal(f->len, e.len + want * stride + 1);
     assert_memory_equal(f->body, e.p, e.len);
@@ -1035,6 +1050,23 @@ static void test_unknown_passkey_is_refused(void **state)
     assert_unchanged(f, &w);
 }
 
+/* The users table takes any bytes as a passkey; the tracker itself refuses
+ * anything but [A-Za-z0-9] before looking it up. */
+static void test_passkey_with_other_characters_is_unknown_even_if_stored(void **state)
+{
+    struct fx *f = *state;
+    fx_user(f, 80, "al-ice", true, true);
+    fx_user(f, 81, "al_ice", true, true);
+    fx_user(f, 82, "al.ice", true, true);
+    assert_failure(f, fx_announce(f, (struct ann){.pk = "al-ice", .left = 0}, SA),
+                   "unknown passkey");
+    assert_failure(f, fx_announce(f, (struct ann){.pk = "al_ice", .left = 0}, SA),
+                   "unknown passkey");
+    assert_failure(f, fx_announce(f, (struct ann){.pk = "al.ice", .left = 0}, SA),
+                   "unknown passkey");
+    assert_int_equal(swarm_of(f, H1).v4, 0);
+}
+
 static void test_64_char_passkey_is_looked_up(void **state)
 {
     struct fx *f = *state;
@@ -1631,6 +1663,7 @@ int main(void)
         T(test_unchanged_report_pushes_nothing),
         T(test_stopped_pushes_the_last_difference),
         T(test_unknown_passkey_is_refused),
+        T(test_passkey_with_other_characters_is_unknown_even_if_stored),
         T(test_64_char_passkey_is_looked_up),
         T(test_disabled_account_is_refused),
         T(test_unknown_passkey_is_checked_before_parameters),
