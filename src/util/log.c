@@ -40,6 +40,22 @@ int mk_log_level_parse(const char *s)
     return -1;
 }
 
+/* Length of s[0..len) without a multi-byte UTF-8 character cut short at its
+ * end: a line cut at a limit must still be valid UTF-8 (RFC 8259 8.1). */
+static size_t utf8_trim(const char *s, size_t len)
+{
+    size_t lead = len;
+    while (lead > 0 && lead > len - 4 && ((unsigned char)s[lead - 1] & 0xc0) == 0x80) {
+        lead--;
+    }
+    if (lead == 0) {
+        return len;
+    }
+    unsigned char c = (unsigned char)s[lead - 1];
+    size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    return (lead - 1) + need > len ? lead - 1 : len;
+}
+
 /* Appends msg to out as the body of a JSON string (quotes not included). */
 static size_t json_escape(char *out, size_t cap, const char *msg)
 {
@@ -62,8 +78,11 @@ void mk_log_write(enum mk_log_level level, const char *tag, const char *fmt, ...
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    int full = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (full >= (int)sizeof(msg)) {
+        msg[utf8_trim(msg, sizeof(msg) - 1)] = '\0';
+    }
     /* Control bytes from outside input must not forge extra log lines. */
     for (char *p = msg; *p; p++) {
         if ((unsigned char)*p < 0x20) {
@@ -83,7 +102,7 @@ void mk_log_write(enum mk_log_level level, const char *tag, const char *fmt, ...
     int n;
     if (sink.format == MK_LOG_JSON) {
         char esc[1200];
-        size_t e = json_escape(esc, sizeof(esc), msg);
+        size_t e = utf8_trim(esc, json_escape(esc, sizeof(esc), msg));
         n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"tag\":\"%s\",\"msg\":\"%.*s\"}\n",
                      when, level_names[level], tag, (int)e, esc);
     } else {

@@ -533,11 +533,9 @@ static void test_json_long_message_of_escapes_is_cut_between_escapes(void **stat
     }
 }
 
-/* BUG: a message cut at the 1023-byte limit keeps the first byte of a
- * multi-byte UTF-8 character, so the JSON line is not valid UTF-8 (RFC 8259
- * 8.1) and strict readers drop it. Input: 1022 x 'a' then "é" (C3 A9).
- * Output: msg ends in a lone 0xC3 byte. store/sqlite.c's sqlite_copy_text
- * shows the fix: step back to a character boundary. Disabled until fixed. */
+/* A message cut at the 1023-byte limit must not keep the first byte of a
+ * multi-byte UTF-8 character: the JSON line must stay valid UTF-8 (RFC 8259
+ * 8.1). Input: 1022 x 'a' then "é" (C3 A9). */
 static void test_json_cut_does_not_split_utf8_character(void **state)
 {
     struct fixture *fx = *state;
@@ -615,11 +613,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_json_long_message_of_escapes_is_cut_between_escapes,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_cut_does_not_split_utf8_character, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_each_call_writes_one_whole_line, setup, teardown),
         cmocka_unit_test(test_level_parse_knows_the_four_names),
         cmocka_unit_test(test_level_parse_rejects_anything_else),
     };
-    /* BUG (see above): enable once log.c cuts at a UTF-8 boundary. */
-    (void)test_json_cut_does_not_split_utf8_character;
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
