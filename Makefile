@@ -7,7 +7,7 @@ ASAN_BUILD ?= build-asan
 CMAKE_FLAGS ?=
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps deps-test build build-asan run test test-plain test-asan fuzz clean
+.PHONY: all deps deps-test build build-asan run test test-plain test-asan fuzz clean bench
 
 all: build
 
@@ -45,6 +45,10 @@ test: deps-test
 fuzz:
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DMIKA_FUZZ=ON -DMIKA_SANITIZE=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
+
+# mika, opentracker and the nginx floor under the same load (docs/BENCHMARKS.md).
+bench:
+	@/usr/bin/python3 bench/run
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -335,9 +335,12 @@ static uint32_t lg_next_peer(struct lg *g, enum lg_event *ev)
     uint64_t r = lg_rand(g);
     uint32_t roll = (uint32_t)(r % 1000);
     if (!p->active) {
-        /* A new session: counters start again from zero. */
+        /* A new session (another download, or a seeder coming back): counters
+         * start again from zero, and it is a seeder as often as at the start,
+         * so that completions do not turn a busy small swarm into seeders only. */
         p->active = true;
         p->uploaded = p->downloaded = 0;
+        p->seeder = r % 100 < m->cfg.seeders_pct;
         p->left = p->seeder ? 0 : m->torrent_size[p->torrent];
         *ev = LG_EV_STARTED;
     } else if (roll < g->o.stop_permille) {
@@ -982,7 +985,7 @@ static int lg_options(int argc, char **argv, struct lg_opts *o)
     *o = (struct lg_opts){
         .style = LG_STYLE_MIKA, .kind = LG_ANNOUNCE, .conns = 64, .pipeline = 1,
         .warmup_s = 1, .duration_s = 10, .numwant = 50, .stop_permille = 20,
-        .complete_permille = 10, .server_pid = -1, .server_cpu = -1,
+        .complete_permille = 2, .server_pid = -1, .server_cpu = -1,
         .model = {.seed = 1, .users = 100000, .torrents = 10000, .peers = 400000, .zipf = 1.0,
                   .seeders_pct = 10},
     };
