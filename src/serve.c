@@ -14,12 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "acct/flusher.h"
-#include "acct/ring.h"
+#include "acct/journal.h"
 #include "auth/users.h"
 #include "auth/whitelist.h"
 #include "conf/config.h"
@@ -31,8 +32,10 @@
 
 extern char **environ;
 
-#define RING_CAPACITY (1u << 16) /* deltas a worker can hold while the store is slow */
 #define FLUSH_PERIOD_MS 200
+#define JOURNAL_SEGMENT_BYTES (1u << 20) /* ~21k records: one store transaction each */
+#define JOURNAL_SEGMENT_MS 200           /* the books trail the answers by about this */
+#define JOURNAL_FSYNC_MS 1000            /* a power loss loses at most this much */
 #define DRAIN_MS 10000           /* how long shutdown waits for a busy store */
 #define REAP_TICK_MS 50          /* the main thread reaps a few shards this often */
 #define WHITELIST_MAX 4096
@@ -46,8 +49,7 @@ struct daemon {
     struct whitelist *whitelist;
     struct tracker tracker;
     uint32_t nworkers;
-    struct acct_ring *rings;
-    struct acct_ring **ring_ptrs;
+    char journal_dir[4200];
     struct server_worker **workers;
     struct flusher *flusher;
     uint32_t generation;
@@ -197,11 +199,6 @@ static void daemon_fini(struct daemon *d)
         server_worker_free(d->workers[i]);
     }
     free(d->workers);
-    for (uint32_t i = 0; d->rings && i < d->nworkers; i++) {
-        acct_ring_fini(&d->rings[i]);
-    }
-    free(d->rings);
-    free(d->ring_ptrs);
     torrents_free(d->torrents);
     users_free(d->users);
     whitelist_free(d->whitelist);
@@ -228,6 +225,31 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
     if (!d->users || !d->torrents || !d->whitelist) {
         return mk_fail(eb, MK_ENOMEM, "out of memory");
     }
+    /* The books first: segments a crash left behind are closed and applied
+     * before anything is loaded (so snatch counts include them) and before
+     * any new announce is answered. */
+    snprintf(d->journal_dir, sizeof(d->journal_dir), "%s.journal", cfg->db_path);
+    rc = journal_recover(d->journal_dir, eb);
+    if (rc < 0) {
+        return rc;
+    }
+    if (rc > 0) {
+        mk_log(MK_LOG_WARN, "serve", "journal: closed %d segment(s) left open by a crash", rc);
+    }
+    rc = flusher_new(&d->flusher, &d->books, d->journal_dir,
+                     JOURNAL_SEGMENT_BYTES / sizeof(struct journal_record) + 4096, FLUSH_PERIOD_MS, eb);
+    if (rc != MK_OK) {
+        return rc;
+    }
+    rc = flusher_pass(d->flusher);
+    if (rc != MK_OK) {
+        /* Not fatal: the segments stay on disk and the flusher retries. */
+        mk_log(MK_LOG_WARN, "serve", "journal replay postponed, the store is unavailable (%s)",
+               mk_err_name(rc));
+    } else if (flusher_applied_records(d->flusher) > 0) {
+        mk_log(MK_LOG_INFO, "serve", "journal: replayed %llu records",
+               (unsigned long long)flusher_applied_records(d->flusher));
+    }
     rc = daemon_load(d, false, eb);
     if (rc != MK_OK) {
         return rc;
@@ -237,27 +259,32 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
         return rc;
     }
 
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    d->nworkers = cfg->workers ? cfg->workers : (cores > 0 ? (uint32_t)cores : 1);
-    d->rings = calloc(d->nworkers, sizeof(*d->rings));
-    d->ring_ptrs = calloc(d->nworkers, sizeof(*d->ring_ptrs));
-    d->workers = calloc(d->nworkers, sizeof(*d->workers));
-    if (!d->rings || !d->ring_ptrs || !d->workers) {
-        return mk_fail(eb, MK_ENOMEM, "out of memory");
-    }
-    for (uint32_t i = 0; i < d->nworkers; i++) {
-        if (acct_ring_init(&d->rings[i], RING_CAPACITY) != MK_OK) {
-            return mk_fail(eb, MK_ENOMEM, "out of memory");
-        }
-        d->ring_ptrs[i] = &d->rings[i];
-    }
-    rc = flusher_start(&d->flusher, &d->books, d->ring_ptrs, d->nworkers, FLUSH_PERIOD_MS, eb);
+    rc = flusher_start(d->flusher, eb);
     if (rc != MK_OK) {
         return rc;
     }
+    uint64_t boot;
+    if (getrandom(&boot, sizeof(boot), 0) != (ssize_t)sizeof(boot)) {
+        return mk_fail(eb, MK_EIO, "getrandom failed");
+    }
+    struct server_journal_cfg jcfg = {
+        .dir = d->journal_dir,
+        .boot = boot,
+        .seg_max_bytes = JOURNAL_SEGMENT_BYTES,
+        .seg_max_ms = JOURNAL_SEGMENT_MS,
+        .fsync = JOURNAL_FSYNC_INTERVAL,
+        .fsync_interval_ms = JOURNAL_FSYNC_MS,
+    };
+
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    d->nworkers = cfg->workers ? cfg->workers : (cores > 0 ? (uint32_t)cores : 1);
+    d->workers = calloc(d->nworkers, sizeof(*d->workers));
+    if (!d->workers) {
+        return mk_fail(eb, MK_ENOMEM, "out of memory");
+    }
     uint32_t share = (cfg->max_connections + d->nworkers - 1) / d->nworkers;
     for (uint32_t i = 0; i < d->nworkers; i++) {
-        rc = server_worker_new(&d->workers[i], i, &d->tracker, &d->rings[i], share, eb);
+        rc = server_worker_new(&d->workers[i], i, &d->tracker, &jcfg, share, eb);
         if (rc != MK_OK) {
             return rc;
         }

@@ -1,34 +1,37 @@
-/* acct/flusher.c: write-behind of accounting deltas. See flusher.h.
+/* acct/flusher.c: journal segments -> store, exactly once. See flusher.h.
  *
- * Invariant: a batch leaves `pending` only after store_apply() succeeded, so
- * a busy or locked database delays deltas but never drops one that reached a
- * ring.
+ * Invariant: a segment file is deleted only after the store answered that it
+ * holds it (applied now, or MK_EEXIST: applied before a crash that came
+ * between the commit and the delete).
  */
 #include "acct/flusher.h"
 
-#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "acct/journal.h"
 #include "util/log.h"
 
-#define FLUSHER_BATCH_MAX 8192   /* deltas per transaction */
+#define FLUSHER_SEGMENTS_PER_PASS 1024
 #define FLUSHER_BACKOFF_MAX_MS 5000
 
 struct flusher {
     struct store *store;
-    struct acct_ring *const *rings;
-    size_t nrings;
+    char dir[1024];
     uint32_t period_ms;
+    struct journal_segment *segs;
+    struct acct_delta *rows;
+    size_t max_records;
     pthread_t thread;
+    bool started;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    bool stopping;            /* under lock */
-    struct acct_delta *pending;
-    size_t npending;
-    uint64_t applied;         /* deltas written, for the stop log */
+    bool stopping;                /* under lock */
+    _Atomic uint64_t applied;     /* records */
 };
 
 static void deadline_after(struct timespec *ts, uint32_t ms)
@@ -42,29 +45,73 @@ static void deadline_after(struct timespec *ts, uint32_t ms)
     }
 }
 
-/* Tops up the pending batch from the rings; returns how many it holds. */
-static size_t flusher_collect(struct flusher *f)
+int flusher_new(struct flusher **out, struct store *st, const char *dir, size_t max_records,
+                uint32_t period_ms, struct mk_errbuf *eb)
 {
-    for (size_t i = 0; i < f->nrings && f->npending < FLUSHER_BATCH_MAX; i++) {
-        f->npending += acct_ring_pop(f->rings[i], f->pending + f->npending,
-                                     FLUSHER_BATCH_MAX - f->npending);
+    struct flusher *f = calloc(1, sizeof(*f));
+    if (!f) {
+        return mk_fail(eb, MK_ENOMEM, "flusher: out of memory");
     }
-    return f->npending;
+    f->segs = calloc(FLUSHER_SEGMENTS_PER_PASS, sizeof(*f->segs));
+    f->rows = calloc(max_records ? max_records : 1, sizeof(*f->rows));
+    if (!f->segs || !f->rows) {
+        free(f->segs);
+        free(f->rows);
+        free(f);
+        return mk_fail(eb, MK_ENOMEM, "flusher: out of memory");
+    }
+    f->store = st;
+    snprintf(f->dir, sizeof(f->dir), "%s", dir);
+    f->max_records = max_records;
+    f->period_ms = period_ms ? period_ms : 1;
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    *out = f;
+    return MK_OK;
 }
 
-/* One attempt to apply the pending batch. */
-static int flusher_apply(struct flusher *f)
+int flusher_pass(struct flusher *f)
 {
-    if (f->npending == 0) {
-        return MK_OK;
+    for (;;) {
+        size_t nsegs = 0;
+        struct mk_errbuf eb = {{0}};
+        int listed = journal_list(f->dir, f->segs, FLUSHER_SEGMENTS_PER_PASS, &nsegs, &eb);
+        if (listed != MK_OK && listed != MK_ELIMIT) {
+            mk_log(MK_LOG_ERROR, "flusher", "%s", eb.msg);
+            return listed;
+        }
+        for (size_t i = 0; i < nsegs; i++) {
+            const struct journal_segment *seg = &f->segs[i];
+            size_t n = 0;
+            int rc = journal_read(f->dir, seg, f->rows, f->max_records, &n, &eb);
+            if (rc != MK_OK) {
+                /* A segment we cannot read whole would be applied in part
+                 * and then deleted: leave it for an operator instead. */
+                mk_log(MK_LOG_ERROR, "flusher", "segment left on disk: %s", eb.msg);
+                continue;
+            }
+            struct store_segment_id id = {seg->boot, seg->writer, seg->seq};
+            rc = store_apply_segment(f->store, &id, f->rows, n, &eb);
+            if (rc == MK_EEXIST) {
+                mk_log(MK_LOG_INFO, "flusher", "segment %016llx-w%u-%llu was already applied",
+                       (unsigned long long)seg->boot, seg->writer, (unsigned long long)seg->seq);
+            } else if (rc != MK_OK) {
+                return rc;
+            } else {
+                atomic_fetch_add(&f->applied, n);
+            }
+            if (journal_remove(f->dir, seg, &eb) != MK_OK) {
+                mk_log(MK_LOG_ERROR, "flusher", "%s", eb.msg);
+            }
+        }
+        if (listed != MK_ELIMIT) {
+            return MK_OK;
+        }
     }
-    struct mk_errbuf eb = {{0}};
-    int rc = store_apply(f->store, f->pending, f->npending, &eb);
-    if (rc == MK_OK) {
-        f->applied += f->npending;
-        f->npending = 0;
-    }
-    return rc;
 }
 
 static void *flusher_main(void *arg)
@@ -75,28 +122,19 @@ static void *flusher_main(void *arg)
     while (!f->stopping) {
         struct timespec ts;
         deadline_after(&ts, wait_ms);
-        int rc = pthread_cond_timedwait(&f->wake, &f->lock, &ts);
+        pthread_cond_timedwait(&f->wake, &f->lock, &ts);
         if (f->stopping) {
             break;
         }
-        (void)rc;
         pthread_mutex_unlock(&f->lock);
-
-        /* Keep applying while full batches are waiting, so a burst drains
-         * in one wake-up instead of one batch per period. */
-        int err = MK_OK;
-        while (flusher_collect(f) > 0) {
-            err = flusher_apply(f);
-            if (err != MK_OK || f->npending == FLUSHER_BATCH_MAX) {
-                break;
-            }
-        }
-        if (err == MK_OK) {
+        int rc = flusher_pass(f);
+        if (rc == MK_OK) {
             wait_ms = f->period_ms;
         } else {
             wait_ms = wait_ms * 2 > FLUSHER_BACKOFF_MAX_MS ? FLUSHER_BACKOFF_MAX_MS : wait_ms * 2;
-            mk_log(MK_LOG_WARN, "flusher", "store apply failed (%s); %zu deltas kept, retry in %u ms",
-                   mk_err_name(err), f->npending, wait_ms);
+            mk_log(MK_LOG_WARN, "flusher",
+                   "store unavailable (%s); %llu journal bytes wait on disk, retry in %u ms",
+                   mk_err_name(rc), (unsigned long long)journal_backlog_bytes(f->dir), wait_ms);
         }
         pthread_mutex_lock(&f->lock);
     }
@@ -104,38 +142,19 @@ static void *flusher_main(void *arg)
     return NULL;
 }
 
-int flusher_start(struct flusher **out, struct store *st, struct acct_ring *const *rings,
-                  size_t nrings, uint32_t period_ms, struct mk_errbuf *eb)
+int flusher_start(struct flusher *f, struct mk_errbuf *eb)
 {
-    struct flusher *f = calloc(1, sizeof(*f));
-    if (!f) {
-        return mk_fail(eb, MK_ENOMEM, "flusher: out of memory");
-    }
-    f->pending = calloc(FLUSHER_BATCH_MAX, sizeof(*f->pending));
-    if (!f->pending) {
-        free(f);
-        return mk_fail(eb, MK_ENOMEM, "flusher: out of memory");
-    }
-    f->store = st;
-    f->rings = rings;
-    f->nrings = nrings;
-    f->period_ms = period_ms ? period_ms : 1;
-    pthread_mutex_init(&f->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&f->wake, &ca);
-    pthread_condattr_destroy(&ca);
     int rc = pthread_create(&f->thread, NULL, flusher_main, f);
     if (rc != 0) {
-        pthread_cond_destroy(&f->wake);
-        pthread_mutex_destroy(&f->lock);
-        free(f->pending);
-        free(f);
         return mk_fail(eb, MK_EIO, "flusher: cannot start thread: errno %d", rc);
     }
-    *out = f;
+    f->started = true;
     return MK_OK;
+}
+
+uint64_t flusher_applied_records(const struct flusher *f)
+{
+    return atomic_load(&f->applied);
 }
 
 void flusher_stop(struct flusher *f, uint32_t drain_ms)
@@ -143,41 +162,34 @@ void flusher_stop(struct flusher *f, uint32_t drain_ms)
     if (!f) {
         return;
     }
-    pthread_mutex_lock(&f->lock);
-    f->stopping = true;
-    pthread_cond_signal(&f->wake);
-    pthread_mutex_unlock(&f->lock);
-    pthread_join(f->thread, NULL);
-
-    /* The workers are gone: drain on this thread until empty or out of time. */
+    if (f->started) {
+        pthread_mutex_lock(&f->lock);
+        f->stopping = true;
+        pthread_cond_signal(&f->wake);
+        pthread_mutex_unlock(&f->lock);
+        pthread_join(f->thread, NULL);
+    }
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     uint32_t backoff_ms = 10;
-    while (flusher_collect(f) > 0) {
-        if (flusher_apply(f) == MK_OK) {
-            continue;
-        }
+    while (flusher_pass(f) != MK_OK) {
         clock_gettime(CLOCK_MONOTONIC, &now);
         long elapsed = (now.tv_sec - start.tv_sec) * 1000L + (now.tv_nsec - start.tv_nsec) / 1000000L;
         if (elapsed >= (long)drain_ms) {
+            /* Not lost: the segments stay on disk and the next start applies them. */
+            mk_log(MK_LOG_WARN, "flusher", "store unavailable at shutdown: %llu journal bytes"
+                   " left on disk for the next start", (unsigned long long)journal_backlog_bytes(f->dir));
             break;
         }
         struct timespec nap = {0, (long)backoff_ms * 1000000L};
         nanosleep(&nap, NULL);
         backoff_ms = backoff_ms * 2 > 500 ? 500 : backoff_ms * 2;
     }
-    size_t lost = f->npending;
-    for (size_t i = 0; i < f->nrings; i++) {
-        uint64_t head = atomic_load(&f->rings[i]->head), tail = atomic_load(&f->rings[i]->tail);
-        lost += (size_t)(head - tail);
-    }
-    if (lost) {
-        mk_log(MK_LOG_ERROR, "flusher", "store unavailable at shutdown: %zu deltas not written", lost);
-    }
-    mk_log(MK_LOG_INFO, "flusher", "stopped after writing %llu deltas",
-           (unsigned long long)f->applied);
+    mk_log(MK_LOG_INFO, "flusher", "stopped after applying %llu records",
+           (unsigned long long)atomic_load(&f->applied));
     pthread_cond_destroy(&f->wake);
     pthread_mutex_destroy(&f->lock);
-    free(f->pending);
+    free(f->segs);
+    free(f->rows);
     free(f);
 }

@@ -1,10 +1,11 @@
-/* acct/flusher.h: the thread that writes accounting deltas behind the hot path.
+/* acct/flusher.h: applies the accounting journal to the store, exactly once.
  *
- * Owns: draining every worker's acct_ring into batches and applying each
- * batch to the store in one transaction, retrying with back-off while the
- * store is busy or down. A batch that failed is kept and retried whole; rings
- * buffer new deltas meanwhile.
- * Not here: the crash-proof journal (issue 5 puts it in front of this).
+ * Owns: the thread that picks up closed journal segments, applies each in
+ * one store transaction that also records the segment's id (so a segment
+ * applied before a crash is not applied again), deletes it afterwards, and
+ * backs off while the store is busy or down. Segments simply wait on disk
+ * meanwhile: nothing is dropped, and nothing answered is lost.
+ * Not here: writing the journal (journal.c, one writer per worker).
  */
 #ifndef MIKA_ACCT_FLUSHER_H
 #define MIKA_ACCT_FLUSHER_H
@@ -12,20 +13,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "acct/ring.h"
 #include "store/store.h"
 #include "util/err.h"
 
 struct flusher;
 
-/* Starts the thread. The store and rings are borrowed and must outlive
- * flusher_stop(); the store is used by this thread only from now on. */
-int flusher_start(struct flusher **out, struct store *st, struct acct_ring *const *rings,
-                  size_t nrings, uint32_t period_ms, struct mk_errbuf *eb);
+/* A flusher for the journal in dir, writing to st (borrowed; used only by
+ * the flusher from now on). max_records bounds one segment's records (the
+ * writers' segment size / record size). No thread yet. */
+int flusher_new(struct flusher **out, struct store *st, const char *dir, size_t max_records,
+                uint32_t period_ms, struct mk_errbuf *eb);
 
-/* Drains the rings and applies what is left (trying for up to drain_ms while
- * the store is unavailable), then joins and frees. Call after the workers
- * have stopped producing. NULL is a no-op. */
+/* Applies every closed segment there is now, on the caller's thread: the
+ * start-up replay, and each wake-up of the thread. MK_OK when all were
+ * applied; the store's error (e.g. MK_EUNAVAIL) when it stopped early. */
+int flusher_pass(struct flusher *f);
+
+/* Starts the background thread that runs a pass every period. */
+int flusher_start(struct flusher *f, struct mk_errbuf *eb);
+
+/* Stops the thread (if started), then runs passes until the journal is
+ * applied or drain_ms has passed with the store unavailable, and frees.
+ * Call after the writers have closed their segments. NULL is a no-op. */
 void flusher_stop(struct flusher *f, uint32_t drain_ms);
+
+/* Segments and records applied so far (for logs and metrics). */
+uint64_t flusher_applied_records(const struct flusher *f);
 
 #endif /* MIKA_ACCT_FLUSHER_H */

@@ -38,6 +38,8 @@ struct loop {
     void (*tick_fn)(struct loop *l, void *arg);
     void *tick_arg;
     int64_t tick_next_ns; /* CLOCK_MONOTONIC */
+    void (*before_wait_fn)(struct loop *l, void *arg);
+    void *before_wait_arg;
 };
 
 /* Built backends in order of preference: "auto" takes the first. */
@@ -262,6 +264,9 @@ int loop_run(struct loop *l)
 {
     l->stop = false;
     while (!l->stop) {
+        if (l->before_wait_fn) {
+            l->before_wait_fn(l, l->before_wait_arg);
+        }
         int rc = l->be->wait(l->state, loop_timeout_ms(l, loop_now_ns()), l, loop_report);
         if (rc < 0) {
             return MK_EIO;
@@ -271,6 +276,12 @@ int loop_run(struct loop *l)
         }
     }
     return 0;
+}
+
+void loop_set_before_wait(struct loop *l, void (*fn)(struct loop *l, void *arg), void *arg)
+{
+    l->before_wait_fn = fn;
+    l->before_wait_arg = arg;
 }
 
 void loop_stop(struct loop *l)

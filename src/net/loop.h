@@ -53,6 +53,12 @@ void loop_del(struct loop *l, int fd, int mask);
 /* Runs fn(l, arg) about every period_ms from inside loop_run. */
 void loop_set_tick(struct loop *l, int period_ms, void (*fn)(struct loop *l, void *arg), void *arg);
 
+/* Runs fn(l, arg) at the end of every iteration, after all ready handlers
+ * and before waiting again (Redis's beforeSleep): the place to finish work a
+ * whole turn batched, e.g. writing the turn's journal records before its
+ * answers go out. It also runs once before the first wait. */
+void loop_set_before_wait(struct loop *l, void (*fn)(struct loop *l, void *arg), void *arg);
+
 /* Runs until loop_stop(); returns 0 or MK_EIO if the backend failed. */
 int loop_run(struct loop *l);
 /* Asks loop_run to return after the current iteration; only from the

@@ -1,11 +1,15 @@
 /* net/server.c: worker threads serving the HTTP tracker port.
  *
- * Owns: per worker, the listening sockets (SO_REUSEPORT), the connections,
+ * Owns: per worker, the listening sockets (SO_REUSEPORT), the journal writer,
+ * the connections,
  * their input buffer (max_request_bytes + 1, so an over-long head is seen as
  * such), their output buffer (bounded: past OUT_HIGH_WATER the worker stops
  * reading that connection until the client drains it), the header-read and
  * idle timeouts, and HTTP framing. Requests on one connection are answered
  * strictly in order, which is all pipelining needs.
+ * Ordering rule: answers produced in a loop turn are held (the connection is
+ * "pending") until the turn's journal batch is written in before_wait; only
+ * then are they sent. So an answered announce is always in the journal.
  * Not here: the answers' content (tracker.c), parsing (proto/http.c).
  * Invariant: a connection is touched only by the worker that accepted it.
  */
@@ -50,6 +54,8 @@ struct conn {
     int64_t request_ms;      /* when the pending request's first byte came; 0 = none */
     int64_t active_ms;       /* when the connection last finished a request (or opened) */
     uint32_t requests;
+    bool pending;            /* holds answers waiting for this turn's journal write */
+    struct conn *pending_next;
     struct conn *prev, *next;
 };
 
@@ -58,6 +64,9 @@ struct server_worker {
     const struct tracker *t;
     const struct mk_config *cfg;
     struct tracker_local local;
+    struct journal_writer journal;
+    bool journal_open;
+    struct conn *pending;    /* connections with answers to send after the journal write */
     struct loop *loop;
     int listen_fds[2];
     int nlisten;
@@ -314,19 +323,17 @@ static bool conn_flush(struct server_worker *w, struct conn *c)
     return true;
 }
 
-/* Process and flush until neither makes progress (a drained output may let
- * more pipelined requests through). */
-static void conn_run(struct server_worker *w, struct conn *c)
+/* After new answers were produced: hold them until the journal is written. */
+static void conn_hold(struct server_worker *w, struct conn *c)
 {
-    for (;;) {
-        size_t before = c->inlen;
-        conn_process(w, c);
-        if (!conn_flush(w, c)) {
-            return;
+    if (c->outlen > c->outpos) {
+        if (!c->pending) {
+            c->pending = true;
+            c->pending_next = w->pending;
+            w->pending = c;
         }
-        if (c->inlen == before || c->inlen == 0 || c->outlen > 0) {
-            return;
-        }
+    } else if (c->closing) {
+        conn_close(w, c);
     }
 }
 
@@ -356,12 +363,18 @@ static void conn_on_event(struct loop *l, int fd, int mask, void *arg)
 {
     struct conn *c = arg;
     struct server_worker *w = c->w;
+    if (c->pending) {
+        /* Its answers wait for this turn's journal write; level-triggered
+         * readiness brings this event back after before_wait sent them. */
+        return;
+    }
     if (mask & LOOP_WRITE) {
         if (!conn_flush(w, c)) {
             return;
         }
-        if (c->inlen > 0 && !c->closing) {
-            conn_run(w, c);
+        if (c->inlen > 0 && !c->closing && c->outlen == 0) {
+            conn_process(w, c);
+            conn_hold(w, c);
             return;
         }
     }
@@ -379,7 +392,10 @@ static void conn_on_event(struct loop *l, int fd, int mask, void *arg)
             c->request_ms = now_ms();
         }
         c->inlen += (size_t)n;
-        conn_run(w, c);
+        if (c->outlen == 0) {
+            conn_process(w, c);
+        }
+        conn_hold(w, c);
         return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
@@ -390,6 +406,39 @@ static void conn_on_event(struct loop *l, int fd, int mask, void *arg)
     c->closing = true;
     c->inlen = 0;
     conn_flush(w, c);
+}
+
+/* The end of every loop turn: write the turn's journal records, then send
+ * the answers that waited for them. Sending may free room for more
+ * pipelined requests, whose answers take another round. */
+static void on_before_wait(struct loop *l, void *arg)
+{
+    struct server_worker *w = arg;
+    while (w->pending) {
+        int rc = journal_commit(&w->journal, now_ms());
+        struct conn *list = w->pending;
+        w->pending = NULL;
+        struct conn *next;
+        for (struct conn *c = list; c; c = next) {
+            next = c->pending_next;
+            c->pending = false;
+            c->pending_next = NULL;
+            if (rc != MK_OK) {
+                /* These answers are not backed by the books: the client
+                 * will announce again, and the kept batch is retried. */
+                conn_close(w, c);
+                continue;
+            }
+            if (!conn_flush(w, c)) {
+                continue;
+            }
+            if (c->inlen > 0 && !c->closing && c->outlen == 0) {
+                conn_process(w, c);
+                conn_hold(w, c);
+            }
+        }
+    }
+    journal_tick(&w->journal, now_ms());
 }
 
 static void on_accept(struct loop *l, int lfd, int mask, void *arg)
@@ -468,7 +517,7 @@ static void on_tick(struct loop *l, void *arg)
         bool idle = !c->request_ms && c->outlen == 0 && now - c->active_ms >= idle_ms;
         /* A client that stopped reading its answers is as stuck as a slow one. */
         bool stuck = c->outlen > 0 && now - c->active_ms >= idle_ms;
-        if (late || idle || stuck) {
+        if ((late || idle || stuck) && !c->pending) {
             conn_close(w, c);
         }
     }
@@ -489,14 +538,19 @@ static void *worker_main(void *arg)
     if (rc != MK_OK) {
         mk_log(MK_LOG_ERROR, "http", "worker %u: event loop failed (%s)", w->id, mk_err_name(rc));
     }
+    /* Answer what is in flight: write the last batch, send what waited for it. */
+    on_before_wait(w->loop, w);
     while (w->conns) {
         conn_close(w, w->conns);
     }
+    journal_writer_close(&w->journal);
+    w->journal_open = false;
     return NULL;
 }
 
 int server_worker_new(struct server_worker **out, uint32_t id, const struct tracker *t,
-                      struct acct_ring *ring, uint32_t max_conns, struct mk_errbuf *eb)
+                      const struct server_journal_cfg *jcfg, uint32_t max_conns,
+                      struct mk_errbuf *eb)
 {
     const struct mk_config *cfg = t->cfg;
     struct server_worker *w = calloc(1, sizeof(*w));
@@ -525,7 +579,15 @@ int server_worker_new(struct server_worker **out, uint32_t id, const struct trac
         rc = mk_fail(eb, MK_ENOMEM, "worker: out of memory");
         goto out_free;
     }
-    rc = tracker_local_init(&w->local, t, ring, ((uint64_t)id << 32) ^ (uint64_t)time(NULL));
+    /* One batch holds a turn's records; a turn answers at most what fits in
+     * the connections' input buffers, and a full batch is written early. */
+    rc = journal_writer_open(&w->journal, jcfg->dir, jcfg->boot, id, 4096, jcfg->seg_max_bytes,
+                             jcfg->seg_max_ms, jcfg->fsync, jcfg->fsync_interval_ms, eb);
+    if (rc != MK_OK) {
+        goto out_free;
+    }
+    w->journal_open = true;
+    rc = tracker_local_init(&w->local, t, &w->journal, ((uint64_t)id << 32) ^ (uint64_t)time(NULL));
     if (rc != MK_OK) {
         mk_fail(eb, rc, "worker: out of memory");
         goto out_free;
@@ -567,6 +629,7 @@ int server_worker_new(struct server_worker **out, uint32_t id, const struct trac
         goto out_free;
     }
     loop_set_tick(w->loop, TICK_MS, on_tick, w);
+    loop_set_before_wait(w->loop, on_before_wait, w);
     *out = w;
     return MK_OK;
 
@@ -611,6 +674,9 @@ void server_worker_free(struct server_worker *w)
         }
     }
     loop_free(w->loop);
+    if (w->journal_open) {
+        journal_writer_close(&w->journal);
+    }
     tracker_local_fini(&w->local);
     free(w->body);
     free(w);

@@ -11,19 +11,33 @@
 
 #include <stdint.h>
 
-#include "acct/ring.h"
+#include "acct/journal.h"
 #include "net/tracker.h"
 #include "util/err.h"
 
 struct server_worker;
 
-/* Creates worker number id with its loop and listening sockets, bound now so
- * that a busy port fails start-up before any thread runs. The tracker and
- * ring are borrowed. max_conns is this worker's share of the cap. */
+/* How a worker journals the books (acct/journal.h). */
+struct server_journal_cfg {
+    const char *dir;
+    uint64_t boot;             /* this process's random id */
+    uint64_t seg_max_bytes;
+    uint32_t seg_max_ms;
+    enum journal_fsync fsync;
+    uint32_t fsync_interval_ms;
+};
+
+/* Creates worker number id with its loop, listening sockets (bound now, so
+ * that a busy port fails start-up before any thread runs) and journal
+ * writer. The tracker is borrowed. max_conns is this worker's share of the
+ * connection cap. */
 int server_worker_new(struct server_worker **out, uint32_t id, const struct tracker *t,
-                      struct acct_ring *ring, uint32_t max_conns, struct mk_errbuf *eb);
+                      const struct server_journal_cfg *jcfg, uint32_t max_conns,
+                      struct mk_errbuf *eb);
 int server_worker_start(struct server_worker *w, struct mk_errbuf *eb);
-/* Stops accepting, closes connections, joins the thread. Safe from any thread. */
+/* Stops accepting, writes the last journal batch and sends its answers,
+ * closes connections and the journal segment, joins the thread. Safe from
+ * any thread. */
 void server_worker_stop(struct server_worker *w);
 void server_worker_free(struct server_worker *w);
 const char *server_worker_loop_name(const struct server_worker *w);

@@ -3,7 +3,7 @@
  * Owns: the route table, the order of the private-tracker checks (passkey,
  * parameters, whitelist, torrent, download rights: cheapest and least
  * revealing first), the failure-reason table, the swarm update under one
- * shard lock, and handing the accounting delta to the worker's ring.
+ * shard lock, and adding the accounting delta to the worker's journal batch.
  * Not here: sockets and HTTP framing (server.c), parsing (proto/), the peer
  * set and selection (swarm/), writing the books (acct/).
  */
@@ -34,6 +34,7 @@ enum tracker_failure {
     FAIL_FAMILY_V6,
     FAIL_SWARM_FULL,
     FAIL_NOT_FOUND,
+    FAIL_BOOKS,
 };
 
 static const char *const failure_reasons[] = {
@@ -47,6 +48,7 @@ static const char *const failure_reasons[] = {
     [FAIL_FAMILY_V6] = "IPv6 is not served by this tracker",
     [FAIL_SWARM_FULL] = "swarm is full, try again later",
     [FAIL_NOT_FOUND] = "not found",
+    [FAIL_BOOKS] = "tracker cannot record this announce now, try again later",
 };
 
 /* Fixed part of an announce answer: keys, counts and the external ip. */
@@ -99,13 +101,13 @@ int tracker_set_live(struct tracker *t, uint32_t interval, uint32_t min_interval
     return MK_OK;
 }
 
-int tracker_local_init(struct tracker_local *l, const struct tracker *t, struct acct_ring *ring,
-                       uint64_t seed)
+int tracker_local_init(struct tracker_local *l, const struct tracker *t,
+                       struct journal_writer *journal, uint64_t seed)
 {
     memset(l, 0, sizeof(*l));
     rng_seed(&l->rng, seed);
     whitelist_view_init(&l->whitelist);
-    l->ring = ring;
+    l->journal = journal;
     l->hashes = calloc(t->cfg->scrape_max_hashes, sizeof(*l->hashes));
     return l->hashes ? MK_OK : MK_ENOMEM;
 }
@@ -194,7 +196,16 @@ static bool parse_forwarded(struct mk_str v, struct tracker_addr *out)
         return true;
     }
     if (inet_pton(AF_INET6, text, out->ip) == 1) {
-        out->family = AF_INET6;
+        /* A dual-stack proxy writes an IPv4 client as ::ffff:a.b.c.d: that
+         * client lives in the IPv4 swarm. */
+        static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(out->ip, v4_mapped, sizeof(v4_mapped)) == 0) {
+            memmove(out->ip, out->ip + 12, 4);
+            memset(out->ip + 4, 0, 12);
+            out->family = AF_INET;
+        } else {
+            out->family = AF_INET6;
+        }
         return true;
     }
     return false;
@@ -235,6 +246,19 @@ static uint64_t peer_identity(const struct tracker *t, const uint8_t peer_id[20]
     memcpy(buf, peer_id, 20);
     memcpy(buf + 20, &user_id, 4);
     return siphash24(buf, sizeof(buf), t->peer_key);
+}
+
+/* Adds the delta to this turn's journal batch; a full batch is written out
+ * first. False only when the journal cannot be written. */
+static bool journal_delta(struct tracker_local *l, const struct acct_delta *delta)
+{
+    if (journal_add(l->journal, delta) == MK_OK) {
+        return true;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return journal_commit(l->journal, now_ms) == MK_OK && journal_add(l->journal, delta) == MK_OK;
 }
 
 static void put_counts(struct bencode *b, const struct torrent *tor)
@@ -309,17 +333,19 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
         torrents_unlock(shard);
         return answer_failure(b, FAIL_UNREGISTERED);
     }
-    if (!tor->enabled) {
+    /* A peer may always leave: refusing its `stopped` would keep it in the
+     * swarm until it expires and lose its last report from the books. */
+    bool stopped = a.event == EVENT_STOPPED;
+    if (!tor->enabled && !stopped) {
         torrents_unlock(shard);
         return answer_failure(b, FAIL_TORRENT_DISABLED);
     }
-    if (a.left > 0 && !user->can_download) {
+    if (a.left > 0 && !user->can_download && !stopped) {
         torrents_unlock(shard);
         return answer_failure(b, FAIL_NO_DOWNLOAD);
     }
     delta.torrent_id = tor->id;
     struct peerset *ps = v6 ? &tor->v6 : &tor->v4;
-    bool stopped = a.event == EVENT_STOPPED;
     if (stopped) {
         peerset_remove(ps, r.key, &prev);
         numwant = 0;
@@ -327,7 +353,8 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
         torrents_unlock(shard);
         return answer_failure(b, FAIL_SWARM_FULL);
     }
-    if (a.event == EVENT_COMPLETED) {
+    /* A completion is a snatch only if the client says it has everything. */
+    if (a.event == EVENT_COMPLETED && a.left == 0) {
         delta.snatch = torrent_snatch(tor, user->id);
     }
 
@@ -361,8 +388,10 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
     bool have_prev = prev.existed;
     delta.uploaded = acct_raw_delta(have_prev, prev.uploaded, a.uploaded);
     delta.downloaded = acct_raw_delta(have_prev, prev.downloaded, a.downloaded);
-    if (delta.uploaded || delta.downloaded || delta.snatch) {
-        acct_ring_push(l->ring, &delta);
+    if ((delta.uploaded || delta.downloaded || delta.snatch) && !journal_delta(l, &delta)) {
+        /* The swarm moved but the books could not: say so rather than
+         * answer an announce whose bytes may never be counted. */
+        return answer_failure(b, FAIL_BOOKS);
     }
     return 200;
 }

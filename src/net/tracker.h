@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "acct/ring.h"
+#include "acct/journal.h"
 #include "auth/users.h"
 #include "auth/whitelist.h"
 #include "conf/config.h"
@@ -49,7 +49,7 @@ struct tracker {
 struct tracker_local {
     struct rng rng;
     struct whitelist_view whitelist;
-    struct acct_ring *ring;     /* borrowed: this worker's outbox to the flusher */
+    struct journal_writer *journal; /* borrowed: this worker's journal writer */
     uint8_t (*hashes)[20];      /* scrape scratch, cfg->scrape_max_hashes entries */
 };
 
@@ -63,8 +63,8 @@ struct tracker_addr {
 int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *users,
                  struct torrents *torrents, struct whitelist *whitelist, struct mk_errbuf *eb);
 
-int tracker_local_init(struct tracker_local *l, const struct tracker *t, struct acct_ring *ring,
-                       uint64_t seed);
+int tracker_local_init(struct tracker_local *l, const struct tracker *t,
+                       struct journal_writer *journal, uint64_t seed);
 void tracker_local_fini(struct tracker_local *l);
 
 /* Changes live settings; 0 keeps a value. MK_EINVAL (naming the field) if
@@ -81,7 +81,9 @@ size_t tracker_max_body(const struct mk_config *cfg);
 
 /* Answers req from a client at src (the connection's source address): writes
  * the bencoded body into b (sized by tracker_max_body) and returns the HTTP
- * status, 200 or 404. Failures a client must see are bencoded with 200. */
+ * status, 200 or 404. Failures a client must see are bencoded with 200.
+ * What the announce changed in the books is added to the worker's journal
+ * batch: the caller must journal_commit() before the answer leaves. */
 int tracker_answer(const struct tracker *t, struct tracker_local *l, const struct http_request *req,
                    const struct tracker_addr *src, struct bencode *b);
 

@@ -423,6 +423,55 @@ static void test_tick_count_in_200ms_fits_period(void **state)
     loop_free(l);
 }
 
+/* before_wait runs once before the first wait and once after every batch
+ * of handlers, seeing what those handlers did (the worker writes a turn's
+ * journal there, after the turn's requests and before their answers). */
+struct turns {
+    int handled;       /* handler calls so far */
+    int seen[8];       /* handler count seen by each before_wait call */
+    int n;
+};
+
+static void turn_fn(struct loop *l, int fd, int mask, void *arg)
+{
+    struct turns *t = arg;
+    char buf[8];
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+    t->handled++;
+}
+
+static void turn_before_wait(struct loop *l, void *arg)
+{
+    struct turns *t = arg;
+    t->seen[t->n++] = t->handled;
+    if (t->n == 3) {
+        loop_stop(l);
+    }
+}
+
+static void test_before_wait_runs_after_each_batch(void **state)
+{
+    struct loop *l = new_loop(state);
+    struct turns t = {0};
+    int p[2];
+
+    make_pipe(p);
+    assert_int_equal(write(p[1], "x", 1), 1);
+    assert_int_equal(loop_add(l, p[0], LOOP_READ, turn_fn, &t), 0);
+    loop_set_before_wait(l, turn_before_wait, &t);
+    struct calls watchdog = {0};
+    loop_set_tick(l, 5, watchdog_tick, &watchdog);
+    assert_int_equal(loop_run(l), 0);
+    assert_int_equal(t.n, 3);
+    assert_int_equal(t.seen[0], 0); /* before the first wait: nothing handled yet */
+    assert_int_equal(t.seen[1], 1); /* after the batch that read the pipe */
+    assert_int_equal(t.seen[2], 1); /* after a tick-only wake-up: nothing new */
+    loop_del(l, p[0], LOOP_READ);
+    close_pipe(p);
+    loop_free(l);
+}
+
 static void test_stop_from_tick_returns_from_run(void **state)
 {
     struct loop *l = new_loop(state);
@@ -547,7 +596,8 @@ static void test_backend_not_built_here_is_enotsup(void **state)
         cmocka_unit_test_prestate(test_tick_count_in_200ms_fits_period, be),              \
         cmocka_unit_test_prestate(test_stop_from_tick_returns_from_run, be),              \
         cmocka_unit_test_prestate(test_fd_at_setsize_is_elimit, be),                      \
-        cmocka_unit_test_prestate(test_add_of_closed_fd_fails, be)
+        cmocka_unit_test_prestate(test_add_of_closed_fd_fails, be),                       \
+        cmocka_unit_test_prestate(test_before_wait_runs_after_each_batch, be)
 
 int main(void)
 {
