@@ -341,6 +341,25 @@ class CrashTest(unittest.TestCase):
                                  ' answered; %d users\' totals include unanswered ones\n'
                                  % (msg, total, self.KILLS + 1, load.unanswered, explained))
 
+    def test_sigterm_under_load_stores_every_answered_byte_and_replays_nothing(self):
+        with Mika(LOAD_CONFIG) as m:
+            users, torrents = m.setup_swarm(20, 2)
+            load = Load(m, users, torrents, 11).start()
+            try:
+                wait_until(lambda: load.answered_in(0) >= 500, timeout=20, what='load')
+                m.stop()  # while announces are in flight: exit 0 and `stopped`
+                load.gen += 1
+            finally:
+                load.stop()
+            self.assertEqual(journal_files(m), [], 'journal left after a clean stop')
+            self.assertEqual(load.failures, [])
+            check_books(self, m, load, exact_only=False)
+            before = stored_totals(m)
+            m.start()
+            self.assertEqual(stored_totals(m), before)
+            m.stop()
+            self.assertEqual(stored_totals(m), before)
+
 
 class OutageTest(unittest.TestCase):
     """The store locked by another process during load: announces keep being
