@@ -33,6 +33,7 @@ struct sqlite_store {
     sqlite3_stmt *add_traffic;   /* users.uploaded/downloaded += */
     sqlite3_stmt *add_snatch;    /* INSERT OR IGNORE INTO snatches */
     sqlite3_stmt *bump_snatches; /* torrents.snatches += 1 */
+    sqlite3_stmt *mark_segment;  /* journal_applied insert */
 };
 
 /* Migration i takes the schema from version i to i + 1; only ever append. */
@@ -60,7 +61,16 @@ static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION] = {
     " user_id INTEGER NOT NULL,"
     " torrent_id INTEGER NOT NULL,"
     " at INTEGER NOT NULL,"
-    " PRIMARY KEY (user_id, torrent_id)) WITHOUT ROWID;",
+    " PRIMARY KEY (user_id, torrent_id)) WITHOUT ROWID;"
+    /* Journal segments already applied: the same transaction that applies a
+     * segment records it here, so a replay after a crash adds nothing. */
+    "CREATE TABLE journal_applied ("
+    " boot INTEGER NOT NULL,"
+    " writer INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " records INTEGER NOT NULL,"
+    " applied_at INTEGER NOT NULL DEFAULT (strftime('%s','now')),"
+    " PRIMARY KEY (boot, writer, seq)) WITHOUT ROWID;",
 };
 
 /* Seeded once, when the database is created: widely used clients' BEP 20
@@ -228,6 +238,7 @@ static void sqlite_close(void *ctx)
     sqlite3_finalize(s->add_traffic);
     sqlite3_finalize(s->add_snatch);
     sqlite3_finalize(s->bump_snatches);
+    sqlite3_finalize(s->mark_segment);
     sqlite3_close(s->db);
     free(s);
 }
@@ -288,6 +299,12 @@ static int sqlite_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf
     if (err == 0) {
         err = sqlite_prepare(s->db, "UPDATE torrents SET snatches = snatches + 1 WHERE id = ?1",
                              &s->bump_snatches, eb);
+    }
+    if (err == 0) {
+        err = sqlite_prepare(s->db,
+                             "INSERT OR IGNORE INTO journal_applied (boot, writer, seq, records)"
+                             " VALUES (?1, ?2, ?3, ?4)",
+                             &s->mark_segment, eb);
     }
     if (err < 0) {
         goto out_close;
@@ -561,14 +578,27 @@ static int sqlite_apply_one(struct sqlite_store *s, const struct acct_delta *d,
     return err;
 }
 
-static int sqlite_apply(void *ctx, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+/* The batch in one transaction; with `once`, the segment is recorded in the
+ * same transaction, and a segment already there is rolled back untouched. */
+static int sqlite_apply_batch(struct sqlite_store *s, const struct store_segment_id *once,
+                              const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
 {
-    struct sqlite_store *s = ctx;
     /* IMMEDIATE takes the write lock up front, so a busy database fails here
      * and not half-way through the batch. */
     int err = sqlite_exec(s->db, "BEGIN IMMEDIATE", eb);
     if (err < 0) {
         return err;
+    }
+    if (once) {
+        sqlite3_bind_int64(s->mark_segment, 1, (sqlite3_int64)once->boot);
+        sqlite3_bind_int64(s->mark_segment, 2, once->writer);
+        sqlite3_bind_int64(s->mark_segment, 3, (sqlite3_int64)once->seq);
+        sqlite3_bind_int64(s->mark_segment, 4, (sqlite3_int64)n);
+        err = sqlite_step_done(s->db, s->mark_segment, eb, "mark segment");
+        if (err == 0 && sqlite3_changes(s->db) == 0) {
+            sqlite_rollback(s->db);
+            return MK_EEXIST;
+        }
     }
     for (size_t i = 0; i < n && err == 0; i++) {
         err = sqlite_apply_one(s, &rows[i], eb);
@@ -582,6 +612,17 @@ static int sqlite_apply(void *ctx, const struct acct_delta *rows, size_t n, stru
     return err;
 }
 
+static int sqlite_apply(void *ctx, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+{
+    return sqlite_apply_batch(ctx, NULL, rows, n, eb);
+}
+
+static int sqlite_apply_segment(void *ctx, const struct store_segment_id *id,
+                                const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+{
+    return sqlite_apply_batch(ctx, id, rows, n, eb);
+}
+
 const struct store_ops store_sqlite_ops = {
     .version = MK_STORE_V1,
     .name = "sqlite",
@@ -592,4 +633,5 @@ const struct store_ops store_sqlite_ops = {
     .load_whitelist = sqlite_load_whitelist,
     .load_snatches = sqlite_load_snatches,
     .apply = sqlite_apply,
+    .apply_segment = sqlite_apply_segment,
 };

@@ -148,3 +148,17 @@ int store_apply(struct store *st, const struct acct_delta *rows, size_t n, struc
     }
     return store_done(st, "apply", st->ops->apply(st->ctx, rows, n, eb), eb);
 }
+
+int store_apply_segment(struct store *st, const struct store_segment_id *id,
+                        const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can(st, st->ops && st->ops->apply_segment, "apply_segment", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = st->ops->apply_segment(st->ctx, id, rows, n, eb);
+    /* Already applied is the expected answer to a replay, not a failure. */
+    return rc == MK_EEXIST ? rc : store_done(st, "apply_segment", rc, eb);
+}

@@ -69,6 +69,13 @@ struct acct_delta {
     int64_t at;          /* unix seconds */
 };
 
+/* Names one journal segment (acct/journal.h) for exactly-once application. */
+struct store_segment_id {
+    uint64_t boot;
+    uint32_t writer;
+    uint64_t seq;
+};
+
 struct store_cfg {
     const char *path; /* sqlite: database file; created with the schema if absent */
 };
@@ -101,6 +108,11 @@ struct store_ops {
      * the database is busy or locked, so the caller keeps the batch and
      * retries. Optional. */
     int (*apply)(void *ctx, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
+    /* As apply, and records id in the same transaction; if id was recorded
+     * before, changes nothing and answers MK_EEXIST. This is what makes a
+     * journal replay after a crash add nothing twice. Optional. */
+    int (*apply_segment)(void *ctx, const struct store_segment_id *id,
+                         const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 };
 
 /* The registry: NULL when no backend has that name. */
@@ -123,5 +135,7 @@ int store_load_torrents(struct store *st, store_torrent_fn fn, void *arg, struct
 int store_load_whitelist(struct store *st, store_whitelist_fn fn, void *arg, struct mk_errbuf *eb);
 int store_load_snatches(struct store *st, store_snatch_fn fn, void *arg, struct mk_errbuf *eb);
 int store_apply(struct store *st, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
+int store_apply_segment(struct store *st, const struct store_segment_id *id,
+                        const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 
 #endif /* MIKA_STORE_STORE_H */

@@ -492,11 +492,6 @@ class RestartTest(unittest.TestCase):
         self.assertEqual(m.user_stats(uid), (12335, 67880))
         self.assertEqual(journal_files(m), [])
 
-    @unittest.skip('BUG: a snatch answered just before a SIGKILL is replayed into the store'
-                   ' only after the daemon loaded torrents and snatches from it (src/serve.c'
-                   ' daemon_start: daemon_load, then journal_recover + flusher_pass), so after'
-                   ' the restart scrape and announce say downloaded=0 while torrents.snatches'
-                   ' is 1, and the same user completing again is taken for a new snatch')
     def test_snatch_answered_before_sigkill_is_known_after_restart(self):
         m = self.m
         _, pk = m.add_user()

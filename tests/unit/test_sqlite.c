@@ -659,6 +659,33 @@ static void test_a_reader_does_not_block_apply(void **state)
     assert_int_equal(raw_int(fx, "SELECT uploaded FROM users WHERE id = 1"), 101);
 }
 
+/* A journal segment is applied once: the replay after a crash that came
+ * between the commit and the segment's deletion changes nothing. */
+static void test_apply_segment_applies_each_segment_once(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    add_user_and_torrent(fx);
+    struct acct_delta d[] = {
+        {.user_id = 1, .torrent_id = 5, .uploaded = 700, .downloaded = 3, .snatch = true, .at = 9},
+        {.user_id = 2, .torrent_id = 5, .uploaded = 11, .at = 9},
+    };
+    struct store_segment_id a = {.boot = UINT64_MAX, .writer = 3, .seq = 41};
+    struct store_segment_id b = {.boot = UINT64_MAX, .writer = 3, .seq = 42};
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply_segment(&fx->st, &a, d, 2, &eb), 0);
+    assert_int_equal(store_apply_segment(&fx->st, &a, d, 2, &eb), MK_EEXIST);
+    /* add_user_and_torrent() starts user 1 at 100 uploaded. */
+    assert_int_equal(raw_int(fx, "SELECT uploaded FROM users WHERE id = 1"), 800);
+    assert_int_equal(raw_int(fx, "SELECT uploaded FROM users WHERE id = 2"), 11);
+    assert_int_equal(raw_int(fx, "SELECT snatches FROM torrents WHERE id = 5"), 1);
+    /* Another segment with the same rows is new books. */
+    assert_int_equal(store_apply_segment(&fx->st, &b, d, 2, &eb), 0);
+    assert_int_equal(raw_int(fx, "SELECT uploaded FROM users WHERE id = 1"), 1500);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM journal_applied"), 2);
+    assert_int_equal(raw_int(fx, "SELECT records FROM journal_applied WHERE seq = 42"), 2);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
     struct fixture *fx = *state;
@@ -712,6 +739,7 @@ int main(void)
         T(test_apply_counts_a_snatch_once_even_when_repeated),
         T(test_apply_while_locked_is_eunavail_quickly_then_succeeds),
         T(test_a_reader_does_not_block_apply),
+        T(test_apply_segment_applies_each_segment_once),
         T(test_reopen_keeps_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
