@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/sqlite_admin.h"
 #include "util/log.h"
 
 /* The flusher retries a busy batch with back-off; apply must not sit on a
@@ -26,8 +27,9 @@
 #define SQLITE_BUSY_MS 100
 #define SQLITE_OPEN_BUSY_MS 5000
 
-#define SQLITE_SCHEMA_VERSION 1
+#define SQLITE_SCHEMA_VERSION 2
 
+/* db stays the first member: sqlite_admin.c reads it through the context. */
 struct sqlite_store {
     sqlite3 *db;
     sqlite3_stmt *add_traffic;   /* users.uploaded/downloaded += */
@@ -65,6 +67,39 @@ static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION] = {
     /* Journal segments already applied: the same transaction that applies a
      * segment records it here, so a replay after a crash adds nothing. */
     "CREATE TABLE journal_applied ("
+    " boot INTEGER NOT NULL,"
+    " writer INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " records INTEGER NOT NULL,"
+    " applied_at INTEGER NOT NULL DEFAULT (strftime('%s','now')),"
+    " PRIMARY KEY (boot, writer, seq)) WITHOUT ROWID;",
+    /* v2, the admin API: user classes (the default class 1 "user"), names
+     * and multipliers (thousandths: 1000 = 1.0x) of users and torrents, and
+     * the live settings. v1 columns keep their names. */
+    "CREATE TABLE classes ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " upload_multiplier INTEGER NOT NULL DEFAULT 1000,"
+    " download_multiplier INTEGER NOT NULL DEFAULT 1000,"
+    " may_download INTEGER NOT NULL DEFAULT 1);"
+    "INSERT INTO classes (id, name) VALUES (1, 'user');"
+    "ALTER TABLE users ADD COLUMN name TEXT;"
+    "ALTER TABLE users ADD COLUMN class_id INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE users ADD COLUMN upload_multiplier INTEGER NOT NULL DEFAULT 1000;"
+    "ALTER TABLE users ADD COLUMN download_multiplier INTEGER NOT NULL DEFAULT 1000;"
+    "CREATE UNIQUE INDEX users_name ON users (name);"
+    "CREATE INDEX users_class ON users (class_id);"
+    "ALTER TABLE torrents ADD COLUMN name TEXT;"
+    "ALTER TABLE torrents ADD COLUMN size INTEGER;"
+    "ALTER TABLE torrents ADD COLUMN freeleech INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE torrents ADD COLUMN upload_multiplier INTEGER NOT NULL DEFAULT 1000;"
+    "ALTER TABLE torrents ADD COLUMN download_multiplier INTEGER NOT NULL DEFAULT 1000;"
+    "CREATE TABLE settings ("
+    " key TEXT PRIMARY KEY,"
+    " value TEXT NOT NULL);"
+    /* Databases created at v1 before the journal existed lack this table
+     * (v1 creates it now); the same definition, so both paths agree. */
+    "CREATE TABLE IF NOT EXISTS journal_applied ("
     " boot INTEGER NOT NULL,"
     " writer INTEGER NOT NULL,"
     " seq INTEGER NOT NULL,"
@@ -494,7 +529,10 @@ static int sqlite_snatch_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
 static int sqlite_load_users(void *ctx, store_user_fn fn, void *arg, struct mk_errbuf *eb)
 {
     return sqlite_load(ctx,
-                       "SELECT id, passkey, enabled, can_download FROM users ORDER BY id",
+                       /* The hot path needs the effective right: own AND class. */
+                       "SELECT u.id, u.passkey, u.enabled,"
+                       " u.can_download AND COALESCE(c.may_download, 1)"
+                       " FROM users u LEFT JOIN classes c ON c.id = u.class_id ORDER BY u.id",
                        "users", sqlite_user_row, &(struct sqlite_sink){.user = fn, .arg = arg},
                        eb);
 }
@@ -624,7 +662,7 @@ static int sqlite_apply_segment(void *ctx, const struct store_segment_id *id,
 }
 
 const struct store_ops store_sqlite_ops = {
-    .version = MK_STORE_V1,
+    .version = MK_STORE_V2,
     .name = "sqlite",
     .open = sqlite_open,
     .close = sqlite_close,
@@ -634,4 +672,23 @@ const struct store_ops store_sqlite_ops = {
     .load_snatches = sqlite_load_snatches,
     .apply = sqlite_apply,
     .apply_segment = sqlite_apply_segment,
+    .ping = sqlite_admin_ping,
+    .user_get = sqlite_admin_user_get,
+    .user_get_by_passkey = sqlite_admin_user_get_by_passkey,
+    .user_list = sqlite_admin_user_list,
+    .user_insert = sqlite_admin_user_insert,
+    .user_update = sqlite_admin_user_update,
+    .user_delete = sqlite_admin_user_delete,
+    .torrent_get = sqlite_admin_torrent_get,
+    .torrent_insert = sqlite_admin_torrent_insert,
+    .torrent_update = sqlite_admin_torrent_update,
+    .whitelist_insert = sqlite_admin_whitelist_insert,
+    .whitelist_delete = sqlite_admin_whitelist_delete,
+    .class_list = sqlite_admin_class_list,
+    .class_get = sqlite_admin_class_get,
+    .class_insert = sqlite_admin_class_insert,
+    .class_update = sqlite_admin_class_update,
+    .class_delete = sqlite_admin_class_delete,
+    .settings_load = sqlite_admin_settings_load,
+    .settings_put = sqlite_admin_settings_put,
 };

@@ -162,3 +162,244 @@ int store_apply_segment(struct store *st, const struct store_segment_id *id,
     /* Already applied is the expected answer to a replay, not a failure. */
     return rc == MK_EEXIST ? rc : store_done(st, "apply_segment", rc, eb);
 }
+
+/* ---- MK_STORE_V2: the admin API's methods ------------------------------- */
+
+static int store_can_v2(const struct store *st, bool has_method, const char *method,
+                        struct mk_errbuf *eb)
+{
+    if (st->ops && st->ops->version < MK_STORE_V2) {
+        return mk_fail(eb, MK_ENOTSUP, "store %s: interface version %d has no %s",
+                       st->ops->name, st->ops->version, method);
+    }
+    return store_can(st, has_method, method, eb);
+}
+
+/* Missing rows and duplicates are answers to the API's client, not failures. */
+static int store_done_v2(const struct store *st, const char *method, int rc,
+                         const struct mk_errbuf *eb)
+{
+    if (rc == MK_ENOTFOUND || rc == MK_EEXIST) {
+        return rc;
+    }
+    return store_done(st, method, rc, eb);
+}
+
+int store_ping(struct store *st, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->ping, "ping", eb);
+    return rc < 0 ? rc : store_done_v2(st, "ping", st->ops->ping(st->ctx, eb), eb);
+}
+
+int store_user_get(struct store *st, uint32_t id, struct user_rec *out, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->user_get, "user_get", eb);
+    return rc < 0 ? rc : store_done_v2(st, "user_get", st->ops->user_get(st->ctx, id, out, eb), eb);
+}
+
+int store_user_get_by_passkey(struct store *st, const char *passkey, struct user_rec *out,
+                              struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->user_get_by_passkey, "user_get_by_passkey", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = st->ops->user_get_by_passkey(st->ctx, passkey, out, eb);
+    return store_done_v2(st, "user_get_by_passkey", rc, eb);
+}
+
+int store_user_list(struct store *st, const struct user_filter *f, store_user_rec_fn fn,
+                    void *arg, uint64_t *total, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->user_list, "user_list", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done_v2(st, "user_list", st->ops->user_list(st->ctx, f, fn, arg, total, eb), eb);
+}
+
+int store_user_insert(struct store *st, struct user_rec *rec, bool has_id, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->user_insert, "user_insert", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done_v2(st, "user_insert", st->ops->user_insert(st->ctx, rec, has_id, eb), eb);
+}
+
+int store_user_update(struct store *st, const struct user_rec *rec, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->user_update, "user_update", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = st->ops->user_update(st->ctx, rec, eb);
+    return store_done_v2(st, "user_update", rc, eb);
+}
+
+int store_user_delete(struct store *st, uint32_t id, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->user_delete, "user_delete", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = st->ops->user_delete(st->ctx, id, eb);
+    return store_done_v2(st, "user_delete", rc, eb);
+}
+
+int store_torrent_get(struct store *st, const uint8_t info_hash[20], struct torrent_rec *out,
+                      struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->torrent_get, "torrent_get", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done_v2(st, "torrent_get", st->ops->torrent_get(st->ctx, info_hash, out, eb), eb);
+}
+
+int store_torrent_insert(struct store *st, struct torrent_rec *rec, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->torrent_insert, "torrent_insert", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done_v2(st, "torrent_insert", st->ops->torrent_insert(st->ctx, rec, eb), eb);
+}
+
+int store_torrent_update(struct store *st, const struct torrent_rec *rec, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->torrent_update, "torrent_update", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done_v2(st, "torrent_update", st->ops->torrent_update(st->ctx, rec, eb), eb);
+}
+
+int store_whitelist_insert(struct store *st, const struct whitelist_row *row,
+                           struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->whitelist_insert, "whitelist_insert", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done_v2(st, "whitelist_insert", st->ops->whitelist_insert(st->ctx, row, eb), eb);
+}
+
+int store_whitelist_delete(struct store *st, const uint8_t *prefix, size_t len,
+                           struct whitelist_row *out, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->whitelist_delete, "whitelist_delete", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = st->ops->whitelist_delete(st->ctx, prefix, len, out, eb);
+    return store_done_v2(st, "whitelist_delete", rc, eb);
+}
+
+int store_class_list(struct store *st, store_class_fn fn, void *arg, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->class_list, "class_list", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = st->ops->class_list(st->ctx, fn, arg, eb);
+    return store_done_v2(st, "class_list", rc, eb);
+}
+
+int store_class_get(struct store *st, uint32_t id, struct class_row *out, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->class_get, "class_get", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = st->ops->class_get(st->ctx, id, out, eb);
+    return store_done_v2(st, "class_get", rc, eb);
+}
+
+int store_class_insert(struct store *st, struct class_row *row, bool has_id,
+                       struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->class_insert, "class_insert", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done_v2(st, "class_insert", st->ops->class_insert(st->ctx, row, has_id, eb), eb);
+}
+
+int store_class_update(struct store *st, const struct class_row *row, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->class_update, "class_update", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = st->ops->class_update(st->ctx, row, eb);
+    return store_done_v2(st, "class_update", rc, eb);
+}
+
+int store_class_delete(struct store *st, uint32_t id, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->class_delete, "class_delete", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = st->ops->class_delete(st->ctx, id, eb);
+    /* The default class and a class with users are refusals, not failures. */
+    return rc == MK_EINVAL ? rc : store_done_v2(st, "class_delete", rc, eb);
+}
+
+int store_settings_load(struct store *st, store_setting_fn fn, void *arg, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->settings_load, "settings_load", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done_v2(st, "settings_load", st->ops->settings_load(st->ctx, fn, arg, eb), eb);
+}
+
+int store_settings_put(struct store *st, const struct setting_row *rows, size_t n,
+                       struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v2(st, st->ops && st->ops->settings_put, "settings_put", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done_v2(st, "settings_put", st->ops->settings_put(st->ctx, rows, n, eb), eb);
+}

@@ -76,6 +76,75 @@ struct store_segment_id {
     uint64_t seq;
 };
 
+/* ---- since MK_STORE_V2: what the admin API reads and writes ------------- */
+
+#define MK_NAME_MAX 64            /* user and class names, bytes of UTF-8 */
+#define MK_TORRENT_NAME_MAX 255   /* a torrent's display name, bytes of UTF-8 */
+#define MK_MULT_ONE 1000          /* multipliers are thousandths: 1000 = 1.0x */
+#define MK_MULT_MAX 100000        /* 100.0x */
+#define MK_CLASS_DEFAULT 1        /* the class every user starts in; cannot be deleted */
+#define MK_SETTING_KEY_MAX 32
+#define MK_SETTING_VALUE_MAX 128
+
+/* A user with everything the API shows. Read: row.can_download is the
+ * effective right (the user's own flag AND the class's), ready for
+ * users_put; may_download is the user's own flag. Write: may_download is
+ * stored, row.can_download is ignored. */
+struct user_rec {
+    struct user_row row;
+    bool may_download;
+    char name[MK_NAME_MAX + 1];       /* "" = none; unique when set */
+    uint32_t class_id;
+    uint32_t up_mult;                 /* personal multipliers, MK_MULT_ONE = 1.0x */
+    uint32_t down_mult;
+    uint64_t uploaded;                /* books, read-only here (the flusher adds) */
+    uint64_t downloaded;
+    uint32_t snatches;                /* torrents this user completed; read-only */
+    int64_t created_at;               /* unix seconds; read-only */
+};
+
+/* A torrent with everything the API shows. row.snatches is read-only here. */
+struct torrent_rec {
+    struct torrent_row row;
+    char name[MK_TORRENT_NAME_MAX + 1]; /* "" = none */
+    bool has_size;
+    uint64_t size;                    /* total bytes, from the .torrent */
+    bool freeleech;
+    uint32_t up_mult;                 /* MK_MULT_ONE = 1.0x */
+    uint32_t down_mult;
+    int64_t created_at;               /* read-only */
+};
+
+struct class_row {
+    uint32_t id;
+    char name[MK_NAME_MAX + 1];       /* unique, not empty */
+    uint32_t up_mult;
+    uint32_t down_mult;
+    bool may_download;
+    uint32_t users;                   /* how many users belong to it; read-only */
+};
+
+/* Live settings the API stores (interval, event, ...), as text. */
+struct setting_row {
+    char key[MK_SETTING_KEY_MAX + 1];
+    char value[MK_SETTING_VALUE_MAX + 1];
+};
+
+/* Which users user_list returns, ordered by id. */
+struct user_filter {
+    uint64_t offset;
+    uint32_t limit;
+    int enabled;                      /* -1 any, 0, 1 */
+    int may_download;                 /* -1 any, 0, 1: the user's own flag */
+    bool has_class;
+    uint32_t class_id;
+    char name_prefix[MK_NAME_MAX + 1]; /* "" = any */
+};
+
+typedef int (*store_user_rec_fn)(const struct user_rec *rec, void *arg);
+typedef int (*store_class_fn)(const struct class_row *row, void *arg);
+typedef int (*store_setting_fn)(const struct setting_row *row, void *arg);
+
 struct store_cfg {
     const char *path; /* sqlite: database file; created with the schema if absent */
 };
@@ -87,6 +156,7 @@ typedef int (*store_whitelist_fn)(const struct whitelist_row *row, void *arg);
 typedef int (*store_snatch_fn)(const struct snatch_row *row, void *arg);
 
 #define MK_STORE_V1 1
+#define MK_STORE_V2 2 /* adds the admin API's methods (ping ... settings_put) */
 
 /* The embedded default keeps every kind in one backend; issue 6 splits the
  * table per kind. Each load method streams rows through fn, never building
@@ -113,6 +183,52 @@ struct store_ops {
      * journal replay after a crash add nothing twice. Optional. */
     int (*apply_segment)(void *ctx, const struct store_segment_id *id,
                          const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
+
+    /* ---- MK_STORE_V2: the admin API's reads and writes. All optional.
+     * Each write is one transaction, durable when it returns 0; MK_EUNAVAIL
+     * when the database is busy (the API answers 503, the caller retries).
+     * MK_ENOTFOUND names the missing row in eb; MK_EEXIST names the
+     * duplicate column in eb ("passkey", "name", "id", "info_hash", "prefix"). */
+
+    /* Answers 0 when the store can be read now. */
+    int (*ping)(void *ctx, struct mk_errbuf *eb);
+    int (*user_get)(void *ctx, uint32_t id, struct user_rec *out, struct mk_errbuf *eb);
+    int (*user_get_by_passkey)(void *ctx, const char *passkey, struct user_rec *out,
+                               struct mk_errbuf *eb);
+    /* Streams the filter's page (ordered by id) through fn; *total gets how
+     * many users match the filter, ignoring offset and limit. */
+    int (*user_list)(void *ctx, const struct user_filter *f, store_user_rec_fn fn, void *arg,
+                     uint64_t *total, struct mk_errbuf *eb);
+    /* Inserts rec (with rec->row.id when has_id, else a new id, written
+     * back along with created_at). MK_ENOTFOUND if class_id names no class. */
+    int (*user_insert)(void *ctx, struct user_rec *rec, bool has_id, struct mk_errbuf *eb);
+    /* Rewrites passkey, name, enabled, may_download, class_id and
+     * multipliers of user rec->row.id (never the books). */
+    int (*user_update)(void *ctx, const struct user_rec *rec, struct mk_errbuf *eb);
+    /* Deletes the user and their snatch rows. */
+    int (*user_delete)(void *ctx, uint32_t id, struct mk_errbuf *eb);
+    int (*torrent_get)(void *ctx, const uint8_t info_hash[20], struct torrent_rec *out,
+                       struct mk_errbuf *eb);
+    /* Inserts rec (a new id and created_at written back). */
+    int (*torrent_insert)(void *ctx, struct torrent_rec *rec, struct mk_errbuf *eb);
+    /* Rewrites enabled, deleted, reason, name, size, freeleech and
+     * multipliers of the torrent with rec->row.info_hash. */
+    int (*torrent_update)(void *ctx, const struct torrent_rec *rec, struct mk_errbuf *eb);
+    int (*whitelist_insert)(void *ctx, const struct whitelist_row *row, struct mk_errbuf *eb);
+    /* Deletes the prefix (exact bytes); *out gets the removed row. */
+    int (*whitelist_delete)(void *ctx, const uint8_t *prefix, size_t len,
+                            struct whitelist_row *out, struct mk_errbuf *eb);
+    int (*class_list)(void *ctx, store_class_fn fn, void *arg, struct mk_errbuf *eb);
+    int (*class_get)(void *ctx, uint32_t id, struct class_row *out, struct mk_errbuf *eb);
+    /* As user_insert. */
+    int (*class_insert)(void *ctx, struct class_row *row, bool has_id, struct mk_errbuf *eb);
+    int (*class_update)(void *ctx, const struct class_row *row, struct mk_errbuf *eb);
+    /* MK_EEXIST ("users") while users belong to it, MK_EINVAL for the default class. */
+    int (*class_delete)(void *ctx, uint32_t id, struct mk_errbuf *eb);
+    int (*settings_load)(void *ctx, store_setting_fn fn, void *arg, struct mk_errbuf *eb);
+    /* Inserts or replaces n settings in one transaction. */
+    int (*settings_put)(void *ctx, const struct setting_row *rows, size_t n,
+                        struct mk_errbuf *eb);
 };
 
 /* The registry: NULL when no backend has that name. */
@@ -137,5 +253,34 @@ int store_load_snatches(struct store *st, store_snatch_fn fn, void *arg, struct 
 int store_apply(struct store *st, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 int store_apply_segment(struct store *st, const struct store_segment_id *id,
                         const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
+
+/* MK_STORE_V2 wrappers: MK_ENOTSUP for a backend older than V2 or without
+ * the method; MK_ENOTFOUND and MK_EEXIST are answers, not logged failures. */
+int store_ping(struct store *st, struct mk_errbuf *eb);
+int store_user_get(struct store *st, uint32_t id, struct user_rec *out, struct mk_errbuf *eb);
+int store_user_get_by_passkey(struct store *st, const char *passkey, struct user_rec *out,
+                              struct mk_errbuf *eb);
+int store_user_list(struct store *st, const struct user_filter *f, store_user_rec_fn fn,
+                    void *arg, uint64_t *total, struct mk_errbuf *eb);
+int store_user_insert(struct store *st, struct user_rec *rec, bool has_id, struct mk_errbuf *eb);
+int store_user_update(struct store *st, const struct user_rec *rec, struct mk_errbuf *eb);
+int store_user_delete(struct store *st, uint32_t id, struct mk_errbuf *eb);
+int store_torrent_get(struct store *st, const uint8_t info_hash[20], struct torrent_rec *out,
+                      struct mk_errbuf *eb);
+int store_torrent_insert(struct store *st, struct torrent_rec *rec, struct mk_errbuf *eb);
+int store_torrent_update(struct store *st, const struct torrent_rec *rec, struct mk_errbuf *eb);
+int store_whitelist_insert(struct store *st, const struct whitelist_row *row,
+                           struct mk_errbuf *eb);
+int store_whitelist_delete(struct store *st, const uint8_t *prefix, size_t len,
+                           struct whitelist_row *out, struct mk_errbuf *eb);
+int store_class_list(struct store *st, store_class_fn fn, void *arg, struct mk_errbuf *eb);
+int store_class_get(struct store *st, uint32_t id, struct class_row *out, struct mk_errbuf *eb);
+int store_class_insert(struct store *st, struct class_row *row, bool has_id,
+                       struct mk_errbuf *eb);
+int store_class_update(struct store *st, const struct class_row *row, struct mk_errbuf *eb);
+int store_class_delete(struct store *st, uint32_t id, struct mk_errbuf *eb);
+int store_settings_load(struct store *st, store_setting_fn fn, void *arg, struct mk_errbuf *eb);
+int store_settings_put(struct store *st, const struct setting_row *rows, size_t n,
+                       struct mk_errbuf *eb);
 
 #endif /* MIKA_STORE_STORE_H */

@@ -210,7 +210,7 @@ static void test_registry_finds_sqlite_only(void **state)
     assert_non_null(ops);
     assert_ptr_equal(ops, &store_sqlite_ops);
     assert_string_equal(ops->name, "sqlite");
-    assert_int_equal(ops->version, MK_STORE_V1);
+    assert_int_equal(ops->version, MK_STORE_V2);
     assert_null(store_find("postgres"));
     assert_null(store_find(""));
 }
@@ -265,16 +265,17 @@ static void test_failed_call_is_logged_with_backend_and_method(void **state)
 
 /* ---- open, schema, migration -------------------------------------------- */
 
-static void test_open_creates_database_at_schema_version_1_in_wal_mode(void **state)
+static void test_open_creates_database_at_schema_version_2_in_wal_mode(void **state)
 {
     struct fixture *fx = *state;
     assert_int_equal(access(fx->db, F_OK), -1);
     open_store(fx);
     assert_int_equal(access(fx->db, F_OK), 0);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 2);
     char mode[16];
     assert_string_equal(raw_text(fx, "PRAGMA journal_mode", mode, sizeof(mode)), "wal");
     assert_non_null(strstr(log_text(fx), "schema migrated to version 1"));
+    assert_non_null(strstr(log_text(fx), "schema migrated to version 2"));
 }
 
 static void test_schema_has_the_documented_columns(void **state)
@@ -284,10 +285,18 @@ static void test_schema_has_the_documented_columns(void **state)
     char cols[512];
     raw_text(fx, "SELECT group_concat(name, ',') FROM pragma_table_info('users')", cols,
              sizeof(cols));
-    assert_string_equal(cols, "id,passkey,enabled,can_download,uploaded,downloaded,created_at");
+    assert_string_equal(cols, "id,passkey,enabled,can_download,uploaded,downloaded,created_at,"
+                              "name,class_id,upload_multiplier,download_multiplier");
     raw_text(fx, "SELECT group_concat(name, ',') FROM pragma_table_info('torrents')", cols,
              sizeof(cols));
-    assert_string_equal(cols, "id,info_hash,enabled,deleted,deleted_reason,snatches,created_at");
+    assert_string_equal(cols, "id,info_hash,enabled,deleted,deleted_reason,snatches,created_at,"
+                              "name,size,freeleech,upload_multiplier,download_multiplier");
+    raw_text(fx, "SELECT group_concat(name, ',') FROM pragma_table_info('classes')", cols,
+             sizeof(cols));
+    assert_string_equal(cols, "id,name,upload_multiplier,download_multiplier,may_download");
+    raw_text(fx, "SELECT group_concat(name, ',') FROM pragma_table_info('settings')", cols,
+             sizeof(cols));
+    assert_string_equal(cols, "key,value");
     raw_text(fx, "SELECT group_concat(name, ',') FROM pragma_table_info('whitelist')", cols,
              sizeof(cols));
     assert_string_equal(cols, "prefix,name");
@@ -312,7 +321,7 @@ static void test_open_rejects_unknown_schema_version(void **state)
     struct store_cfg cfg = {.path = fx->db};
     struct mk_errbuf eb;
     assert_int_equal(store_open(&fx->st, "sqlite", &cfg, &eb), MK_ENOTSUP);
-    assert_string_equal(eb.msg, "sqlite: schema version 99 is not one this mika knows (0..1)");
+    assert_string_equal(eb.msg, "sqlite: schema version 99 is not one this mika knows (0..2)");
     assert_null(fx->st.ops);
 }
 
@@ -695,7 +704,7 @@ static void test_reopen_keeps_data(void **state)
     struct mk_errbuf eb;
     assert_int_equal(store_apply(&fx->st, &d, 1, &eb), 0);
     reopen_store(fx);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 2);
     struct users_seen us = {0};
     assert_int_equal(store_load_users(&fx->st, collect_user, &us, &eb), 0);
     assert_int_equal(us.n, 2);
@@ -713,6 +722,513 @@ static void test_reopen_keeps_data(void **state)
     assert_int_equal(raw_int(fx, "SELECT snatches FROM torrents WHERE id = 5"), 1);
 }
 
+/* ---- MK_STORE_V2: the admin API's methods -------------------------------- */
+
+/* The v1 schema exactly as mika 0.1 created it. */
+static const char v1_schema[] =
+    "CREATE TABLE users (id INTEGER PRIMARY KEY, passkey TEXT NOT NULL UNIQUE,"
+    " enabled INTEGER NOT NULL DEFAULT 1, can_download INTEGER NOT NULL DEFAULT 1,"
+    " uploaded INTEGER NOT NULL DEFAULT 0, downloaded INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL DEFAULT (strftime('%s','now')));"
+    "CREATE TABLE torrents (id INTEGER PRIMARY KEY,"
+    " info_hash BLOB NOT NULL UNIQUE CHECK (length(info_hash) = 20),"
+    " enabled INTEGER NOT NULL DEFAULT 1, deleted INTEGER NOT NULL DEFAULT 0,"
+    " deleted_reason TEXT NOT NULL DEFAULT '', snatches INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL DEFAULT (strftime('%s','now')));"
+    "CREATE TABLE whitelist (prefix TEXT PRIMARY KEY, name TEXT NOT NULL);"
+    "CREATE TABLE snatches (user_id INTEGER NOT NULL, torrent_id INTEGER NOT NULL,"
+    " at INTEGER NOT NULL, PRIMARY KEY (user_id, torrent_id)) WITHOUT ROWID;"
+    "PRAGMA user_version = 1;";
+
+static void test_migration_from_v1_keeps_rows_and_adds_v2_defaults(void **state)
+{
+    struct fixture *fx = *state;
+    raw_exec(fx, v1_schema);
+    raw_exec(fx, "INSERT INTO users (id, passkey, can_download, uploaded) VALUES (7, 'pk7', 0, 99);"
+                 "INSERT INTO torrents (id, info_hash, deleted, deleted_reason)"
+                 " VALUES (3, zeroblob(20), 1, 'dupe');"
+                 "INSERT INTO whitelist VALUES ('-XX', 'X client')");
+    open_store(fx);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 2);
+    assert_non_null(strstr(log_text(fx), "schema migrated to version 2"));
+    assert_null(strstr(log_text(fx), "schema migrated to version 1"));
+    /* Rows keep their v1 columns and get the v2 defaults. */
+    struct user_rec u;
+    struct mk_errbuf eb;
+    assert_int_equal(store_user_get(&fx->st, 7, &u, &eb), 0);
+    assert_string_equal(u.row.passkey, "pk7");
+    assert_false(u.may_download);
+    assert_false(u.row.can_download);
+    assert_int_equal(u.uploaded, 99);
+    assert_string_equal(u.name, "");
+    assert_int_equal(u.class_id, MK_CLASS_DEFAULT);
+    assert_int_equal(u.up_mult, MK_MULT_ONE);
+    assert_int_equal(u.down_mult, MK_MULT_ONE);
+    struct torrent_rec t;
+    uint8_t zero[20] = {0};
+    assert_int_equal(store_torrent_get(&fx->st, zero, &t, &eb), 0);
+    assert_int_equal(t.row.id, 3);
+    assert_true(t.row.deleted);
+    assert_string_equal(t.row.reason, "dupe");
+    assert_false(t.freeleech);
+    assert_false(t.has_size);
+    assert_int_equal(t.up_mult, MK_MULT_ONE);
+    struct class_row c;
+    assert_int_equal(store_class_get(&fx->st, MK_CLASS_DEFAULT, &c, &eb), 0);
+    assert_string_equal(c.name, "user");
+    assert_true(c.may_download);
+    assert_int_equal(c.users, 1);
+    /* The whitelist is not seeded again on a migrated database. */
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM whitelist"), 1);
+    struct users_seen us = {0};
+    assert_int_equal(store_load_users(&fx->st, collect_user, &us, &eb), 0);
+    assert_int_equal(us.n, 1);
+    assert_int_equal(us.rows[0].id, 7);
+}
+
+static void test_load_users_denies_download_when_the_class_does(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    raw_exec(fx, "INSERT INTO classes (id, name, may_download) VALUES (5, 'seeders only', 0);"
+                 "INSERT INTO users (id, passkey, class_id) VALUES (1, 'aaaa', 5), (2, 'bbbb', 1)");
+    struct users_seen us = {0};
+    struct mk_errbuf eb;
+    assert_int_equal(store_load_users(&fx->st, collect_user, &us, &eb), 0);
+    assert_int_equal(us.n, 2);
+    assert_false(us.rows[0].can_download);
+    assert_true(us.rows[1].can_download);
+    struct user_rec u;
+    assert_int_equal(store_user_get(&fx->st, 1, &u, &eb), 0);
+    assert_true(u.may_download);      /* the user's own flag */
+    assert_false(u.row.can_download); /* the effective right */
+}
+
+static void test_ping_answers_on_an_open_store(void **state)
+{
+    struct fixture *fx = *state;
+    struct mk_errbuf eb;
+    assert_int_equal(store_ping(&fx->st, &eb), MK_EINVAL);
+    open_store(fx);
+    assert_int_equal(store_ping(&fx->st, &eb), 0);
+}
+
+static void test_v2_methods_on_a_v1_backend_are_enotsup(void **state)
+{
+    struct store_ops ops = store_sqlite_ops;
+    ops.version = MK_STORE_V1;
+    struct store st = {.ops = &ops, .ctx = &ops};
+    struct mk_errbuf eb;
+    struct user_rec u;
+    assert_int_equal(store_user_get(&st, 1, &u, &eb), MK_ENOTSUP);
+    assert_string_equal(eb.msg, "store sqlite: interface version 1 has no user_get");
+    ops = store_sqlite_ops;
+    ops.class_list = NULL;
+    assert_int_equal(store_class_list(&st, NULL, NULL, &eb), MK_ENOTSUP);
+    assert_string_equal(eb.msg, "store sqlite has no class_list");
+}
+
+static struct user_rec new_user(const char *passkey, const char *name)
+{
+    struct user_rec u = {.row = {.enabled = true}, .may_download = true,
+                         .class_id = MK_CLASS_DEFAULT, .up_mult = MK_MULT_ONE,
+                         .down_mult = MK_MULT_ONE};
+    snprintf(u.row.passkey, sizeof(u.row.passkey), "%s", passkey);
+    snprintf(u.name, sizeof(u.name), "%s", name);
+    return u;
+}
+
+static void test_user_insert_picks_an_id_and_reads_back_defaults(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    struct mk_errbuf eb;
+    struct user_rec u = new_user("pkA", "alice");
+    u.up_mult = 1500;
+    assert_int_equal(store_user_insert(&fx->st, &u, false, &eb), 0);
+    assert_int_equal(u.row.id, 1);
+    assert_true(u.created_at > 1600000000);
+    assert_int_equal(u.up_mult, 1500);
+    assert_int_equal(u.uploaded, 0);
+    assert_true(u.row.can_download);
+    struct user_rec v = new_user("pkB", "");
+    v.row.id = 1000;
+    assert_int_equal(store_user_insert(&fx->st, &v, true, &eb), 0);
+    assert_int_equal(v.row.id, 1000);
+    assert_string_equal(v.name, "");
+    assert_int_equal(raw_int(fx, "SELECT name IS NULL FROM users WHERE id = 1000"), 1);
+    struct user_rec w = new_user("pkC", "");
+    assert_int_equal(store_user_insert(&fx->st, &w, false, &eb), 0);
+    assert_int_equal(w.row.id, 1001);
+}
+
+static void test_user_insert_names_the_duplicate_column(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    struct mk_errbuf eb;
+    struct user_rec u = new_user("pkA", "alice");
+    assert_int_equal(store_user_insert(&fx->st, &u, false, &eb), 0);
+    struct user_rec dup = new_user("pkA", "bob");
+    assert_int_equal(store_user_insert(&fx->st, &dup, false, &eb), MK_EEXIST);
+    assert_string_equal(eb.msg, "passkey");
+    dup = new_user("pkB", "alice");
+    assert_int_equal(store_user_insert(&fx->st, &dup, false, &eb), MK_EEXIST);
+    assert_string_equal(eb.msg, "name");
+    dup = new_user("pkB", "bob");
+    dup.row.id = u.row.id;
+    assert_int_equal(store_user_insert(&fx->st, &dup, true, &eb), MK_EEXIST);
+    assert_string_equal(eb.msg, "id");
+    /* Nameless users do not collide with each other. */
+    struct user_rec a = new_user("pkC", ""), b = new_user("pkD", "");
+    assert_int_equal(store_user_insert(&fx->st, &a, false, &eb), 0);
+    assert_int_equal(store_user_insert(&fx->st, &b, false, &eb), 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM users"), 3);
+    assert_null(strstr(log_text(fx), "failed"));
+}
+
+static void test_user_insert_into_a_missing_class_is_enotfound(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    struct mk_errbuf eb;
+    struct user_rec u = new_user("pkA", "alice");
+    u.class_id = 42;
+    assert_int_equal(store_user_insert(&fx->st, &u, false, &eb), MK_ENOTFOUND);
+    assert_string_equal(eb.msg, "class_id");
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM users"), 0);
+}
+
+static void test_user_get_by_passkey_and_update(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    struct mk_errbuf eb;
+    struct user_rec u = new_user("pkA", "alice");
+    assert_int_equal(store_user_insert(&fx->st, &u, false, &eb), 0);
+    raw_exec(fx, "INSERT INTO classes (id, name, may_download) VALUES (9, 'vip', 0);"
+                 "UPDATE users SET uploaded = 5, downloaded = 6");
+    struct user_rec got;
+    assert_int_equal(store_user_get_by_passkey(&fx->st, "pkA", &got, &eb), 0);
+    assert_int_equal(got.row.id, u.row.id);
+    assert_int_equal(got.uploaded, 5);
+    assert_int_equal(store_user_get_by_passkey(&fx->st, "nope", &got, &eb), MK_ENOTFOUND);
+    assert_string_equal(eb.msg, "user");
+
+    u.row.enabled = false;
+    snprintf(u.row.passkey, sizeof(u.row.passkey), "pkNew");
+    snprintf(u.name, sizeof(u.name), "alice2");
+    u.class_id = 9;
+    u.down_mult = 0;
+    u.uploaded = 777; /* the books are not the API's to write */
+    assert_int_equal(store_user_update(&fx->st, &u, &eb), 0);
+    assert_int_equal(store_user_get(&fx->st, u.row.id, &got, &eb), 0);
+    assert_false(got.row.enabled);
+    assert_string_equal(got.row.passkey, "pkNew");
+    assert_string_equal(got.name, "alice2");
+    assert_int_equal(got.class_id, 9);
+    assert_int_equal(got.down_mult, 0);
+    assert_int_equal(got.uploaded, 5);
+    assert_true(got.may_download);
+    assert_false(got.row.can_download);
+    u.class_id = 77;
+    assert_int_equal(store_user_update(&fx->st, &u, &eb), MK_ENOTFOUND);
+    assert_string_equal(eb.msg, "class_id");
+}
+
+static void test_user_update_of_a_missing_user_is_enotfound(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    struct mk_errbuf eb;
+    struct user_rec u = new_user("pkA", "");
+    u.row.id = 5;
+    assert_int_equal(store_user_update(&fx->st, &u, &eb), MK_ENOTFOUND);
+    assert_string_equal(eb.msg, "user");
+    assert_int_equal(store_user_delete(&fx->st, 5, &eb), MK_ENOTFOUND);
+    assert_int_equal(store_user_get(&fx->st, 5, &u, &eb), MK_ENOTFOUND);
+}
+
+static void test_user_delete_removes_the_user_and_their_snatches(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    raw_exec(fx, "INSERT INTO users (id, passkey) VALUES (1, 'aaaa'), (2, 'bbbb');"
+                 "INSERT INTO snatches VALUES (1, 5, 1), (1, 6, 1), (2, 5, 1)");
+    struct mk_errbuf eb;
+    struct user_rec u;
+    assert_int_equal(store_user_get(&fx->st, 1, &u, &eb), 0);
+    assert_int_equal(u.snatches, 2);
+    assert_int_equal(store_user_delete(&fx->st, 1, &eb), 0);
+    assert_int_equal(store_user_get(&fx->st, 1, &u, &eb), MK_ENOTFOUND);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM snatches"), 1);
+    assert_int_equal(raw_int(fx, "SELECT user_id FROM snatches"), 2);
+}
+
+struct recs_seen {
+    uint32_t ids[MAX_ROWS];
+    size_t n;
+};
+
+static int collect_rec(const struct user_rec *rec, void *arg)
+{
+    struct recs_seen *s = arg;
+    assert_true(s->n < MAX_ROWS);
+    s->ids[s->n++] = rec->row.id;
+    return 0;
+}
+
+static void test_user_list_filters_pages_and_counts(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    raw_exec(fx, "INSERT INTO classes (id, name) VALUES (2, 'power');"
+                 "INSERT INTO users (id, passkey, name, enabled, can_download, class_id) VALUES"
+                 " (1, 'a1', 'anna', 1, 1, 1), (2, 'a2', 'anton', 0, 1, 1),"
+                 " (3, 'a3', 'bert', 1, 0, 2), (4, 'a4', NULL, 1, 1, 2),"
+                 " (5, 'a5', 'Andy', 1, 1, 1)");
+    struct mk_errbuf eb;
+    uint64_t total = 0;
+    struct recs_seen s = {0};
+    struct user_filter all = {.limit = 2, .enabled = -1, .may_download = -1};
+    assert_int_equal(store_user_list(&fx->st, &all, collect_rec, &s, &total, &eb), 0);
+    assert_int_equal(total, 5);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.ids[0], 1);
+    assert_int_equal(s.ids[1], 2);
+    s.n = 0;
+    all.offset = 4;
+    assert_int_equal(store_user_list(&fx->st, &all, collect_rec, &s, &total, &eb), 0);
+    assert_int_equal(total, 5);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.ids[0], 5);
+
+    struct user_filter f = {.limit = 100, .enabled = 1, .may_download = -1};
+    s.n = 0;
+    assert_int_equal(store_user_list(&fx->st, &f, collect_rec, &s, &total, &eb), 0);
+    assert_int_equal(total, 4);
+    f = (struct user_filter){.limit = 100, .enabled = -1, .may_download = 0};
+    s.n = 0;
+    assert_int_equal(store_user_list(&fx->st, &f, collect_rec, &s, &total, &eb), 0);
+    assert_int_equal(total, 1);
+    assert_int_equal(s.ids[0], 3);
+    f = (struct user_filter){.limit = 100, .enabled = -1, .may_download = -1, .has_class = true,
+                             .class_id = 2};
+    s.n = 0;
+    assert_int_equal(store_user_list(&fx->st, &f, collect_rec, &s, &total, &eb), 0);
+    assert_int_equal(total, 2);
+    assert_int_equal(s.ids[0], 3);
+    assert_int_equal(s.ids[1], 4);
+    /* Name prefixes are case-sensitive. */
+    f = (struct user_filter){.limit = 100, .enabled = -1, .may_download = -1,
+                             .name_prefix = "an"};
+    s.n = 0;
+    assert_int_equal(store_user_list(&fx->st, &f, collect_rec, &s, &total, &eb), 0);
+    assert_int_equal(total, 2);
+    assert_int_equal(s.ids[0], 1);
+    assert_int_equal(s.ids[1], 2);
+}
+
+static void test_torrent_insert_get_update(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    struct mk_errbuf eb;
+    struct torrent_rec t = {.row = {.enabled = true}, .has_size = true, .size = 1ull << 40,
+                            .freeleech = true, .up_mult = 2000, .down_mult = 500};
+    memset(t.row.info_hash, 0xab, 20);
+    snprintf(t.name, sizeof(t.name), "Some.Linux.iso");
+    assert_int_equal(store_torrent_insert(&fx->st, &t, &eb), 0);
+    assert_int_equal(t.row.id, 1);
+    assert_true(t.created_at > 1600000000);
+    struct torrent_rec got;
+    assert_int_equal(store_torrent_get(&fx->st, t.row.info_hash, &got, &eb), 0);
+    assert_string_equal(got.name, "Some.Linux.iso");
+    assert_true(got.has_size);
+    assert_int_equal(got.size, 1ull << 40);
+    assert_true(got.freeleech);
+    assert_int_equal(got.up_mult, 2000);
+    assert_int_equal(got.down_mult, 500);
+    assert_false(got.row.deleted);
+
+    got.row.deleted = true;
+    snprintf(got.row.reason, sizeof(got.row.reason), "dupe of #1");
+    got.freeleech = false;
+    got.name[0] = '\0';
+    assert_int_equal(store_torrent_update(&fx->st, &got, &eb), 0);
+    assert_int_equal(store_torrent_get(&fx->st, t.row.info_hash, &got, &eb), 0);
+    assert_true(got.row.deleted);
+    assert_string_equal(got.row.reason, "dupe of #1");
+    assert_false(got.freeleech);
+    assert_string_equal(got.name, "");
+    /* The tracker's loader sees the same row. */
+    struct torrents_seen ts = {0};
+    assert_int_equal(store_load_torrents(&fx->st, collect_torrent, &ts, &eb), 0);
+    assert_int_equal(ts.n, 1);
+    assert_true(ts.rows[0].deleted);
+    memset(got.row.info_hash, 0xcd, 20);
+    assert_int_equal(store_torrent_update(&fx->st, &got, &eb), MK_ENOTFOUND);
+    assert_int_equal(store_torrent_get(&fx->st, got.row.info_hash, &got, &eb), MK_ENOTFOUND);
+    assert_string_equal(eb.msg, "torrent");
+}
+
+static void test_torrent_insert_duplicate_hash_is_eexist(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    struct mk_errbuf eb;
+    struct torrent_rec t = {.row = {.enabled = true}, .up_mult = 1000, .down_mult = 1000};
+    assert_int_equal(store_torrent_insert(&fx->st, &t, &eb), 0);
+    assert_int_equal(store_torrent_insert(&fx->st, &t, &eb), MK_EEXIST);
+    assert_string_equal(eb.msg, "info_hash");
+}
+
+static void test_whitelist_insert_and_delete_compare_bytes(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    struct mk_errbuf eb;
+    /* Seeded as TEXT; the same bytes are a duplicate. */
+    struct whitelist_row r = {.prefix = "-qB", .prefix_len = 3, .name = "again"};
+    assert_int_equal(store_whitelist_insert(&fx->st, &r, &eb), MK_EEXIST);
+    assert_string_equal(eb.msg, "prefix");
+    struct whitelist_row bin = {.prefix = {0x01, 0xff, 0x00}, .prefix_len = 3, .name = "binary"};
+    assert_int_equal(store_whitelist_insert(&fx->st, &bin, &eb), 0);
+    struct whitelist_row txt = {.prefix = "-PI", .prefix_len = 3, .name = "PicoTorrent"};
+    assert_int_equal(store_whitelist_insert(&fx->st, &txt, &eb), 0);
+    assert_int_equal(raw_int(fx, "SELECT typeof(prefix) = 'text' FROM whitelist"
+                                 " WHERE prefix = '-PI'"),
+                     1);
+    struct whitelist_seen ws = {0};
+    assert_int_equal(store_load_whitelist(&fx->st, collect_whitelist, &ws, &eb), 0);
+    bool found = false;
+    for (size_t i = 0; i < ws.n; i++) {
+        if (ws.rows[i].prefix_len == 3 && memcmp(ws.rows[i].prefix, "\x01\xff\x00", 3) == 0) {
+            found = true;
+            assert_string_equal(ws.rows[i].name, "binary");
+        }
+    }
+    assert_true(found);
+    struct whitelist_row out;
+    assert_int_equal(store_whitelist_delete(&fx->st, bin.prefix, 3, &out, &eb), 0);
+    assert_string_equal(out.name, "binary");
+    assert_int_equal(out.prefix_len, 3);
+    assert_int_equal(store_whitelist_delete(&fx->st, bin.prefix, 3, &out, &eb), MK_ENOTFOUND);
+    assert_int_equal(store_whitelist_delete(&fx->st, (const uint8_t *)"-qB", 3, &out, &eb), 0);
+    assert_string_equal(out.name, "qBittorrent");
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM whitelist WHERE prefix = '-qB'"), 0);
+}
+
+static int collect_class(const struct class_row *row, void *arg)
+{
+    struct recs_seen *s = arg;
+    assert_true(s->n < MAX_ROWS);
+    s->ids[s->n++] = row->id;
+    return 0;
+}
+
+static void test_class_insert_update_list_delete(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    struct mk_errbuf eb;
+    struct class_row c = {.name = "vip", .up_mult = 1500, .down_mult = 0, .may_download = true};
+    assert_int_equal(store_class_insert(&fx->st, &c, false, &eb), 0);
+    assert_int_equal(c.id, 2);
+    assert_int_equal(c.users, 0);
+    struct class_row dup = {.name = "vip"};
+    assert_int_equal(store_class_insert(&fx->st, &dup, false, &eb), MK_EEXIST);
+    assert_string_equal(eb.msg, "name");
+    struct class_row d = {.id = 10, .name = "leech", .up_mult = 1000, .down_mult = 1000};
+    assert_int_equal(store_class_insert(&fx->st, &d, true, &eb), 0);
+    assert_int_equal(d.id, 10);
+    assert_false(d.may_download);
+    struct recs_seen s = {0};
+    assert_int_equal(store_class_list(&fx->st, collect_class, &s, &eb), 0);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.ids[0], 1);
+    assert_int_equal(s.ids[1], 2);
+    assert_int_equal(s.ids[2], 10);
+    d.may_download = true;
+    snprintf(d.name, sizeof(d.name), "leechers");
+    assert_int_equal(store_class_update(&fx->st, &d, &eb), 0);
+    struct class_row got;
+    assert_int_equal(store_class_get(&fx->st, 10, &got, &eb), 0);
+    assert_string_equal(got.name, "leechers");
+    assert_true(got.may_download);
+    snprintf(d.name, sizeof(d.name), "vip");
+    assert_int_equal(store_class_update(&fx->st, &d, &eb), MK_EEXIST);
+    assert_int_equal(store_class_delete(&fx->st, 10, &eb), 0);
+    assert_int_equal(store_class_get(&fx->st, 10, &got, &eb), MK_ENOTFOUND);
+    assert_int_equal(store_class_delete(&fx->st, 10, &eb), MK_ENOTFOUND);
+    d.id = 11;
+    assert_int_equal(store_class_update(&fx->st, &d, &eb), MK_ENOTFOUND);
+}
+
+static void test_class_delete_refuses_default_and_classes_with_users(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    raw_exec(fx, "INSERT INTO classes (id, name) VALUES (3, 'power');"
+                 "INSERT INTO users (id, passkey, class_id) VALUES (1, 'aaaa', 3)");
+    struct mk_errbuf eb;
+    assert_int_equal(store_class_delete(&fx->st, MK_CLASS_DEFAULT, &eb), MK_EINVAL);
+    assert_int_equal(store_class_delete(&fx->st, 3, &eb), MK_EEXIST);
+    assert_string_equal(eb.msg, "users");
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM classes"), 2);
+    assert_null(strstr(log_text(fx), "failed"));
+}
+
+struct settings_seen {
+    struct setting_row rows[8];
+    size_t n;
+};
+
+static int collect_setting(const struct setting_row *row, void *arg)
+{
+    struct settings_seen *s = arg;
+    assert_true(s->n < 8);
+    s->rows[s->n++] = *row;
+    return 0;
+}
+
+static void test_settings_put_replaces_and_load_streams(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    struct mk_errbuf eb;
+    struct setting_row rows[] = {{"interval", "900"}, {"event", "freeleech"}};
+    assert_int_equal(store_settings_put(&fx->st, rows, 2, &eb), 0);
+    struct setting_row again = {"interval", "60"};
+    assert_int_equal(store_settings_put(&fx->st, &again, 1, &eb), 0);
+    struct settings_seen s = {0};
+    assert_int_equal(store_settings_load(&fx->st, collect_setting, &s, &eb), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.rows[0].key, "event");
+    assert_string_equal(s.rows[0].value, "freeleech");
+    assert_string_equal(s.rows[1].key, "interval");
+    assert_string_equal(s.rows[1].value, "60");
+}
+
+static void test_admin_write_while_locked_is_eunavail(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    sqlite3 *shell = raw(fx);
+    assert_int_equal(sqlite3_exec(shell, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    struct mk_errbuf eb;
+    struct user_rec u = new_user("pkA", "");
+    double t0 = now_s();
+    assert_int_equal(store_user_insert(&fx->st, &u, false, &eb), MK_EUNAVAIL);
+    struct setting_row row = {"interval", "5"};
+    assert_int_equal(store_settings_put(&fx->st, &row, 1, &eb), MK_EUNAVAIL);
+    assert_true(now_s() - t0 < 2.0);
+    sqlite3_exec(shell, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(shell);
+    assert_int_equal(store_user_insert(&fx->st, &u, false, &eb), 0);
+    assert_int_equal(store_settings_put(&fx->st, &row, 1, &eb), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -723,7 +1239,7 @@ int main(void)
         T(test_wrappers_refuse_a_closed_store),
         T(test_missing_optional_apply_is_enotsup),
         T(test_failed_call_is_logged_with_backend_and_method),
-        T(test_open_creates_database_at_schema_version_1_in_wal_mode),
+        T(test_open_creates_database_at_schema_version_2_in_wal_mode),
         T(test_schema_has_the_documented_columns),
         T(test_open_rejects_unknown_schema_version),
         T(test_open_unwritable_path_is_eio),
@@ -741,6 +1257,24 @@ int main(void)
         T(test_a_reader_does_not_block_apply),
         T(test_apply_segment_applies_each_segment_once),
         T(test_reopen_keeps_data),
+        T(test_migration_from_v1_keeps_rows_and_adds_v2_defaults),
+        T(test_load_users_denies_download_when_the_class_does),
+        T(test_ping_answers_on_an_open_store),
+        T(test_v2_methods_on_a_v1_backend_are_enotsup),
+        T(test_user_insert_picks_an_id_and_reads_back_defaults),
+        T(test_user_insert_names_the_duplicate_column),
+        T(test_user_insert_into_a_missing_class_is_enotfound),
+        T(test_user_get_by_passkey_and_update),
+        T(test_user_update_of_a_missing_user_is_enotfound),
+        T(test_user_delete_removes_the_user_and_their_snatches),
+        T(test_user_list_filters_pages_and_counts),
+        T(test_torrent_insert_get_update),
+        T(test_torrent_insert_duplicate_hash_is_eexist),
+        T(test_whitelist_insert_and_delete_compare_bytes),
+        T(test_class_insert_update_list_delete),
+        T(test_class_delete_refuses_default_and_classes_with_users),
+        T(test_settings_put_replaces_and_load_streams),
+        T(test_admin_write_while_locked_is_eunavail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
