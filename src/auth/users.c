@@ -315,3 +315,22 @@ size_t users_count(struct users *u)
     }
     return n;
 }
+
+bool users_remove(struct users *u, const char *passkey, size_t len)
+{
+    if (passkey == NULL || len == 0 || len > MK_PASSKEY_MAX) {
+        return false;
+    }
+    uint64_t hash = siphash24(passkey, len, u->key);
+    struct users_shard *s = users_shard_of(u, hash);
+    pthread_mutex_lock(&s->mu);
+    struct users_entry **pe = users_slot(s, hash, passkey, len);
+    struct users_entry *e = *pe;
+    if (e != NULL) {
+        *pe = e->next;
+        s->count--;
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(e);
+    return e != NULL;
+}

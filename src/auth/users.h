@@ -39,4 +39,8 @@ uint32_t users_sweep(struct users *u, uint32_t generation);
 
 size_t users_count(struct users *u);
 
+/* Removes the user with this passkey at once (the admin API: rotation and
+ * deletion); false if there is none. */
+bool users_remove(struct users *u, const char *passkey, size_t len);
+
 #endif /* MIKA_AUTH_USERS_H */

@@ -343,3 +343,63 @@ void torrents_totals(struct torrents *t, struct torrents_totals *out)
         pthread_mutex_unlock(&s->mu);
     }
 }
+
+/* Walks backwards: a removal only moves peers from higher positions down,
+ * and those have been looked at already. */
+static uint32_t torrents_remove_user_from(struct peerset *ps, uint32_t user_id)
+{
+    uint32_t removed = 0;
+    for (uint32_t i = ps->n; i-- > 0;) {
+        if (ps->peers[i].user_id == user_id && peerset_remove(ps, ps->peers[i].key, NULL)) {
+            removed++;
+        }
+    }
+    return removed;
+}
+
+uint32_t torrents_remove_user(struct torrents *t, uint32_t user_id)
+{
+    uint32_t removed = 0;
+    for (uint32_t i = 0; i < t->nshards; i++) {
+        struct torrent_shard *s = &t->shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (uint32_t b = 0; b < s->nbuckets; b++) {
+            for (struct torrent *tor = s->buckets[b]; tor; tor = tor->next) {
+                removed += torrents_remove_user_from(&tor->v4, user_id);
+                removed += torrents_remove_user_from(&tor->v6, user_id);
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    return removed;
+}
+
+uint32_t torrents_clear_peers(struct torrents *t, const uint8_t info_hash[20])
+{
+    struct torrent_shard *s;
+    struct torrent *tor = torrents_lock(t, info_hash, &s);
+    uint32_t removed = 0;
+    if (tor) {
+        /* Every peer is older than UINT32_MAX: expiry with that cutoff empties
+         * the set and gives its memory back. */
+        removed += peerset_expire(&tor->v4, UINT32_MAX);
+        removed += peerset_expire(&tor->v6, UINT32_MAX);
+    }
+    torrents_unlock(s);
+    return removed;
+}
+
+void torrents_each(struct torrents *t, void (*fn)(const struct torrent *tor, void *arg),
+                   void *arg)
+{
+    for (uint32_t i = 0; i < t->nshards; i++) {
+        struct torrent_shard *s = &t->shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (uint32_t b = 0; b < s->nbuckets; b++) {
+            for (const struct torrent *tor = s->buckets[b]; tor; tor = tor->next) {
+                fn(tor, arg);
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+}

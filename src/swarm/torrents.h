@@ -94,4 +94,18 @@ struct torrents_totals {
 };
 void torrents_totals(struct torrents *t, struct torrents_totals *out);
 
+/* For the admin API; each takes the shard locks one at a time and costs
+ * O(torrents + peers) in all, never holding one lock for more than a shard. */
+
+/* Removes every peer of user_id from every swarm; returns how many. */
+uint32_t torrents_remove_user(struct torrents *t, uint32_t user_id);
+
+/* Removes every peer of one torrent (when it is deleted); returns how many. */
+uint32_t torrents_clear_peers(struct torrents *t, const uint8_t info_hash[20]);
+
+/* Calls fn for every torrent with its shard locked: fn must be quick, must
+ * not block and must not lock anything of the table. */
+void torrents_each(struct torrents *t, void (*fn)(const struct torrent *tor, void *arg),
+                   void *arg);
+
 #endif /* MIKA_SWARM_TORRENTS_H */

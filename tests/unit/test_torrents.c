@@ -409,6 +409,92 @@ static void test_torrents_concurrent_workers_keep_counts(void **state)
     torrents_free(t);
 }
 
+/* Three torrents; user 7 has a v4 seeder and a v4 leecher on each and a v6
+ * leecher on the first; users 1..3 have one v4 leecher each. */
+static struct torrents *swarms_with_user7(void)
+{
+    struct torrents *t = torrents_new(4);
+    for (uint32_t n = 0; n < 3; n++) {
+        struct torrent_row r = row_of(n);
+        assert_int_equal(torrents_put(t, &r, 1), 0);
+        struct torrent_shard *shard;
+        struct torrent *tor = torrents_lock(t, r.info_hash, &shard);
+        for (uint32_t u = 1; u <= 3; u++) {
+            struct peer_report rep = report_of(u, false, 1);
+            assert_int_equal(peerset_upsert(&tor->v4, &rep, NULL), 0);
+        }
+        struct peer_report s7 = report_of(7, true, 1), l7 = report_of(7, false, 1);
+        l7.key += 1;
+        assert_int_equal(peerset_upsert(&tor->v4, &s7, NULL), 0);
+        assert_int_equal(peerset_upsert(&tor->v4, &l7, NULL), 0);
+        if (n == 0) {
+            struct peer_report v6 = report_of(7, false, 1);
+            assert_int_equal(peerset_upsert(&tor->v6, &v6, NULL), 0);
+        }
+        torrents_unlock(shard);
+    }
+    return t;
+}
+
+static void test_torrents_remove_user_empties_every_swarm_of_that_user_only(void **state)
+{
+    struct torrents *t = swarms_with_user7();
+    assert_int_equal(torrents_remove_user(t, 7), 7);
+    assert_int_equal(torrents_remove_user(t, 7), 0);
+    struct torrents_totals tot;
+    torrents_totals(t, &tot);
+    assert_int_equal(tot.seeders, 0);
+    assert_int_equal(tot.leechers, 9);
+    for (uint32_t n = 0; n < 3; n++) {
+        struct torrent_row r = row_of(n);
+        struct torrent_shard *shard;
+        struct torrent *tor = torrents_lock(t, r.info_hash, &shard);
+        for (uint32_t i = 0; i < tor->v4.n; i++) {
+            assert_int_not_equal(tor->v4.peers[i].user_id, 7);
+        }
+        assert_int_equal(tor->v6.n, 0);
+        torrents_unlock(shard);
+    }
+    torrents_free(t);
+}
+
+static void test_torrents_clear_peers_empties_one_swarm(void **state)
+{
+    struct torrents *t = swarms_with_user7();
+    struct torrent_row r = row_of(0);
+    assert_int_equal(torrents_clear_peers(t, r.info_hash), 6);
+    uint8_t missing[20] = {0};
+    assert_int_equal(torrents_clear_peers(t, missing), 0);
+    struct torrents_totals tot;
+    torrents_totals(t, &tot);
+    assert_int_equal(tot.seeders, 2);
+    assert_int_equal(tot.leechers, 8);
+    assert_int_equal(tot.torrents, 3);
+    torrents_free(t);
+}
+
+static void count_each(const struct torrent *tor, void *arg)
+{
+    uint32_t *ids = arg;
+    ids[tor->id - 1000]++;
+}
+
+static void test_torrents_each_visits_every_torrent_once(void **state)
+{
+    struct torrents *t = torrents_new(2);
+    for (uint32_t n = 0; n < 100; n++) {
+        struct torrent_row r = row_of(n);
+        r.deleted = n % 3 == 0;
+        assert_int_equal(torrents_put(t, &r, 1), 0);
+    }
+    uint32_t seen[100] = {0};
+    torrents_each(t, count_each, seen);
+    for (uint32_t n = 0; n < 100; n++) {
+        assert_int_equal(seen[n], 1);
+    }
+    torrents_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +508,9 @@ int main(void)
         cmocka_unit_test(test_torrents_totals_sum_both_families),
         cmocka_unit_test(test_torrents_many_torrents_grow_shards_and_stay_findable),
         cmocka_unit_test(test_torrents_concurrent_workers_keep_counts),
+        cmocka_unit_test(test_torrents_remove_user_empties_every_swarm_of_that_user_only),
+        cmocka_unit_test(test_torrents_clear_peers_empties_one_swarm),
+        cmocka_unit_test(test_torrents_each_visits_every_torrent_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -308,9 +308,29 @@ static void test_concurrent_finds_while_putting(void **state)
     users_free(c.u);
 }
 
+static void test_remove_makes_the_passkey_unknown_at_once(void **state)
+{
+    struct users *u = users_new(4);
+    struct user_row a = make_row(1, "oldkey", true, true);
+    struct user_row b = make_row(2, "other", true, true);
+    assert_int_equal(users_put(u, &a, 1), 0);
+    assert_int_equal(users_put(u, &b, 1), 0);
+    struct user_info info;
+    assert_true(users_remove(u, "oldkey", 6));
+    assert_false(users_find(u, "oldkey", 6, &info));
+    assert_true(users_find(u, "other", 5, &info));
+    assert_int_equal(users_count(u), 1);
+    assert_false(users_remove(u, "oldkey", 6));
+    assert_false(users_remove(u, "", 0));
+    assert_false(users_remove(u, "other", 4)); /* a prefix is another passkey */
+    assert_int_equal(users_count(u), 1);
+    users_free(u);
+}
+
 int main(void)
 {
     static const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_remove_makes_the_passkey_unknown_at_once),
         cmocka_unit_test(test_find_on_empty_table_is_false),
         cmocka_unit_test(test_put_then_find_copies_fields),
         cmocka_unit_test(test_disabled_flags_are_copied),
