@@ -302,15 +302,19 @@ void cli_out_auto(FILE *f, const json_t *v, const char *const *cols)
     const json_t *m;
     const char *list = NULL;
     size_t narrays = 0;
+    bool counts_only = true;
     json_object_foreach((json_t *)v, k, m) {
         if (json_is_array(m)) {
             narrays++;
             if (json_array_size(m) == 0 || cli_out_is_table(m)) {
                 list = k;
             }
+        } else {
+            counts_only = counts_only && json_is_number(m);
         }
     }
-    if (narrays != 1 || !list) {
+    /* A torrent's empty "warnings" must not turn the torrent into a page. */
+    if (narrays != 1 || !list || !counts_only) {
         cli_out_object(f, v);
         return;
     }

@@ -35,10 +35,10 @@ void cli_out_object(FILE *f, const json_t *obj);
  * starts with indent spaces. */
 void cli_out_table(FILE *f, const json_t *rows, const char *const *cols, int indent);
 
-/* Picks the view: an array is a table; an object whose only array member
- * holds objects is that table followed by its other members (a page with
- * "total", "offset" ...); any other object is cli_out_object(). cols are the
- * table's columns as for cli_out_table(). */
+/* Picks the view: an array is a table; a page (an object with one array
+ * member, empty or of objects, and otherwise only numbers such as "total",
+ * "offset") is that table followed by the numbers; any other object is
+ * cli_out_object(). cols are the table's columns as for cli_out_table(). */
 void cli_out_auto(FILE *f, const json_t *v, const char *const *cols);
 
 #endif /* MIKA_CLI_CLI_OUT_H */

@@ -169,6 +169,10 @@ static void test_auto_shows_a_page_as_table_then_its_counts(void **state)
     s = render(cli_out_auto, "{\"id\": 1, \"name\": null}", cols);
     assert_string_equal(s, "id:   1\nname: -\n");
     free(s);
+    /* An object with an empty list among strings is an object, not a page. */
+    s = render(cli_out_auto, "{\"info_hash\": \"ab\", \"warnings\": []}", cols);
+    assert_string_equal(s, "info_hash: ab\nwarnings:  \n");
+    free(s);
 }
 
 int main(void)
