@@ -51,6 +51,32 @@ static const char *const failure_reasons[] = {
     [FAIL_BOOKS] = "tracker cannot record this announce now, try again later",
 };
 
+/* Metric labels, by enum tracker_failure; a refusal whose text is none of
+ * failure_reasons (a bad parameter: the parser's message) is bad_request. */
+static const char *const failure_labels[TRACKER_FAILURE_KINDS] = {
+    [FAIL_UNKNOWN_PASSKEY] = "unknown_passkey",
+    [FAIL_ACCOUNT_DISABLED] = "account_disabled",
+    [FAIL_NO_DOWNLOAD] = "download_not_allowed",
+    [FAIL_UNREGISTERED] = "unregistered_torrent",
+    [FAIL_TORRENT_DISABLED] = "torrent_disabled",
+    [FAIL_CLIENT] = "client_not_whitelisted",
+    [FAIL_FAMILY_V4] = "ipv4_disabled",
+    [FAIL_FAMILY_V6] = "ipv6_disabled",
+    [FAIL_SWARM_FULL] = "swarm_full",
+    [FAIL_NOT_FOUND] = "not_found",
+    [FAIL_BOOKS] = "books_unavailable",
+    [FAIL_BOOKS + 1] = "bad_request",
+};
+#define FAIL_BAD_REQUEST (FAIL_BOOKS + 1)
+_Static_assert(FAIL_BAD_REQUEST + 1 == TRACKER_FAILURE_KINDS,
+               "TRACKER_FAILURE_KINDS counts every failure and bad_request");
+
+/* Announce latency buckets, seconds (Prometheus `le`). */
+static const double latency_bounds[TRACKER_LATENCY_BUCKETS] = {
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+    0.001,   0.0025,   0.005,   0.01,   0.05,    0.25,
+};
+
 /* Fixed part of an announce answer: keys, counts and the external ip. */
 #define ANNOUNCE_FIXED_MAX 256
 
@@ -75,6 +101,8 @@ int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *u
     atomic_init(&t->live.interval, cfg->interval);
     atomic_init(&t->live.min_interval, cfg->min_interval);
     atomic_init(&t->live.numwant_max, cfg->numwant_max);
+    t->counters = t->slots;
+    t->next_slot = &t->slot_seq;
     return MK_OK;
 }
 
@@ -109,6 +137,10 @@ int tracker_local_init(struct tracker_local *l, const struct tracker *t,
     whitelist_view_init(&l->whitelist);
     l->journal = journal;
     l->hashes = calloc(t->cfg->scrape_max_hashes, sizeof(*l->hashes));
+    if (t->counters) {
+        uint32_t slot = atomic_fetch_add_explicit(t->next_slot, 1, memory_order_relaxed);
+        l->counters = &t->counters[slot % TRACKER_SLOTS];
+    }
     return l->hashes ? MK_OK : MK_ENOMEM;
 }
 
@@ -430,8 +462,9 @@ static int scrape(const struct tracker *t, struct tracker_local *l, const struct
     return 200;
 }
 
-int tracker_answer(const struct tracker *t, struct tracker_local *l, const struct http_request *req,
-                   const struct tracker_addr *src, struct bencode *b)
+static int tracker_route(const struct tracker *t, struct tracker_local *l,
+                         const struct http_request *req, const struct tracker_addr *src,
+                         struct bencode *b)
 {
     struct mk_str passkey, action;
     if (!split_path(req->path, &passkey, &action)) {
@@ -451,6 +484,99 @@ int tracker_answer(const struct tracker *t, struct tracker_local *l, const struc
         return answer_failure(b, FAIL_ACCOUNT_DISABLED);
     }
     return is_announce ? announce(t, l, &user, req, src, b) : scrape(t, l, req, b);
+}
+
+/* The failure kind of an answer body, or TRACKER_FAILURE_KINDS for none.
+ * Only refusals pay for more than one compare. */
+static unsigned failure_kind(const uint8_t *p, size_t len)
+{
+    static const char head[] = "d14:failure reason";
+    size_t hlen = sizeof(head) - 1;
+    if (len < hlen || memcmp(p, head, hlen) != 0) {
+        return TRACKER_FAILURE_KINDS;
+    }
+    size_t i = hlen, n = 0;
+    while (i < len && p[i] >= '0' && p[i] <= '9' && n < 100000) {
+        n = n * 10 + (size_t)(p[i++] - '0');
+    }
+    if (i >= len || p[i] != ':' || n > len - i - 1) {
+        return FAIL_BAD_REQUEST;
+    }
+    const char *text = (const char *)p + i + 1;
+    for (unsigned f = 0; f < FAIL_BAD_REQUEST; f++) {
+        size_t flen = strlen(failure_reasons[f]);
+        /* "unregistered torrent: <reason>" is an unregistered torrent too. */
+        if (n >= flen && memcmp(text, failure_reasons[f], flen) == 0 &&
+            (n == flen || (f == FAIL_UNREGISTERED && text[flen] == ':'))) {
+            return f;
+        }
+    }
+    return FAIL_BAD_REQUEST;
+}
+
+static bool path_ends_with(struct mk_str path, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return path.len >= n && memcmp(path.p + path.len - n, suffix, n) == 0;
+}
+
+int tracker_answer(const struct tracker *t, struct tracker_local *l, const struct http_request *req,
+                   const struct tracker_addr *src, struct bencode *b)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    size_t start = b->len;
+    int status = tracker_route(t, l, req, src, b);
+    struct tracker_counters *c = l->counters;
+    if (!c) {
+        return status;
+    }
+    unsigned kind = failure_kind(b->p + start, b->len - start);
+    if (kind < TRACKER_FAILURE_KINDS) {
+        atomic_fetch_add_explicit(&c->failures[kind], 1, memory_order_relaxed);
+    }
+    if (path_ends_with(req->path, "/scrape")) {
+        atomic_fetch_add_explicit(&c->scrapes, 1, memory_order_relaxed);
+        return status;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    uint64_t ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec -
+                  (uint64_t)t0.tv_nsec;
+    unsigned bucket = 0;
+    while (bucket < TRACKER_LATENCY_BUCKETS && (double)ns > latency_bounds[bucket] * 1e9) {
+        bucket++;
+    }
+    atomic_fetch_add_explicit(&c->announces, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->latency[bucket], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->latency_ns_sum, ns, memory_order_relaxed);
+    return status;
+}
+
+void tracker_stats_read(const struct tracker *t, struct tracker_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned s = 0; t->counters && s < TRACKER_SLOTS; s++) {
+        const struct tracker_counters *c = &t->counters[s];
+        out->announces += atomic_load_explicit(&c->announces, memory_order_relaxed);
+        out->scrapes += atomic_load_explicit(&c->scrapes, memory_order_relaxed);
+        for (unsigned i = 0; i < TRACKER_FAILURE_KINDS; i++) {
+            out->failures[i] += atomic_load_explicit(&c->failures[i], memory_order_relaxed);
+        }
+        for (unsigned i = 0; i <= TRACKER_LATENCY_BUCKETS; i++) {
+            out->latency[i] += atomic_load_explicit(&c->latency[i], memory_order_relaxed);
+        }
+        out->latency_ns_sum += atomic_load_explicit(&c->latency_ns_sum, memory_order_relaxed);
+    }
+}
+
+const char *tracker_failure_label(unsigned i)
+{
+    return i < TRACKER_FAILURE_KINDS ? failure_labels[i] : "unknown";
+}
+
+double tracker_latency_bound(unsigned i)
+{
+    return i < TRACKER_LATENCY_BUCKETS ? latency_bounds[i] : 0;
 }
 
 uint32_t tracker_reap_shard(const struct tracker *t, uint32_t shard)

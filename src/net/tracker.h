@@ -33,6 +33,30 @@ struct tracker_settings {
     _Atomic uint32_t numwant_max;
 };
 
+/* Counts of what the tracker answered, for /metrics and stats. Each worker
+ * counts into its own slot (its own cache lines) with relaxed atomic adds;
+ * readers sum the slots. Never reset. */
+#define TRACKER_SLOTS 64
+#define TRACKER_LATENCY_BUCKETS 12 /* finite bounds; one more slot counts the rest */
+#define TRACKER_FAILURE_KINDS 12   /* see tracker_failure_label() */
+
+struct tracker_counters {
+    _Alignas(64) _Atomic uint64_t announces;
+    _Atomic uint64_t scrapes;
+    _Atomic uint64_t failures[TRACKER_FAILURE_KINDS];
+    _Atomic uint64_t latency[TRACKER_LATENCY_BUCKETS + 1]; /* announces by duration */
+    _Atomic uint64_t latency_ns_sum;
+};
+
+/* A sum over every slot. */
+struct tracker_stats {
+    uint64_t announces;
+    uint64_t scrapes;
+    uint64_t failures[TRACKER_FAILURE_KINDS];
+    uint64_t latency[TRACKER_LATENCY_BUCKETS + 1];
+    uint64_t latency_ns_sum;
+};
+
 /* State shared by every worker. Members guard themselves (shard locks,
  * versioned whitelist); the struct itself is read-only once workers run. */
 struct tracker {
@@ -43,6 +67,12 @@ struct tracker {
     uint8_t peer_key[16];       /* siphash key for peer identity */
     struct timespec epoch;      /* CLOCK_MONOTONIC at start: the tracker clock's zero */
     struct tracker_settings live; /* starts from cfg; the API may change it */
+    /* Points at slots (set by tracker_init), so that workers holding a const
+     * tracker can still count. */
+    struct tracker_counters *counters;
+    _Atomic uint32_t *next_slot;
+    struct tracker_counters slots[TRACKER_SLOTS];
+    _Atomic uint32_t slot_seq;
 };
 
 /* One worker's private part: no locks needed. */
@@ -51,6 +81,7 @@ struct tracker_local {
     struct whitelist_view whitelist;
     struct journal_writer *journal; /* borrowed: this worker's journal writer */
     uint8_t (*hashes)[20];      /* scrape scratch, cfg->scrape_max_hashes entries */
+    struct tracker_counters *counters; /* this worker's slot; NULL counts nothing */
 };
 
 /* The client's address as the tracker will publish it. */
@@ -86,6 +117,13 @@ size_t tracker_max_body(const struct mk_config *cfg);
  * batch: the caller must journal_commit() before the answer leaves. */
 int tracker_answer(const struct tracker *t, struct tracker_local *l, const struct http_request *req,
                    const struct tracker_addr *src, struct bencode *b);
+
+/* Sums every worker's counters (relaxed loads: a snapshot, not a barrier). */
+void tracker_stats_read(const struct tracker *t, struct tracker_stats *out);
+/* The metric label of failure kind i < TRACKER_FAILURE_KINDS ("unknown_passkey"...). */
+const char *tracker_failure_label(unsigned i);
+/* Upper bound in seconds of latency bucket i < TRACKER_LATENCY_BUCKETS. */
+double tracker_latency_bound(unsigned i);
 
 /* Expires peers silent for interval * expiry_factor in one shard; returns how many. */
 uint32_t tracker_reap_shard(const struct tracker *t, uint32_t shard);

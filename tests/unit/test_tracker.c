@@ -1676,6 +1676,77 @@ static void test_scrape_of_repeated_hash_answers_it_once(void **state)
     assert_body(f, &e);
 }
 
+/* ---- counters (for /metrics) ------------------------------------------ */
+
+static void test_counters_count_announces_scrapes_and_failures_by_reason(void **state)
+{
+    struct fx *f = *state;
+    struct tracker_addr src = addr4(198, 51, 100, 7);
+    assert_int_equal(fx_announce(f, (struct ann){.left = 5}, src), 200);
+    assert_int_equal(fx_announce(f, (struct ann){.pk = "nobody"}, src), 200);
+    assert_int_equal(fx_announce(f, (struct ann){.pk = "frozen"}, src), 200);
+    assert_int_equal(fx_announce(f, (struct ann){.hash = HDEL}, src), 200);
+    assert_int_equal(fx_announce(f, (struct ann){.hash = HDELNR}, src), 200);
+    assert_int_equal(fx_announce(f, (struct ann){.hash = HDIS}, src), 200);
+    assert_int_equal(fx_announce(f, (struct ann){.pk = "seedonly", .left = 1}, src), 200);
+    assert_int_equal(fx_get(f, "/alice/announce?port=1", NULL, src), 200);
+    assert_int_equal(fx_get(f, "/alice/elsewhere", NULL, src), 404);
+    const uint8_t *hashes[] = {H1};
+    assert_int_equal(fx_scrape(f, "alice", hashes, 1), 200);
+    assert_int_equal(fx_scrape(f, "nobody", hashes, 1), 200);
+
+    struct tracker_stats st;
+    tracker_stats_read(&f->t, &st);
+    assert_int_equal(st.announces, 9);
+    assert_int_equal(st.scrapes, 2);
+    uint64_t want[TRACKER_FAILURE_KINDS] = {0};
+    const char *labels[] = {"unknown_passkey", "account_disabled", "unregistered_torrent",
+                            "torrent_disabled", "download_not_allowed", "bad_request",
+                            "not_found"};
+    const uint64_t counts[] = {2, 1, 2, 1, 1, 1, 1};
+    for (size_t k = 0; k < sizeof(labels) / sizeof(labels[0]); k++) {
+        for (unsigned i = 0; i < TRACKER_FAILURE_KINDS; i++) {
+            if (strcmp(tracker_failure_label(i), labels[k]) == 0) {
+                want[i] = counts[k];
+            }
+        }
+    }
+    for (unsigned i = 0; i < TRACKER_FAILURE_KINDS; i++) {
+        if (st.failures[i] != want[i]) {
+            fail_msg("%s: %llu, want %llu", tracker_failure_label(i),
+                     (unsigned long long)st.failures[i], (unsigned long long)want[i]);
+        }
+    }
+    /* Every announce lands in exactly one latency bucket. */
+    uint64_t in_buckets = 0;
+    for (unsigned i = 0; i <= TRACKER_LATENCY_BUCKETS; i++) {
+        in_buckets += st.latency[i];
+    }
+    assert_int_equal(in_buckets, 9);
+    assert_true(st.latency_ns_sum > 0);
+    for (unsigned i = 1; i < TRACKER_LATENCY_BUCKETS; i++) {
+        assert_true(tracker_latency_bound(i) > tracker_latency_bound(i - 1));
+    }
+}
+
+static void test_counters_of_two_workers_add_up(void **state)
+{
+    struct fx *f = *state;
+    struct tracker_addr src = addr4(198, 51, 100, 7);
+    assert_int_equal(fx_announce(f, (struct ann){.left = 5}, src), 200);
+    struct tracker_local other;
+    assert_int_equal(tracker_local_init(&other, &f->t, &f->journal, 7), 0);
+    assert_ptr_not_equal(other.counters, f->l.counters);
+    struct tracker_local mine = f->l;
+    f->l = other;
+    assert_int_equal(fx_announce(f, (struct ann){.pk = "nobody"}, src), 200);
+    f->l = mine;
+    tracker_local_fini(&other);
+    struct tracker_stats st;
+    tracker_stats_read(&f->t, &st);
+    assert_int_equal(st.announces, 2);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1743,6 +1814,8 @@ int main(void)
         T(test_scrape_leaves_out_disabled_torrent),
         T(test_scrape_refusals),
         T(test_scrape_of_repeated_hash_answers_it_once),
+        T(test_counters_count_announces_scrapes_and_failures_by_reason),
+        T(test_counters_of_two_workers_add_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
