@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "acct/flusher.h"
+#include "api/api.h"
 #include "acct/journal.h"
 #include "auth/users.h"
 #include "auth/whitelist.h"
@@ -52,7 +53,8 @@ struct daemon {
     char journal_dir[4200];
     struct server_worker **workers;
     struct flusher *flusher;
-    uint32_t generation;
+    _Atomic uint32_t generation; /* the admin API reads it from its own threads */
+    struct api *api;
 };
 
 void serve_usage(void)
@@ -191,6 +193,9 @@ static void raise_fd_limit(uint32_t want)
 
 static void daemon_fini(struct daemon *d)
 {
+    /* The API first: none of its changes may land on a half-stopped daemon. */
+    api_stop(d->api);
+    d->api = NULL;
     for (uint32_t i = 0; d->workers && i < d->nworkers; i++) {
         server_worker_stop(d->workers[i]);
     }
@@ -294,6 +299,15 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
         if (rc != MK_OK) {
             return rc;
         }
+    }
+    /* The admin API after the workers, so its first change meets a running
+     * tracker; a busy API port leaves the tracker serving without it. */
+    struct api_deps adeps = {.cfg = cfg, .tracker = &d->tracker, .generation = &d->generation};
+    rc = api_start(&d->api, &adeps, eb);
+    if (rc == MK_EUNAVAIL) {
+        mk_log(MK_LOG_ERROR, "serve", "%s; serving the tracker without the admin API", eb->msg);
+    } else if (rc != MK_OK) {
+        return rc;
     }
     mk_log(MK_LOG_INFO, "serve", "listening on port %u (ipv4 %s, ipv6 %s), %u workers, loop %s",
            cfg->port, cfg->ipv4 ? cfg->bind4 : "off", cfg->ipv6 ? cfg->bind6 : "off",

@@ -11,7 +11,9 @@
 #include "guard.h"
 #include "proto/metainfo.h"
 
-#define INFO1 "d6:lengthi12345e4:name8:file.iso12:piece lengthi16384e6:pieces20:AAAAAAAAAAAAAAAAAAAA7:privatei1ee"
+#define INFO1                                                                                      \
+    "d6:lengthi12345e4:name8:file.iso12:piece lengthi16384e6:pieces20:AAAAAAAAAAAAAAAAAAAA"       \
+    "7:privatei1ee"
 
 static int parse(const char *text, struct metainfo *m, struct mk_errbuf *eb)
 {
