@@ -831,6 +831,119 @@ def run_tests(module_globals):
     unittest.main(module=name, verbosity=2 if os.environ.get('MIKA_TEST_VERBOSE') else 1)
 
 
+# ---------------------------------------------------------------- admin API
+
+
+class ApiError(AssertionError):
+    """An admin API answer that was not what the test expected."""
+
+
+def api_context(cafile):
+    """An ssl.SSLContext that trusts exactly the API certificate in cafile
+    (the self-signed api-cert.pem) and checks the host name."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=cafile)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def api_request(port, method, path, body=None, key=None, cafile=None, headers=None,
+                host='127.0.0.1', timeout=10.0, raw=None):
+    """One HTTPS request to the admin API: (status, headers, parsed body).
+
+    body: a dict/list sent as JSON, or bytes sent as is (raw= also sends bytes).
+    key: the bearer key (None: no Authorization header). The parsed body is
+    the JSON value, or the text for a non-JSON answer (metrics). headers maps
+    lower-cased names to values."""
+    import http.client
+    import json
+    conn = http.client.HTTPSConnection(host, port, timeout=_t(timeout),
+                                       context=api_context(cafile))
+    hdrs = dict(headers or {})
+    if key is not None:
+        hdrs.setdefault('Authorization', 'Bearer ' + key)
+    data = raw
+    if data is None and body is not None:
+        if isinstance(body, (bytes, bytearray)):
+            data = bytes(body)
+        else:
+            data = json.dumps(body).encode()
+            hdrs.setdefault('Content-Type', 'application/json')
+    try:
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        payload = resp.read()
+        out_headers = {k.lower(): v for k, v in resp.getheaders()}
+        status = resp.status
+    finally:
+        conn.close()
+    ctype = out_headers.get('content-type', '')
+    if ctype.startswith('application/json'):
+        try:
+            parsed = json.loads(payload)
+        except ValueError as e:
+            raise ApiError('%s %s: answer is not JSON (%s): %r' % (method, path, e, payload[:200]))
+    else:
+        parsed = payload.decode('utf-8', 'replace')
+    return status, out_headers, parsed
+
+
+class MikaApi(Mika):
+    """A Mika daemon with its admin API on a free port and its data_dir in the
+    daemon's temp dir. api(...) talks to it with the generated key and
+    certificate; api_key and cert_path say where they are."""
+
+    def __init__(self, overrides=None, env=None):
+        merged = {'api': {}}
+        for section, keys in (overrides or {}).items():
+            merged.setdefault(section, {}).update(keys)
+        api = merged['api']
+        api.setdefault('port', free_port())
+        self.api_port = api['port']
+        super().__init__(merged, env)
+        api = self.config['api']
+        if 'data_dir' not in api:
+            api['data_dir'] = self.dir
+            self.write_config()
+        self.data_dir = api['data_dir']
+        self.cert_path = os.path.join(self.data_dir, 'api-cert.pem')
+        self.key_file = os.path.join(self.data_dir, 'api.key')
+        self.api_key_override = None
+
+    @property
+    def api_key(self):
+        """The bearer key: api.keys' first entry if configured, else api.key's line."""
+        if self.api_key_override:
+            return self.api_key_override
+        keys = self.config.get('api', {}).get('keys')
+        if keys:
+            return keys.split(',')[0].strip()
+        with open(self.key_file) as f:
+            return f.readline().strip()
+
+    def start(self, timeout=10.0):
+        """Starts the daemon and waits for the API's listening line too."""
+        super().start(timeout)
+        if self.config.get('api', {}).get('enabled', True) not in (False, 'false'):
+            self.wait_log('admin API on https://', self._start_offset, timeout)
+        return self
+
+    def api(self, method, path, body=None, key=True, headers=None, raw=None, timeout=10.0):
+        """(status, headers, body) of one API request; key=True uses api_key,
+        a string uses that key, None sends no Authorization header."""
+        k = self.api_key if key is True else key
+        return api_request(self.api_port, method, path, body=body, key=k,
+                           cafile=self.cert_path, headers=headers, raw=raw, timeout=timeout)
+
+    def api_ok(self, method, path, body=None, status=None, **kw):
+        """The parsed body of an API request; raises ApiError unless the status
+        is 2xx (or equals status when given)."""
+        st, _, parsed = self.api(method, path, body, **kw)
+        if (status is not None and st != status) or (status is None and not 200 <= st < 300):
+            raise ApiError('%s %s answered %d: %r' % (method, path, st, parsed))
+        return parsed
+
+
 if __name__ == '__main__':
     # Self-check of the codec (the daemon is not needed).
     assert bdecode(b'd1:ai1e1:bl1:xee') == {b'a': 1, b'b': [b'x']}
