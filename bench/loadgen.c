@@ -1087,6 +1087,13 @@ int main(int argc, char **argv)
     g.rng = g.o.model.seed * 0x2545f4914f6cdd1dull + (uint64_t)getpid();
     if (g.o.preload) {
         g.o.requests = g.o.model.peers;
+    } else {
+        /* Timed runs follow a preload made by another process: every peer is
+         * in its swarm already, so its first announce here is a regular one
+         * (with new counters, hence a delta to book), not `started`. */
+        for (uint32_t i = 0; i < g.m.cfg.peers; i++) {
+            g.m.peers[i].active = true;
+        }
     }
     int rc = lg_run(&g);
     model_fini(&g.m);
