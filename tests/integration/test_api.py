@@ -19,7 +19,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from mikatest import (Mika, MikaApi, api_request, bdecode, bencode,  # noqa: E402
                       peer_id, random_hash, run_tests, wait_until)
 
-import yaml  # noqa: E402  (Debian's python3-yaml, in /usr/bin/python3)
+try:
+    import yaml  # Debian's python3-yaml, for /usr/bin/python3
+except ImportError:  # pragma: no cover
+    sys.exit('test_api.py needs python3-yaml to read docs/api.yaml: apt-get install python3-yaml')
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
 SPEC_PATH = os.path.join(ROOT, 'docs', 'api.yaml')
