@@ -3,7 +3,9 @@ through mika on 127.0.0.1, each with its own user's passkey URL.
 
 Owns: the two scenarios (Transmission seeds / libtorrent leeches, then the
 roles swap) and what mika must show for them (peer counts and the snatch in
-scrape, the users' uploaded/downloaded in SQLite).
+scrape, the users' uploaded/downloaded in SQLite). Users and the torrent are
+set up as an operator would, with `mika client user add` and `mika client
+torrent add <file.torrent>` against the admin API.
 Does not own: starting mika (tests/lib/mikatest.py) or driving the clients
 (tests/e2e/clients.py).
 
@@ -16,6 +18,7 @@ Run: MIKA_BIN=build/mika /usr/bin/python3 tests/e2e/test_real_clients.py
 (needs python3-libtorrent and transmission-cli).
 """
 
+import json
 import os
 import shutil
 import sys
@@ -26,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 
-from mikatest import MikaTestCase, run_tests, wait_until  # noqa: E402
+from mikatest import MikaTestCase, free_port, run_mika, run_tests, wait_until  # noqa: E402
 
 import clients  # noqa: E402
 
@@ -38,12 +41,20 @@ PAYLOAD_NAME = "payload.bin"
 ANNOUNCE_WAIT = 30
 TRANSFER_WAIT = 60
 BOOKS_WAIT = 20
+API_PORT = free_port()
 
 
 class RealClientsTest(MikaTestCase):
     # Short intervals so the clients re-announce (and report their counters)
     # every few seconds; libtorrent is told to accept them.
-    config = {"tracker": {"interval": 5, "min_interval": 1}}
+    config = {"tracker": {"interval": 5, "min_interval": 1}, "api": {"port": API_PORT}}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        wait_until(lambda: run_mika(["client", "--config", "mika.ini", "health"],
+                                    cwd=cls.mika.dir)[0] == 0,
+                   10, 0.1, "the admin API to answer `mika client health`")
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="mika-e2e-")
@@ -57,20 +68,35 @@ class RealClientsTest(MikaTestCase):
 
     # -- helpers
 
+    def cli(self, *args):
+        """`mika client --json args` in the daemon's directory (where the key
+        and certificate it generated are): the API's answer, decoded."""
+        rc, out, err = run_mika(["client", "--config", "mika.ini", "--json"] + list(args),
+                                cwd=self.mika.dir, timeout=20)
+        self.assertEqual(rc, 0, "mika client %s: %s" % (" ".join(args), err))
+        return json.loads(out)
+
+    def add_user(self):
+        """A user made with the CLI: (id, passkey)."""
+        u = self.cli("user", "add")
+        self.assertTrue(u["announce_url"].endswith("/%s/announce" % u["passkey"]))
+        return u["id"], u["passkey"]
+
     def swarm(self):
         """Two users (one per client), a payload and its private torrent
-        registered in mika; returns (tr_user, lt_user, info_hash, payload
-        path, payload sha256, tr .torrent, lt .torrent)."""
+        registered in mika with the CLI; returns (tr_user, lt_user,
+        info_hash, payload path, payload sha256, tr .torrent, lt .torrent)."""
         m = self.mika
-        tr_user = m.add_user()
-        lt_user = m.add_user()
+        tr_user = self.add_user()
+        lt_user = self.add_user()
         src = os.path.join(self.tmp, "src")
         path, sha = clients.make_payload(src, PAYLOAD_NAME, PAYLOAD_SIZE)
         urls = ["http://127.0.0.1:%d/%s/announce" % (m.port, pk)
                 for _, pk in (tr_user, lt_user)]
         info_hash, (tr_torrent, lt_torrent) = clients.make_torrents(path, urls, self.tmp)
-        m.add_torrent(info_hash=info_hash)
-        m.reload()
+        t = self.cli("torrent", "add", tr_torrent)
+        self.assertEqual(t["info_hash"], info_hash.hex())
+        self.assertEqual(t.get("warnings", []), [])
         return tr_user, lt_user, info_hash, path, sha, tr_torrent, lt_torrent
 
     def scrape(self, passkey, info_hash):
