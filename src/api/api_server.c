@@ -59,6 +59,8 @@ static const struct api_route api_routes[] = {
 
 /* One request's body as it arrives. */
 struct api_conn {
+    bool allowed;     /* public route, or a valid key: decided from the headers */
+    struct api_resp denied; /* the 401 otherwise */
     char *body;
     size_t len, cap;
     bool too_large;
@@ -171,8 +173,9 @@ static void api_dispatch(struct api *a, struct MHD_Connection *c, const char *ur
                          const char *method, struct api_conn *ac, struct api_resp *out)
 {
     enum api_method m = api_method_of(method);
-    bool public = m == API_GET && strcmp(url, "/health") == 0;
-    if (!public && !api_authorized(a, c, out)) {
+    if (!ac->allowed) {
+        *out = ac->denied;
+        ac->denied.json = NULL;
         return;
     }
     if (ac->too_large) {
@@ -253,6 +256,11 @@ static enum MHD_Result api_send(struct MHD_Connection *c, struct api_resp *r)
 static bool api_take_body(struct api *a, struct api_conn *ac, const char *data, size_t n)
 {
     size_t max = a->cfg->api_max_body_bytes;
+    if (!ac->allowed) {
+        /* A stranger's body is never kept: read and dropped, then 401. */
+        ac->discarded += n;
+        return ac->discarded <= API_DISCARD_MAX;
+    }
     if (!ac->too_large && n <= max - ac->len) {
         if (ac->len + n + 1 > ac->cap) {
             size_t cap = ac->cap ? ac->cap : 4096;
@@ -298,6 +306,9 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const cha
             return MHD_NO;
         }
         *con_cls = ac;
+        /* The key is checked before any body is taken in. */
+        bool public = strcmp(method, "GET") == 0 && strcmp(url, "/health") == 0;
+        ac->allowed = public || api_authorized(a, c, &ac->denied);
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
@@ -324,6 +335,7 @@ static void api_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     struct api_conn *ac = *con_cls;
     if (ac) {
+        json_decref(ac->denied.json);
         free(ac->body);
         free(ac);
         *con_cls = NULL;

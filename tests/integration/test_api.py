@@ -189,6 +189,11 @@ class TransportTest(ApiCase):
                               headers={'Authorization': 'bearer ' + self.m.api_key})
         self.assertEqual(st, 200)
 
+    def test_a_strangers_body_is_not_read_into_memory_but_refused_401(self):
+        big = {'pad': 'y' * 200000}
+        self.assertError(self.m.api('POST', '/api/v1/users', big, key=None), 401)
+        self.assertError(self.m.api('POST', '/api/v1/users', big, key='z' * 30), 401)
+
     def test_unknown_routes_need_a_key_too(self):
         self.assertError(self.m.api('GET', '/api/v1/nope', key=None), 401)
         self.assertError(self.m.api('GET', '/api/v1/nope'), 404, 'not_found')
