@@ -169,19 +169,21 @@ static bool api_authorized(const struct api *a, struct MHD_Connection *c, struct
     return true;
 }
 
-static void api_dispatch(struct api *a, struct MHD_Connection *c, const char *url,
-                         const char *method, struct api_conn *ac, struct api_resp *out)
+/* Answers one request; returns the route's pattern (for logs: a URL may
+ * hold a passkey, which is never logged). */
+static const char *api_dispatch(struct api *a, struct MHD_Connection *c, const char *url,
+                                const char *method, struct api_conn *ac, struct api_resp *out)
 {
     enum api_method m = api_method_of(method);
     if (!ac->allowed) {
         *out = ac->denied;
         ac->denied.json = NULL;
-        return;
+        return "(unauthorized)";
     }
     if (ac->too_large) {
         api_error(out, 413, "payload_too_large", "body: larger than api.max_body_bytes (%u)",
                   a->cfg->api_max_body_bytes);
-        return;
+        return "(too large)";
     }
     struct api_req req = {
         .method = m,
@@ -201,12 +203,13 @@ static void api_dispatch(struct api *a, struct MHD_Connection *c, const char *ur
             api_error(out, 405, "method_not_allowed", "%s is not allowed on %s", method,
                       rt->pattern);
             api_allow(rt, out->allow, sizeof(out->allow));
-            return;
+            return rt->pattern;
         }
         h(a, &req, out);
-        return;
+        return rt->pattern;
     }
     api_error(out, 404, "not_found", "no such route");
+    return "(no route)";
 }
 
 static enum MHD_Result api_send(struct MHD_Connection *c, struct api_resp *r)
@@ -318,12 +321,9 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *c, const cha
     }
     atomic_fetch_add_explicit(&a->requests, 1, memory_order_relaxed);
     struct api_resp resp = {.status = 500};
-    api_dispatch(a, c, url, method, ac, &resp);
-    if (resp.status >= 500) {
-        mk_log(MK_LOG_WARN, "api", "%s %s: %d", method, url, resp.status);
-    } else {
-        mk_log(MK_LOG_DEBUG, "api", "%s %s: %d", method, url, resp.status);
-    }
+    const char *route = api_dispatch(a, c, url, method, ac, &resp);
+    mk_log(resp.status >= 500 ? MK_LOG_WARN : MK_LOG_DEBUG, "api", "%.8s %s: %d", method, route,
+           resp.status);
     enum MHD_Result ret = api_send(c, &resp);
     json_decref(resp.json);
     free(resp.text);

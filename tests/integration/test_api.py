@@ -473,6 +473,7 @@ class UsersTest(ApiCase):
         self.assertEqual(u['download_multiplier'], 0.25)
         self.assertEqual(self.m.api_ok('GET', '/api/v1/users/%d' % uid), u)
         self.assertEqual(self.m.api_ok('GET', '/api/v1/users/passkey/' + pk), u)
+        self.assertNotIn(pk, self.m.log_text())  # logs name users by id, never by passkey
         # The store has it too (write-through).
         row = self.m.query('SELECT passkey, enabled, can_download, upload_multiplier,'
                            ' download_multiplier FROM users WHERE id = ?', (uid,))
