@@ -227,6 +227,11 @@ void api_stats_metrics(struct api *a, const struct api_req *r, struct api_resp *
                          "mika_peers{family=\"%s\",state=\"leecher\"} %" PRIu64 "\n",
                      fam[f], tot.seeders[f], fam[f], tot.leechers[f]);
     }
+    api_metric(&t, "mika_connections", "gauge", "Open connections on the tracker port.",
+               st.conns_opened - st.conns_closed);
+    api_metric(&t, "mika_connections_refused_total", "counter",
+               "Connections closed at once because the connection cap was reached.",
+               st.conns_refused);
     api_metric(&t, "mika_swarms", "gauge", "Torrents with at least one peer.", tot.swarms);
     api_metric(&t, "mika_torrents", "gauge", "Registered torrents, not deleted.", tot.torrents);
     api_metric(&t, "mika_users", "gauge", "Users in memory.", users_count(a->tracker->users));

@@ -158,6 +158,9 @@ static void conn_close(struct server_worker *w, struct conn *c)
         c->next->prev = c->prev;
     }
     w->nconns--;
+    if (w->local.counters) {
+        atomic_fetch_add_explicit(&w->local.counters->conns_closed, 1, memory_order_relaxed);
+    }
     free(c->in);
     free(c->out);
     free(c);
@@ -460,6 +463,10 @@ static void on_accept(struct loop *l, int lfd, int mask, void *arg)
         if (w->nconns >= w->max_conns || fd >= w->setsize) {
             /* Over the cap: refuse at once rather than let it queue. */
             close(fd);
+            if (w->local.counters) {
+                atomic_fetch_add_explicit(&w->local.counters->conns_refused, 1,
+                                          memory_order_relaxed);
+            }
             if (w->refused++ % 1000 == 0) {
                 mk_log(MK_LOG_WARN, "http", "worker %u: connection cap %u reached, refusing",
                        w->id, w->max_conns);
@@ -500,6 +507,9 @@ static void on_accept(struct loop *l, int lfd, int mask, void *arg)
         }
         w->conns = c;
         w->nconns++;
+        if (w->local.counters) {
+            atomic_fetch_add_explicit(&w->local.counters->conns_opened, 1, memory_order_relaxed);
+        }
     }
 }
 

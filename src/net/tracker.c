@@ -566,6 +566,9 @@ void tracker_stats_read(const struct tracker *t, struct tracker_stats *out)
             out->latency[i] += atomic_load_explicit(&c->latency[i], memory_order_relaxed);
         }
         out->latency_ns_sum += atomic_load_explicit(&c->latency_ns_sum, memory_order_relaxed);
+        out->conns_opened += atomic_load_explicit(&c->conns_opened, memory_order_relaxed);
+        out->conns_closed += atomic_load_explicit(&c->conns_closed, memory_order_relaxed);
+        out->conns_refused += atomic_load_explicit(&c->conns_refused, memory_order_relaxed);
     }
 }
 

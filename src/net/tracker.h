@@ -46,6 +46,9 @@ struct tracker_counters {
     _Atomic uint64_t failures[TRACKER_FAILURE_KINDS];
     _Atomic uint64_t latency[TRACKER_LATENCY_BUCKETS + 1]; /* announces by duration */
     _Atomic uint64_t latency_ns_sum;
+    _Atomic uint64_t conns_opened;  /* tracker-port connections accepted (server.c) */
+    _Atomic uint64_t conns_closed;
+    _Atomic uint64_t conns_refused; /* turned away at the connection cap */
 };
 
 /* A sum over every slot. */
@@ -55,6 +58,9 @@ struct tracker_stats {
     uint64_t failures[TRACKER_FAILURE_KINDS];
     uint64_t latency[TRACKER_LATENCY_BUCKETS + 1];
     uint64_t latency_ns_sum;
+    uint64_t conns_opened;
+    uint64_t conns_closed;
+    uint64_t conns_refused;
 };
 
 /* State shared by every worker. Members guard themselves (shard locks,

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import ssl
 import stat
 import subprocess
@@ -868,6 +869,26 @@ class StatsTest(ApiCase):
         self.assertGreaterEqual(s1['swarms'], 1)
         wait_until(lambda: self.m.api_ok('GET', '/api/v1/stats')['announces_per_second'] > 0,
                    timeout=15, what='a per-second rate')
+
+    def test_metrics_count_open_tracker_connections(self):
+        def metric(name):
+            st, _, text = self.m.api('GET', '/metrics')
+            self.assertEqual(st, 200)
+            for line in text.splitlines():
+                if line.startswith(name + ' '):
+                    return float(line.rsplit(' ', 1)[1])
+            self.fail('no %s in /metrics' % name)
+        before = metric('mika_connections')
+        held = [socket.create_connection(('127.0.0.1', self.m.port)) for _ in range(3)]
+        try:
+            wait_until(lambda: metric('mika_connections') >= before + 3, timeout=5,
+                       what='three held connections counted')
+        finally:
+            for c in held:
+                c.close()
+        wait_until(lambda: metric('mika_connections') <= before, timeout=5,
+                   what='closed connections uncounted')
+        self.assertEqual(metric('mika_connections_refused_total'), 0)
 
     def test_metrics_are_prometheus_text_and_never_reset(self):
         u = self.new_user()
