@@ -233,7 +233,7 @@ class DocumentTest(ApiCase):
         c = self.m.api_ok('POST', '/api/v1/classes', {'name': 'doc-%s' % random_hash().hex()[:8]},
                           status=201)
         self.m.api_ok('POST', '/api/v1/whitelist',
-                      {'prefix': '-D%s' % random_hash().hex()[:4], 'name': 'doc'}, status=201)
+                      {'prefix': '-D%s' % random_hash().hex()[:12], 'name': 'doc'}, status=201)
         prefix = self.m.api_ok('GET', '/api/v1/whitelist')['whitelist'][-1]['prefix']
         values = {'id': u['id'], 'passkey': u['passkey'], 'info_hash': t['info_hash'],
                   'prefix': urllib.parse.quote(prefix, safe='')}
@@ -258,7 +258,7 @@ class DocumentTest(ApiCase):
         if (path, method) == ('/api/v1/torrents', 'post'):
             return {'info_hash': random_hash().hex()}
         if (path, method) == ('/api/v1/whitelist', 'post'):
-            return {'prefix': '-W%s' % random_hash().hex()[:4], 'name': 'doc'}
+            return {'prefix': '-W%s' % random_hash().hex()[:12], 'name': 'doc'}
         if (path, method) == ('/api/v1/classes', 'post'):
             return {'name': 'doc-%s' % random_hash().hex()[:8]}
         return self.SAMPLE_BODIES.get((path, method))
