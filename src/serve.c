@@ -175,6 +175,38 @@ static int daemon_load(struct daemon *d, bool reload, struct mk_errbuf *eb)
     return MK_OK;
 }
 
+struct restore_state {
+    const struct tracker *tracker;
+    int64_t now;
+    uint64_t restored, skipped;
+};
+
+static int restore_peer(const struct peer_row *row, void *arg)
+{
+    struct restore_state *rs = arg;
+    if (tracker_restore_peer(rs->tracker, row, rs->now) == MK_OK) {
+        rs->restored++;
+    } else {
+        rs->skipped++;
+    }
+    return MK_OK;
+}
+
+/* Puts the peers the store remembers back into their swarms, so that the
+ * first announce after a restart is credited its true delta. */
+static void daemon_restore_peers(struct daemon *d)
+{
+    struct restore_state rs = {.tracker = &d->tracker, .now = (int64_t)time(NULL)};
+    int64_t ttl = (int64_t)d->cfg.interval * d->cfg.expiry_factor;
+    struct mk_errbuf eb = {{0}};
+    if (store_load_peers(&d->loader, rs.now - ttl, restore_peer, &rs, &eb) != MK_OK) {
+        mk_log(MK_LOG_WARN, "serve", "peers not restored: %s", eb.msg);
+        return;
+    }
+    mk_log(MK_LOG_INFO, "serve", "restored %llu peers (%llu too old or on unknown torrents)",
+           (unsigned long long)rs.restored, (unsigned long long)rs.skipped);
+}
+
 /* ---- start and stop ---------------------------------------------------- */
 
 static void raise_fd_limit(uint32_t want)
@@ -247,6 +279,7 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
         return rc;
     }
     rc = flusher_pass(d->flusher);
+    bool replayed = rc == MK_OK;
     if (rc != MK_OK) {
         /* Not fatal: the segments stay on disk and the flusher retries. */
         mk_log(MK_LOG_WARN, "serve", "journal replay postponed, the store is unavailable (%s)",
@@ -263,7 +296,16 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
     if (rc != MK_OK) {
         return rc;
     }
+    /* Peers' baselines are only as fresh as the store: with segments still
+     * waiting, the store's counters are older than what was answered, and
+     * restoring them would credit the gap twice. */
+    if (replayed) {
+        daemon_restore_peers(d);
+    } else {
+        mk_log(MK_LOG_WARN, "serve", "peers not restored: the journal is not applied yet");
+    }
 
+    flusher_set_peer_ttl(d->flusher, cfg->interval * cfg->expiry_factor);
     rc = flusher_start(d->flusher, eb);
     if (rc != MK_OK) {
         return rc;

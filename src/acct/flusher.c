@@ -18,6 +18,7 @@
 
 #define FLUSHER_SEGMENTS_PER_PASS 1024
 #define FLUSHER_BACKOFF_MAX_MS 5000
+#define FLUSHER_PRUNE_EVERY_S 60
 
 struct flusher {
     struct store *store;
@@ -31,6 +32,8 @@ struct flusher {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stopping;                /* under lock */
+    uint32_t peer_ttl_s;          /* 0: never prune */
+    int64_t pruned_at;            /* unix seconds of the last prune */
     _Atomic uint64_t applied;     /* records */
 };
 
@@ -114,6 +117,24 @@ int flusher_pass(struct flusher *f)
     }
 }
 
+void flusher_set_peer_ttl(struct flusher *f, uint32_t ttl_s)
+{
+    f->peer_ttl_s = ttl_s;
+}
+
+/* Stored peers the tracker has expired are dead weight for the next start. */
+static void flusher_prune(struct flusher *f)
+{
+    int64_t now = (int64_t)time(NULL);
+    if (f->peer_ttl_s == 0 || now - f->pruned_at < FLUSHER_PRUNE_EVERY_S) {
+        return;
+    }
+    struct mk_errbuf eb = {{0}};
+    if (store_prune_peers(f->store, now - f->peer_ttl_s, &eb) == MK_OK) {
+        f->pruned_at = now;
+    }
+}
+
 static void *flusher_main(void *arg)
 {
     struct flusher *f = arg;
@@ -129,6 +150,7 @@ static void *flusher_main(void *arg)
         pthread_mutex_unlock(&f->lock);
         int rc = flusher_pass(f);
         if (rc == MK_OK) {
+            flusher_prune(f);
             wait_ms = f->period_ms;
         } else {
             wait_ms = wait_ms * 2 > FLUSHER_BACKOFF_MAX_MS ? FLUSHER_BACKOFF_MAX_MS : wait_ms * 2;

@@ -29,6 +29,10 @@ int flusher_new(struct flusher **out, struct store *st, const char *dir, size_t 
  * applied; the store's error (e.g. MK_EUNAVAIL) when it stopped early. */
 int flusher_pass(struct flusher *f);
 
+/* Makes the thread also delete stored peers not seen for ttl_s seconds (the
+ * tracker expired them), about once a minute. 0 (the default) never does. */
+void flusher_set_peer_ttl(struct flusher *f, uint32_t ttl_s);
+
 /* Starts the background thread that runs a pass every period. */
 int flusher_start(struct flusher *f, struct mk_errbuf *eb);
 

@@ -199,7 +199,18 @@ int journal_add(struct journal_writer *w, const struct acct_delta *d)
     r->uploaded = d->uploaded;
     r->downloaded = d->downloaded;
     r->at = d->at;
-    r->flags = d->snatch ? JOURNAL_SNATCH : 0;
+    r->flags = (d->snatch ? JOURNAL_SNATCH : 0) | (d->has_peer ? JOURNAL_PEER : 0) |
+               (d->peer.gone ? JOURNAL_PEER_GONE : 0) | (d->peer.seeder ? JOURNAL_SEEDER : 0) |
+               (d->peer.partial ? JOURNAL_PARTIAL : 0);
+    if (d->has_peer) {
+        r->port = d->peer.port;
+        r->family = d->peer.family;
+        r->reported_up = d->peer.uploaded;
+        r->reported_down = d->peer.downloaded;
+        r->version = d->peer.version;
+        memcpy(r->peer_id, d->peer.peer_id, sizeof(r->peer_id));
+        memcpy(r->ip, d->peer.ip, sizeof(r->ip));
+    }
     r->crc = record_crc(r);
     return MK_OK;
 }
@@ -366,14 +377,30 @@ int journal_read(const char *dir, const struct journal_segment *seg, struct acct
             rc = mk_fail(eb, MK_ELIMIT, "journal: %s holds more than %zu records", path, max);
             break;
         }
-        out[(*n)++] = (struct acct_delta){
-            .user_id = r.user_id,
-            .torrent_id = r.torrent_id,
-            .uploaded = r.uploaded,
-            .downloaded = r.downloaded,
-            .snatch = (r.flags & JOURNAL_SNATCH) != 0,
-            .at = r.at,
-        };
+        struct acct_delta *d = &out[(*n)++];
+        memset(d, 0, sizeof(*d));
+        d->user_id = r.user_id;
+        d->torrent_id = r.torrent_id;
+        d->uploaded = r.uploaded;
+        d->downloaded = r.downloaded;
+        d->snatch = (r.flags & JOURNAL_SNATCH) != 0;
+        d->at = r.at;
+        d->has_peer = (r.flags & JOURNAL_PEER) != 0;
+        if (d->has_peer) {
+            d->peer.gone = (r.flags & JOURNAL_PEER_GONE) != 0;
+            d->peer.version = r.version;
+            d->peer.torrent_id = r.torrent_id;
+            d->peer.user_id = r.user_id;
+            memcpy(d->peer.peer_id, r.peer_id, sizeof(r.peer_id));
+            d->peer.family = r.family;
+            memcpy(d->peer.ip, r.ip, sizeof(r.ip));
+            d->peer.port = r.port;
+            d->peer.uploaded = r.reported_up;
+            d->peer.downloaded = r.reported_down;
+            d->peer.seeder = (r.flags & JOURNAL_SEEDER) != 0;
+            d->peer.partial = (r.flags & JOURNAL_PARTIAL) != 0;
+            d->peer.last_seen = r.at;
+        }
     }
     fclose(f);
     return rc;

@@ -27,7 +27,7 @@
 #include "store/store.h"
 #include "util/err.h"
 
-#define JOURNAL_MAGIC 0x4d4b4a31u /* "MKJ1": the first record of every segment */
+#define JOURNAL_MAGIC 0x4d4b4a32u /* "MKJ2": in every record */
 
 /* One record: what one announce changed. Fixed layout with no padding, in
  * the host's byte order (a journal is not moved between machines); the crc
@@ -39,13 +39,25 @@ struct journal_record {
     uint32_t torrent_id;
     uint64_t uploaded;     /* raw bytes since the peer's previous report */
     uint64_t downloaded;
-    int64_t at;            /* unix seconds */
-    uint32_t flags;        /* JOURNAL_SNATCH */
-    uint32_t reserved;     /* zero */
+    int64_t at;            /* unix seconds; also the peer's last_seen */
+    uint32_t flags;        /* JOURNAL_* below */
+    uint16_t port;         /* the peer's, host order */
+    uint8_t family;        /* 4 or 6 */
+    uint8_t reserved;      /* zero */
+    uint64_t reported_up;  /* the peer's report: the baseline for its next delta */
+    uint64_t reported_down;
+    uint8_t peer_id[20];
+    uint8_t ip[16];
+    uint32_t reserved2;    /* zero */
+    int64_t version;       /* unix microseconds: orders a peer's reports across workers */
 };
-_Static_assert(sizeof(struct journal_record) == 48, "journal records have a fixed layout");
+_Static_assert(sizeof(struct journal_record) == 112, "journal records have a fixed layout");
 
-#define JOURNAL_SNATCH 1u
+#define JOURNAL_SNATCH 1u     /* first completion by this user */
+#define JOURNAL_PEER 2u       /* the peer fields are meaningful */
+#define JOURNAL_PEER_GONE 4u  /* the peer left: forget its baseline */
+#define JOURNAL_SEEDER 8u
+#define JOURNAL_PARTIAL 16u
 
 enum journal_fsync {
     JOURNAL_FSYNC_NEVER,    /* the OS writes back when it likes: a power loss may lose minutes */

@@ -98,6 +98,9 @@ int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *u
         return mk_fail(eb, MK_EIO, "getrandom failed");
     }
     clock_gettime(CLOCK_MONOTONIC, &t->epoch);
+    /* The clock starts a time-to-live after zero, so peers restored from the
+     * store keep their true age (their last_seen lies before the start). */
+    t->epoch.tv_sec -= (time_t)cfg->interval * cfg->expiry_factor;
     atomic_init(&t->live.interval, cfg->interval);
     atomic_init(&t->live.min_interval, cfg->min_interval);
     atomic_init(&t->live.numwant_max, cfg->numwant_max);
@@ -420,7 +423,27 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
     bool have_prev = prev.existed;
     delta.uploaded = acct_raw_delta(have_prev, prev.uploaded, a.uploaded);
     delta.downloaded = acct_raw_delta(have_prev, prev.downloaded, a.downloaded);
-    if ((delta.uploaded || delta.downloaded || delta.snatch) && !journal_delta(l, &delta)) {
+    /* Every announce moves the peer's baseline, so every one is journaled:
+     * the store keeps the last report of each peer for the next start. */
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    delta.has_peer = true;
+    delta.peer = (struct peer_row){
+        .gone = stopped,
+        .version = (int64_t)wall.tv_sec * 1000000 + wall.tv_nsec / 1000,
+        .torrent_id = delta.torrent_id,
+        .user_id = user->id,
+        .family = v6 ? 6 : 4,
+        .port = a.port,
+        .uploaded = a.uploaded,
+        .downloaded = a.downloaded,
+        .seeder = r.seeder,
+        .partial = r.partial,
+        .last_seen = delta.at,
+    };
+    memcpy(delta.peer.peer_id, a.peer_id, 20);
+    memcpy(delta.peer.ip, addr.ip, iplen);
+    if (!journal_delta(l, &delta)) {
         /* The swarm moved but the books could not: say so rather than
          * answer an announce whose bytes may never be counted. */
         return answer_failure(b, FAIL_BOOKS);
@@ -580,6 +603,45 @@ const char *tracker_failure_label(unsigned i)
 double tracker_latency_bound(unsigned i)
 {
     return i < TRACKER_LATENCY_BUCKETS ? latency_bounds[i] : 0;
+}
+
+int tracker_restore_peer(const struct tracker *t, const struct peer_row *row, int64_t now_wall)
+{
+    uint64_t ttl = (uint64_t)atomic_load(&t->live.interval) * t->cfg->expiry_factor;
+    int64_t age = now_wall - row->last_seen;
+    uint32_t now = tracker_now(t);
+    if (age < 0) {
+        age = 0; /* the wall clock stepped back: treat it as just seen */
+    }
+    if ((uint64_t)age > ttl || (uint64_t)age >= now) {
+        return MK_ENOTFOUND;
+    }
+    bool v6 = row->family == 6;
+    if ((v6 && !t->cfg->ipv6) || (!v6 && !t->cfg->ipv4)) {
+        return MK_ENOTFOUND;
+    }
+    struct peer_report r = {
+        .key = peer_identity(t, row->peer_id, row->user_id),
+        .user_id = row->user_id,
+        .uploaded = row->uploaded,
+        .downloaded = row->downloaded,
+        .seeder = row->seeder,
+        .partial = row->partial && !row->seeder,
+        .now = now - (uint32_t)age,
+    };
+    size_t iplen = v6 ? 16 : 4;
+    memcpy(r.addr, row->ip, iplen);
+    r.addr[iplen] = (uint8_t)(row->port >> 8);
+    r.addr[iplen + 1] = (uint8_t)(row->port & 0xff);
+    struct torrent_shard *shard;
+    struct torrent *tor = torrents_lock(t->torrents, row->info_hash, &shard);
+    int rc = MK_ENOTFOUND;
+    if (tor && !tor->deleted && tor->enabled) {
+        struct peer_prev prev;
+        rc = peerset_upsert(v6 ? &tor->v6 : &tor->v4, &r, &prev);
+    }
+    torrents_unlock(shard);
+    return rc;
 }
 
 uint32_t tracker_reap_shard(const struct tracker *t, uint32_t shard)

@@ -131,6 +131,12 @@ const char *tracker_failure_label(unsigned i);
 /* Upper bound in seconds of latency bucket i < TRACKER_LATENCY_BUCKETS. */
 double tracker_latency_bound(unsigned i);
 
+/* Puts a peer from the store back into its swarm at start-up, with its
+ * reported counters as the baseline and its true age. MK_ENOTFOUND (and
+ * nothing changes) for a peer older than interval x expiry_factor, or whose
+ * torrent is not registered, deleted or disabled. */
+int tracker_restore_peer(const struct tracker *t, const struct peer_row *row, int64_t now_wall);
+
 /* Expires peers silent for interval * expiry_factor in one shard; returns how many. */
 uint32_t tracker_reap_shard(const struct tracker *t, uint32_t shard);
 

@@ -27,7 +27,7 @@
 #define SQLITE_BUSY_MS 100
 #define SQLITE_OPEN_BUSY_MS 5000
 
-#define SQLITE_SCHEMA_VERSION 2
+#define SQLITE_SCHEMA_VERSION 3
 
 /* db stays the first member: sqlite_admin.c reads it through the context. */
 struct sqlite_store {
@@ -36,6 +36,7 @@ struct sqlite_store {
     sqlite3_stmt *add_snatch;    /* INSERT OR IGNORE INTO snatches */
     sqlite3_stmt *bump_snatches; /* torrents.snatches += 1 */
     sqlite3_stmt *mark_segment;  /* journal_applied insert */
+    sqlite3_stmt *put_peer;      /* peers upsert: a peer's newer baseline, or its leaving */
 };
 
 /* Migration i takes the schema from version i to i + 1; only ever append. */
@@ -106,6 +107,24 @@ static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION] = {
     " records INTEGER NOT NULL,"
     " applied_at INTEGER NOT NULL DEFAULT (strftime('%s','now')),"
     " PRIMARY KEY (boot, writer, seq)) WITHOUT ROWID;",
+    /* v3: each peer's last report, written with the books, so a restart
+     * restores the swarms and their baselines. */
+    "CREATE TABLE peers ("
+    " torrent_id INTEGER NOT NULL,"
+    " user_id INTEGER NOT NULL,"
+    " peer_id BLOB NOT NULL CHECK (length(peer_id) = 20),"
+    " family INTEGER NOT NULL CHECK (family IN (4, 6)),"
+    " ip BLOB NOT NULL,"
+    " port INTEGER NOT NULL,"
+    " uploaded INTEGER NOT NULL,"
+    " downloaded INTEGER NOT NULL,"
+    " seeder INTEGER NOT NULL,"
+    " partial INTEGER NOT NULL,"
+    " last_seen INTEGER NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " gone INTEGER NOT NULL,"
+    " PRIMARY KEY (torrent_id, user_id, peer_id)) WITHOUT ROWID;"
+    "CREATE INDEX peers_last_seen ON peers (last_seen);",
 };
 
 /* Seeded once, when the database is created: widely used clients' BEP 20
@@ -274,6 +293,7 @@ static void sqlite_close(void *ctx)
     sqlite3_finalize(s->add_snatch);
     sqlite3_finalize(s->bump_snatches);
     sqlite3_finalize(s->mark_segment);
+    sqlite3_finalize(s->put_peer);
     sqlite3_close(s->db);
     free(s);
 }
@@ -341,6 +361,17 @@ static int sqlite_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf
                              " VALUES (?1, ?2, ?3, ?4)",
                              &s->mark_segment, eb);
     }
+    if (err == 0) {
+        err = sqlite_prepare(s->db,
+                             "INSERT INTO peers (torrent_id, user_id, peer_id, family, ip, port,"
+                             " uploaded, downloaded, seeder, partial, last_seen, version, gone)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                             " ON CONFLICT (torrent_id, user_id, peer_id) DO UPDATE SET"
+                             " family = ?4, ip = ?5, port = ?6, uploaded = ?7, downloaded = ?8,"
+                             " seeder = ?9, partial = ?10, last_seen = ?11, version = ?12,"
+                             " gone = ?13 WHERE ?12 > peers.version",
+                             &s->put_peer, eb);
+    }
     if (err < 0) {
         goto out_close;
     }
@@ -361,6 +392,7 @@ struct sqlite_sink {
     store_torrent_fn torrent;
     store_whitelist_fn whitelist;
     store_snatch_fn snatch;
+    store_peer_fn peer;
     void *arg;
 };
 
@@ -526,6 +558,59 @@ static int sqlite_snatch_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
     return sink->snatch(&row, sink->arg);
 }
 
+static int sqlite_peer_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
+{
+    struct peer_row row;
+    memset(&row, 0, sizeof(row));
+    sqlite3_int64 tid = sqlite3_column_int64(st, 0);
+    sqlite3_int64 uid = sqlite3_column_int64(st, 1);
+    int family = sqlite3_column_int(st, 3);
+    int iplen = sqlite3_column_bytes(st, 4);
+    sqlite3_int64 port = sqlite3_column_int64(st, 5);
+    if (!sqlite_id_ok(uid) || !sqlite_id_ok(tid) || sqlite3_column_bytes(st, 2) != 20 ||
+        !((family == 4 && iplen == 4) || (family == 6 && iplen == 16)) || port < 1 ||
+        port > 65535 || sqlite3_column_bytes(st, 11) != 20) {
+        mk_log(MK_LOG_WARN, "store.sqlite",
+               "peers row (torrent_id %lld, user_id %lld) skipped: malformed", tid, uid);
+        return 0;
+    }
+    row.torrent_id = (uint32_t)tid;
+    row.user_id = (uint32_t)uid;
+    memcpy(row.peer_id, sqlite3_column_blob(st, 2), 20);
+    row.family = (uint8_t)family;
+    memcpy(row.ip, sqlite3_column_blob(st, 4), (size_t)iplen);
+    row.port = (uint16_t)port;
+    row.uploaded = (uint64_t)sqlite3_column_int64(st, 6);
+    row.downloaded = (uint64_t)sqlite3_column_int64(st, 7);
+    row.seeder = sqlite3_column_int(st, 8) != 0;
+    row.partial = sqlite3_column_int(st, 9) != 0;
+    row.last_seen = sqlite3_column_int64(st, 10);
+    memcpy(row.info_hash, sqlite3_column_blob(st, 11), 20);
+    return sink->peer(&row, sink->arg);
+}
+
+static int sqlite_load_peers(void *ctx, int64_t seen_since, store_peer_fn fn, void *arg,
+                             struct mk_errbuf *eb)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT p.torrent_id, p.user_id, p.peer_id, p.family, p.ip, p.port, p.uploaded,"
+             " p.downloaded, p.seeder, p.partial, p.last_seen, t.info_hash"
+             " FROM peers p JOIN torrents t ON t.id = p.torrent_id"
+             " WHERE p.last_seen >= %" PRId64 " AND p.gone = 0",
+             seen_since);
+    return sqlite_load(ctx, sql, "peers", sqlite_peer_row,
+                       &(struct sqlite_sink){.peer = fn, .arg = arg}, eb);
+}
+
+static int sqlite_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *eb)
+{
+    struct sqlite_store *s = ctx;
+    char sql[128];
+    snprintf(sql, sizeof(sql), "DELETE FROM peers WHERE last_seen < %" PRId64, seen_before);
+    return sqlite_exec(s->db, sql, eb);
+}
+
 static int sqlite_load_users(void *ctx, store_user_fn fn, void *arg, struct mk_errbuf *eb)
 {
     return sqlite_load(ctx,
@@ -613,6 +698,24 @@ static int sqlite_apply_one(struct sqlite_store *s, const struct acct_delta *d,
             err = sqlite_step_done(s->db, s->bump_snatches, eb, "apply snatch count");
         }
     }
+    if (err == 0 && d->has_peer) {
+        const struct peer_row *p = &d->peer;
+        sqlite3_stmt *st = s->put_peer;
+        sqlite3_bind_int64(st, 1, d->torrent_id);
+        sqlite3_bind_int64(st, 2, d->user_id);
+        sqlite3_bind_blob(st, 3, p->peer_id, 20, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, p->family == 6 ? 6 : 4);
+        sqlite3_bind_blob(st, 5, p->ip, p->family == 6 ? 16 : 4, SQLITE_STATIC);
+        sqlite3_bind_int(st, 6, p->port);
+        sqlite3_bind_int64(st, 7, sqlite_clamp(p->uploaded, d->user_id));
+        sqlite3_bind_int64(st, 8, sqlite_clamp(p->downloaded, d->user_id));
+        sqlite3_bind_int(st, 9, p->seeder);
+        sqlite3_bind_int(st, 10, p->partial);
+        sqlite3_bind_int64(st, 11, p->last_seen);
+        sqlite3_bind_int64(st, 12, p->version);
+        sqlite3_bind_int(st, 13, p->gone);
+        err = sqlite_step_done(s->db, st, eb, "put peer");
+    }
     return err;
 }
 
@@ -662,7 +765,7 @@ static int sqlite_apply_segment(void *ctx, const struct store_segment_id *id,
 }
 
 const struct store_ops store_sqlite_ops = {
-    .version = MK_STORE_V2,
+    .version = MK_STORE_V3,
     .name = "sqlite",
     .open = sqlite_open,
     .close = sqlite_close,
@@ -691,4 +794,6 @@ const struct store_ops store_sqlite_ops = {
     .class_delete = sqlite_admin_class_delete,
     .settings_load = sqlite_admin_settings_load,
     .settings_put = sqlite_admin_settings_put,
+    .load_peers = sqlite_load_peers,
+    .prune_peers = sqlite_prune_peers,
 };

@@ -403,3 +403,38 @@ int store_settings_put(struct store *st, const struct setting_row *rows, size_t 
     }
     return store_done_v2(st, "settings_put", st->ops->settings_put(st->ctx, rows, n, eb), eb);
 }
+
+/* ---- MK_STORE_V3: peers' baselines -------------------------------------- */
+
+static int store_can_v3(const struct store *st, bool has_method, const char *method,
+                        struct mk_errbuf *eb)
+{
+    if (st->ops && st->ops->version < MK_STORE_V3) {
+        return mk_fail(eb, MK_ENOTSUP, "store %s: interface version %d has no %s",
+                       st->ops->name, st->ops->version, method);
+    }
+    return store_can(st, has_method, method, eb);
+}
+
+int store_load_peers(struct store *st, int64_t seen_since, store_peer_fn fn, void *arg,
+                     struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v3(st, st->ops && st->ops->load_peers, "load_peers", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done(st, "load_peers", st->ops->load_peers(st->ctx, seen_since, fn, arg, eb), eb);
+}
+
+int store_prune_peers(struct store *st, int64_t seen_before, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v3(st, st->ops && st->ops->prune_peers, "prune_peers", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done(st, "prune_peers", st->ops->prune_peers(st->ctx, seen_before, eb), eb);
+}

@@ -59,7 +59,29 @@ struct snatch_row {
     uint8_t info_hash[20];
 };
 
-/* What one announce changed in the books, before issue 5's multipliers. */
+/* One peer as the store keeps it: the baseline a restart needs so that the
+ * first announce after it is credited its true delta. */
+struct peer_row {
+    uint32_t torrent_id;
+    uint32_t user_id;
+    uint8_t info_hash[20];  /* filled by load_peers (a join); unused when writing */
+    uint8_t peer_id[20];
+    uint8_t family;         /* 4 or 6 */
+    uint8_t ip[16];         /* network order; IPv4 in the first 4 bytes */
+    uint16_t port;
+    uint64_t uploaded;      /* last reported, cumulative for the client session */
+    uint64_t downloaded;
+    bool seeder;
+    bool partial;           /* BEP 21 partial seed */
+    bool gone;              /* the peer left (event=stopped) */
+    int64_t last_seen;      /* unix seconds */
+    int64_t version;        /* unix microseconds of the report: workers' segments
+                             * are applied in any order, so the latest report of a
+                             * peer is the one with the highest version */
+};
+
+/* What one announce changed: the books (raw deltas, snatch) and the peer's
+ * new baseline, or its departure. */
 struct acct_delta {
     uint32_t user_id;
     uint32_t torrent_id;
@@ -67,6 +89,8 @@ struct acct_delta {
     uint64_t downloaded;
     bool snatch;         /* first completion of this torrent by this user */
     int64_t at;          /* unix seconds */
+    bool has_peer;       /* peer below is meaningful (peer.gone: it left) */
+    struct peer_row peer;
 };
 
 /* Names one journal segment (acct/journal.h) for exactly-once application. */
@@ -154,9 +178,11 @@ typedef int (*store_user_fn)(const struct user_row *row, void *arg);
 typedef int (*store_torrent_fn)(const struct torrent_row *row, void *arg);
 typedef int (*store_whitelist_fn)(const struct whitelist_row *row, void *arg);
 typedef int (*store_snatch_fn)(const struct snatch_row *row, void *arg);
+typedef int (*store_peer_fn)(const struct peer_row *row, void *arg);
 
 #define MK_STORE_V1 1
 #define MK_STORE_V2 2 /* adds the admin API's methods (ping ... settings_put) */
+#define MK_STORE_V3 3 /* adds peers: load_peers, prune_peers; apply_segment keeps them */
 
 /* The embedded default keeps every kind in one backend; issue 6 splits the
  * table per kind. Each load method streams rows through fn, never building
@@ -229,6 +255,20 @@ struct store_ops {
     /* Inserts or replaces n settings in one transaction. */
     int (*settings_put)(void *ctx, const struct setting_row *rows, size_t n,
                         struct mk_errbuf *eb);
+
+    /* ---- MK_STORE_V3: peers' baselines across restarts. Optional.
+     * apply_segment of a V3 backend also records each delta's peer, in the
+     * same transaction as the books, unless the store already holds a
+     * report of that peer with a higher version (segments of different
+     * workers arrive in any order). A peer that left is kept as gone. */
+
+    /* Streams peers last seen at or after seen_since (unix seconds) and not
+     * gone, with their torrent's info_hash. */
+    int (*load_peers)(void *ctx, int64_t seen_since, store_peer_fn fn, void *arg,
+                      struct mk_errbuf *eb);
+    /* Deletes peers last seen before seen_before (the tracker expired them)
+     * and gone ones no newer than that. */
+    int (*prune_peers)(void *ctx, int64_t seen_before, struct mk_errbuf *eb);
 };
 
 /* The registry: NULL when no backend has that name. */
@@ -253,6 +293,9 @@ int store_load_snatches(struct store *st, store_snatch_fn fn, void *arg, struct 
 int store_apply(struct store *st, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 int store_apply_segment(struct store *st, const struct store_segment_id *id,
                         const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
+int store_load_peers(struct store *st, int64_t seen_since, store_peer_fn fn, void *arg,
+                     struct mk_errbuf *eb);
+int store_prune_peers(struct store *st, int64_t seen_before, struct mk_errbuf *eb);
 
 /* MK_STORE_V2 wrappers: MK_ENOTSUP for a backend older than V2 or without
  * the method; MK_ENOTFOUND and MK_EEXIST are answers, not logged failures. */

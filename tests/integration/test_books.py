@@ -8,10 +8,11 @@ counters it reported, and whether it was ANSWERED (a whole 200 response whose
 body is not a failure).
 
 What the store must then hold, per user, follows from the raw-delta rule
-(src/acct/rules.c acct_raw_delta) and from peers living in memory: within one
-daemon lifetime a peer is credited the difference between consecutive reports
-the daemon processed; its first report in a lifetime has no baseline and is
-credited 0. Every answered announce was processed. An announce that got no
+(src/acct/rules.c acct_raw_delta) and from peers' baselines surviving
+restarts (the journal carries each peer's last report and the store restores
+it): a peer is credited the difference between consecutive reports the daemon
+processed, across lifetimes; only its very first report is credited 0. Every
+answered announce was processed. An announce that got no
 answer (in flight when the daemon was SIGKILLed) may or may not have been
 processed and journaled before the kill: the contract is "an answered one is
 never lost, nothing counts twice", not "an unanswered one never counts". So
@@ -254,7 +255,8 @@ class Load:
         exact = (0, 0)
         options = {(0, 0)}
         for p in self.peers[uid]:
-            for events in p.by_lifetime().values():
+            # Baselines carry over restarts: one sequence across lifetimes.
+            for events in [[(u, d, a) for _, u, d, a in p.events]]:
                 a = answered_credit(events)
                 exact = (exact[0] + a[0], exact[1] + a[1])
                 opts = credit_options(events)
@@ -465,11 +467,11 @@ class RestartTest(unittest.TestCase):
         # A snatch from before the restart is still known: no second one.
         d = self.announce(pk2, ih1, p2, uploaded=4, downloaded=50, left=0, event='completed')
         self.assertEqual(d[b'downloaded'], 2)
-        # u1's first announce after the restart has no baseline (peers live in
-        # memory): credited 0; the next one is credited its delta.
+        # u1's baseline survived the restart: its first announce after it is
+        # credited its true delta, and so is the next.
         self.announce(pk1, ih1, p1, uploaded=1100 + (1 << 40) + 500, downloaded=5300, left=9)
         self.announce(pk1, ih1, p1, uploaded=1100 + (1 << 40) + 800, downloaded=5310, left=9)
-        want[u1] = (want[u1][0] + 300, want[u1][1] + 10)
+        want[u1] = (want[u1][0] + 800, want[u1][1] + 103)
         m.stop()
         self.assertEqual(journal_files(m), [])
         self.assertEqual({u: m.user_stats(u) for u in want}, want)
@@ -508,9 +510,6 @@ class RestartTest(unittest.TestCase):
         d = self.announce(pk, ih, pid, uploaded=0, downloaded=10, left=0, event='completed')
         self.assertEqual(d[b'downloaded'], 1)
 
-    @unittest.skip('BUG (issue 5 not met yet): peers\' last reported counters are not'
-                   ' journaled, so the first announce after a restart has no baseline and'
-                   ' is credited 0 (acct_raw_delta) instead of its true delta')
     def test_first_announce_after_restart_is_credited_its_true_delta(self):
         m = self.m
         uid, pk = m.add_user()

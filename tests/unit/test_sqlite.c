@@ -210,7 +210,7 @@ static void test_registry_finds_sqlite_only(void **state)
     assert_non_null(ops);
     assert_ptr_equal(ops, &store_sqlite_ops);
     assert_string_equal(ops->name, "sqlite");
-    assert_int_equal(ops->version, MK_STORE_V2);
+    assert_int_equal(ops->version, MK_STORE_V3);
     assert_null(store_find("postgres"));
     assert_null(store_find(""));
 }
@@ -265,13 +265,13 @@ static void test_failed_call_is_logged_with_backend_and_method(void **state)
 
 /* ---- open, schema, migration -------------------------------------------- */
 
-static void test_open_creates_database_at_schema_version_2_in_wal_mode(void **state)
+static void test_open_creates_database_at_schema_version_3_in_wal_mode(void **state)
 {
     struct fixture *fx = *state;
     assert_int_equal(access(fx->db, F_OK), -1);
     open_store(fx);
     assert_int_equal(access(fx->db, F_OK), 0);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 3);
     char mode[16];
     assert_string_equal(raw_text(fx, "PRAGMA journal_mode", mode, sizeof(mode)), "wal");
     assert_non_null(strstr(log_text(fx), "schema migrated to version 1"));
@@ -321,7 +321,7 @@ static void test_open_rejects_unknown_schema_version(void **state)
     struct store_cfg cfg = {.path = fx->db};
     struct mk_errbuf eb;
     assert_int_equal(store_open(&fx->st, "sqlite", &cfg, &eb), MK_ENOTSUP);
-    assert_string_equal(eb.msg, "sqlite: schema version 99 is not one this mika knows (0..2)");
+    assert_string_equal(eb.msg, "sqlite: schema version 99 is not one this mika knows (0..3)");
     assert_null(fx->st.ops);
 }
 
@@ -695,6 +695,87 @@ static void test_apply_segment_applies_each_segment_once(void **state)
     assert_int_equal(raw_int(fx, "SELECT records FROM journal_applied WHERE seq = 42"), 2);
 }
 
+struct peers_seen {
+    struct peer_row rows[8];
+    int n;
+};
+
+static int collect_peer(const struct peer_row *row, void *arg)
+{
+    struct peers_seen *ps = arg;
+    if (ps->n < 8) {
+        ps->rows[ps->n] = *row;
+    }
+    ps->n++;
+    return 0;
+}
+
+static struct acct_delta peer_delta(uint32_t user, const char *pid, uint64_t up, int64_t seen,
+                                    int64_t version, bool gone)
+{
+    struct acct_delta d = {.user_id = user, .torrent_id = 5, .at = seen, .has_peer = true};
+    d.peer = (struct peer_row){.torrent_id = 5, .user_id = user, .family = 4, .port = 6881,
+                               .uploaded = up, .downloaded = up / 2, .seeder = true,
+                               .last_seen = seen, .version = version, .gone = gone};
+    memcpy(d.peer.peer_id, pid, 20);
+    memcpy(d.peer.ip, "\x7f\x00\x00\x01", 4);
+    return d;
+}
+
+/* Each peer's last report is kept for the next start; segments of different
+ * workers arrive in any order, so an older report never overwrites a newer
+ * one; a peer that left is not loaded; old peers are pruned. */
+static void test_peers_keep_the_newest_report_and_load_with_their_hash(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    add_user_and_torrent(fx);
+    const char *pa = "-qB4650-aaaaaaaaaaaa", *pb = "-TR3000-bbbbbbbbbbbb";
+    struct acct_delta newer[] = {peer_delta(1, pa, 900, 1000, 1000000900, false),
+                                 peer_delta(2, pb, 50, 1000, 1000000950, false)};
+    struct acct_delta older[] = {peer_delta(1, pa, 300, 999, 999000000, false)};
+    struct store_segment_id s1 = {.boot = 1, .writer = 1, .seq = 1};
+    struct store_segment_id s0 = {.boot = 1, .writer = 0, .seq = 1};
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply_segment(&fx->st, &s1, newer, 2, &eb), 0);
+    assert_int_equal(store_apply_segment(&fx->st, &s0, older, 1, &eb), 0);
+    struct peers_seen ps = {.n = 0};
+    assert_int_equal(store_load_peers(&fx->st, 0, collect_peer, &ps, &eb), 0);
+    assert_int_equal(ps.n, 2);
+    for (int i = 0; i < 2; i++) {
+        const struct peer_row *r = &ps.rows[i];
+        assert_memory_equal(r->info_hash, "\x55\x55\x55\x55\x55\x55\x55\x55\x55\x55"
+                                          "\x55\x55\x55\x55\x55\x55\x55\x55\x55\x55", 20);
+        assert_int_equal(r->family, 4);
+        assert_int_equal(r->port, 6881);
+        assert_true(r->seeder);
+        if (r->user_id == 1) {
+            assert_memory_equal(r->peer_id, pa, 20);
+            assert_int_equal(r->uploaded, 900); /* not the older 300 */
+            assert_int_equal(r->downloaded, 450);
+        } else {
+            assert_int_equal(r->uploaded, 50);
+        }
+    }
+    /* Gone: not loaded, and an older report cannot bring it back. */
+    struct acct_delta left[] = {peer_delta(2, pb, 60, 1001, 1001000000, true)};
+    struct acct_delta stale[] = {peer_delta(2, pb, 55, 1000, 1000000990, false)};
+    struct store_segment_id s2 = {.boot = 1, .writer = 0, .seq = 2};
+    struct store_segment_id s3 = {.boot = 1, .writer = 1, .seq = 2};
+    assert_int_equal(store_apply_segment(&fx->st, &s2, left, 1, &eb), 0);
+    assert_int_equal(store_apply_segment(&fx->st, &s3, stale, 1, &eb), 0);
+    ps.n = 0;
+    assert_int_equal(store_load_peers(&fx->st, 0, collect_peer, &ps, &eb), 0);
+    assert_int_equal(ps.n, 1);
+    assert_int_equal(ps.rows[0].user_id, 1);
+    /* seen_since filters; prune deletes what is older. */
+    ps.n = 0;
+    assert_int_equal(store_load_peers(&fx->st, 1001, collect_peer, &ps, &eb), 0);
+    assert_int_equal(ps.n, 0);
+    assert_int_equal(store_prune_peers(&fx->st, 1001, &eb), 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM peers"), 1); /* the gone row, seen at 1001 */
+}
+
 static void test_reopen_keeps_data(void **state)
 {
     struct fixture *fx = *state;
@@ -704,7 +785,7 @@ static void test_reopen_keeps_data(void **state)
     struct mk_errbuf eb;
     assert_int_equal(store_apply(&fx->st, &d, 1, &eb), 0);
     reopen_store(fx);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 3);
     struct users_seen us = {0};
     assert_int_equal(store_load_users(&fx->st, collect_user, &us, &eb), 0);
     assert_int_equal(us.n, 2);
@@ -749,7 +830,7 @@ static void test_migration_from_v1_keeps_rows_and_adds_v2_defaults(void **state)
                  " VALUES (3, zeroblob(20), 1, 'dupe');"
                  "INSERT INTO whitelist VALUES ('-XX', 'X client')");
     open_store(fx);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 3);
     assert_non_null(strstr(log_text(fx), "schema migrated to version 2"));
     assert_null(strstr(log_text(fx), "schema migrated to version 1"));
     /* Rows keep their v1 columns and get the v2 defaults. */
@@ -1239,7 +1320,7 @@ int main(void)
         T(test_wrappers_refuse_a_closed_store),
         T(test_missing_optional_apply_is_enotsup),
         T(test_failed_call_is_logged_with_backend_and_method),
-        T(test_open_creates_database_at_schema_version_2_in_wal_mode),
+        T(test_open_creates_database_at_schema_version_3_in_wal_mode),
         T(test_schema_has_the_documented_columns),
         T(test_open_rejects_unknown_schema_version),
         T(test_open_unwritable_path_is_eio),
@@ -1256,6 +1337,7 @@ int main(void)
         T(test_apply_while_locked_is_eunavail_quickly_then_succeeds),
         T(test_a_reader_does_not_block_apply),
         T(test_apply_segment_applies_each_segment_once),
+        T(test_peers_keep_the_newest_report_and_load_with_their_hash),
         T(test_reopen_keeps_data),
         T(test_migration_from_v1_keeps_rows_and_adds_v2_defaults),
         T(test_load_users_denies_download_when_the_class_does),

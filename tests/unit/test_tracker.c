@@ -456,18 +456,23 @@ static void assert_world_equal(const struct world *a, const struct world *b)
 }
 
 /* Takes this turn's journal batch (what the worker would write before
- * answering) as deltas. */
+ * answering) and returns the records that change the books (bytes or a
+ * snatch); every announce also journals its peer's baseline, which
+ * peer_records() checks. */
 static size_t ring_take(struct fx *f, struct acct_delta *out, size_t max)
 {
-    size_t n = f->journal.nbatch < max ? f->journal.nbatch : max;
-    for (size_t i = 0; i < n; i++) {
+    size_t n = 0;
+    for (size_t i = 0; i < f->journal.nbatch; i++) {
         const struct journal_record *r = &f->journal.batch[i];
-        out[i] = (struct acct_delta){.user_id = r->user_id, .torrent_id = r->torrent_id,
-                                     .uploaded = r->uploaded, .downloaded = r->downloaded,
-                                     .snatch = (r->flags & JOURNAL_SNATCH) != 0, .at = r->at};
+        if (!r->uploaded && !r->downloaded && !(r->flags & JOURNAL_SNATCH)) {
+            continue;
+        }
+        assert_true(n < max);
+        out[n++] = (struct acct_delta){.user_id = r->user_id, .torrent_id = r->torrent_id,
+                                       .uploaded = r->uploaded, .downloaded = r->downloaded,
+                                       .snatch = (r->flags & JOURNAL_SNATCH) != 0, .at = r->at};
     }
-    f->journal.nbatch -= n;
-    memmove(f->journal.batch, f->journal.batch + n, f->journal.nbatch * sizeof(*f->journal.batch));
+    f->journal.nbatch = 0;
     return n;
 }
 
@@ -946,14 +951,23 @@ static void test_unwritable_journal_refuses_the_announce(void **state)
     struct fx *f = *state;
     f->journal.batch_max = 1;
     assert_int_equal(fx_announce(f, (struct ann){.left = 10, .up = 0}, SA), 200);
+    /* The full batch is written out early, to a new segment. */
     assert_int_equal(fx_announce(f, (struct ann){.left = 10, .up = 10}, SA), 200);
     assert_int_equal(f->journal.nbatch, 1);
-    assert_int_equal(rmdir(f->jdir), 0); /* no segment file yet: the next write fails */
+    /* Now the disk goes away: the segment is closed and its directory gone. */
+    char moved[80];
+    snprintf(moved, sizeof(moved), "%s.gone", f->jdir);
+    close(f->journal.fd);
+    f->journal.fd = -1;
+    assert_int_equal(rename(f->jdir, moved), 0);
     int st = fx_announce(f, (struct ann){.left = 10, .up = 30}, SA);
     assert_failure(f, st, "tracker cannot record this announce now, try again later");
     /* The batch that could not be written is kept for the retry. */
     assert_one_delta(f, ALICE, T1, 10, 0, false);
-    assert_int_equal(mkdir(f->jdir, 0700), 0);
+    assert_int_equal(rename(moved, f->jdir), 0);
+    char seg[160];
+    snprintf(seg, sizeof(seg), "%s/%016x-w0-%016d.open", f->jdir, 1, 1);
+    assert_int_equal(unlink(seg), 0);
 }
 
 static void test_first_announce_credits_nothing(void **state)
@@ -1235,6 +1249,38 @@ static void test_no_download_right_refuses_only_when_left_is_positive(void **sta
     struct entries alice = {.n = 0};
     ent_add(&alice, SA, 6881);
     assert_announce(f, st, 1, 0, SB, 1, &alice, 1);
+}
+
+/* Every answered announce journals the peer's report as its new baseline
+ * (so a restart can restore it); stopped journals its departure; a refused
+ * announce journals nothing. */
+static void test_every_announce_journals_the_peer_baseline(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(fx_announce(f, (struct ann){.left = 5, .up = 70, .down = 30}, SA), 200);
+    assert_int_equal(f->journal.nbatch, 1);
+    const struct journal_record *r = &f->journal.batch[0];
+    assert_int_equal(r->flags & (JOURNAL_PEER | JOURNAL_PEER_GONE | JOURNAL_SEEDER), JOURNAL_PEER);
+    assert_int_equal(r->uploaded, 0); /* first report: no delta */
+    assert_int_equal(r->reported_up, 70);
+    assert_int_equal(r->reported_down, 30);
+    assert_int_equal(r->family, 4);
+    assert_int_equal(r->port, 6881);
+    assert_memory_equal(r->peer_id, PA, 20);
+    assert_memory_equal(r->ip, SA.ip, 4);
+    assert_int_equal(r->torrent_id, T1);
+    f->journal.nbatch = 0;
+    assert_failure(f, fx_announce(f, (struct ann){.pk = "nobody", .left = 5}, SA),
+                   "unknown passkey");
+    assert_int_equal(f->journal.nbatch, 0);
+    assert_int_equal(fx_announce(f, (struct ann){.left = 0, .up = 90, .event = "stopped"}, SA),
+                     200);
+    assert_int_equal(f->journal.nbatch, 1);
+    r = &f->journal.batch[0];
+    assert_int_equal(r->flags & (JOURNAL_PEER | JOURNAL_PEER_GONE),
+                     JOURNAL_PEER | JOURNAL_PEER_GONE);
+    assert_int_equal(r->uploaded, 20);
+    f->journal.nbatch = 0;
 }
 
 /* A peer may always leave: a torrent disabled, or download rights revoked,
@@ -1801,6 +1847,7 @@ int main(void)
         T(test_trusted_proxy_forwarding_v6_client_puts_it_in_v6_swarm),
         T(test_forwarded_v4_mapped_address_is_an_ipv4_client),
         T(test_stopped_leaves_even_when_refused_otherwise),
+        T(test_every_announce_journals_the_peer_baseline),
         T(test_completed_with_left_is_not_a_snatch),
         T(test_ipv4_param_replaces_v4_source_when_allowed),
         T(test_ipv4_param_is_ignored_when_not_allowed),
