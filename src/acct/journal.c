@@ -201,7 +201,9 @@ int journal_add(struct journal_writer *w, const struct acct_delta *d)
     r->at = d->at;
     r->flags = (d->snatch ? JOURNAL_SNATCH : 0) | (d->has_peer ? JOURNAL_PEER : 0) |
                (d->peer.gone ? JOURNAL_PEER_GONE : 0) | (d->peer.seeder ? JOURNAL_SEEDER : 0) |
-               (d->peer.partial ? JOURNAL_PARTIAL : 0);
+               (d->peer.partial ? JOURNAL_PARTIAL : 0) | (d->has_credit ? JOURNAL_CREDITED : 0);
+    r->credited_up = d->credited_up;
+    r->credited_down = d->credited_down;
     if (d->has_peer) {
         r->port = d->peer.port;
         r->family = d->peer.family;
@@ -385,6 +387,9 @@ int journal_read(const char *dir, const struct journal_segment *seg, struct acct
         d->downloaded = r.downloaded;
         d->snatch = (r.flags & JOURNAL_SNATCH) != 0;
         d->at = r.at;
+        d->has_credit = (r.flags & JOURNAL_CREDITED) != 0;
+        d->credited_up = r.credited_up;
+        d->credited_down = r.credited_down;
         d->has_peer = (r.flags & JOURNAL_PEER) != 0;
         if (d->has_peer) {
             d->peer.gone = (r.flags & JOURNAL_PEER_GONE) != 0;

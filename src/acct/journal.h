@@ -50,14 +50,17 @@ struct journal_record {
     uint8_t ip[16];
     uint32_t reserved2;    /* zero */
     int64_t version;       /* unix microseconds: orders a peer's reports across workers */
+    uint64_t credited_up;  /* after multipliers; JOURNAL_CREDITED */
+    uint64_t credited_down;
 };
-_Static_assert(sizeof(struct journal_record) == 112, "journal records have a fixed layout");
+_Static_assert(sizeof(struct journal_record) == 128, "journal records have a fixed layout");
 
 #define JOURNAL_SNATCH 1u     /* first completion by this user */
 #define JOURNAL_PEER 2u       /* the peer fields are meaningful */
 #define JOURNAL_PEER_GONE 4u  /* the peer left: forget its baseline */
 #define JOURNAL_SEEDER 8u
 #define JOURNAL_PARTIAL 16u
+#define JOURNAL_CREDITED 32u  /* credited_* are set (else they equal the raw deltas) */
 
 enum journal_fsync {
     JOURNAL_FSYNC_NEVER,    /* the OS writes back when it likes: a power loss may lose minutes */

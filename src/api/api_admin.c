@@ -283,6 +283,7 @@ void api_classes_update(struct api *a, const struct api_req *r, struct api_resp 
     pthread_mutex_lock(&a->mu);
     int rc = api_class_load(a, r, &c, out);
     bool was = c.may_download;
+    uint32_t was_up = c.up_mult, was_down = c.down_mult;
     if (rc == 0) {
         rc = api_class_fields(body, &c, out);
     }
@@ -293,8 +294,9 @@ void api_classes_update(struct api *a, const struct api_req *r, struct api_resp 
             rc = -1;
         }
     }
-    /* Users' effective download right depends on their class. */
-    if (rc == 0 && was != c.may_download && api_users_refresh_class(a, c.id, &eb) != 0) {
+    /* Users' effective download right and multipliers depend on their class. */
+    bool changed = was != c.may_download || was_up != c.up_mult || was_down != c.down_mult;
+    if (rc == 0 && changed && api_users_refresh_class(a, c.id, &eb) != 0) {
         mk_log(MK_LOG_ERROR, "api", "class %u stored but its users not refreshed: %s", c.id,
                eb.msg);
     }
@@ -338,6 +340,18 @@ static const char *const api_event_names[] = {
     [API_EVENT_FREELEECH] = "freeleech",
     [API_EVENT_DOUBLE_UPLOAD] = "double_upload",
 };
+
+/* What the event means to the books (acct/rules.h per-mille factors). */
+static void api_event_apply(struct api *a)
+{
+    uint32_t up = 1000, down = 1000;
+    if (a->event == API_EVENT_FREELEECH) {
+        down = 0;
+    } else if (a->event == API_EVENT_DOUBLE_UPLOAD) {
+        up = 2000;
+    }
+    tracker_set_event(a->tracker, up, down, a->event_ends_at);
+}
 
 static int api_event_parse(const char *s, enum api_event *out)
 {
@@ -438,6 +452,7 @@ void api_settings_put(struct api *a, const struct api_req *r, struct api_resp *o
     if (rc == 0) {
         a->event = event;
         a->event_ends_at = ends;
+        api_event_apply(a);
         mk_log(MK_LOG_INFO, "api", "settings: interval %u, min_interval %u, numwant_max %u,"
                                    " event %s until %" PRId64,
                iv, miv, nw, api_event_names[event], ends);
@@ -495,6 +510,7 @@ int api_settings_load(struct api *a, struct mk_errbuf *eb)
     }
     a->event = s.event;
     a->event_ends_at = s.ends > 0 ? s.ends : 0;
+    api_event_apply(a);
     if (!s.interval && !s.min_interval && !s.numwant_max) {
         return 0;
     }

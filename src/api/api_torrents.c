@@ -130,7 +130,14 @@ static json_t *api_torrents_json(struct api *a, const struct torrent_rec *t)
 
 static void api_torrents_apply(struct api *a, const struct torrent_rec *t)
 {
-    int rc = torrents_put(a->tracker->torrents, &t->row, atomic_load(a->generation));
+    /* The announce path books with these: they go to memory with the row. */
+    struct torrent_row row = t->row;
+    row.has_mults = true;
+    row.freeleech = t->freeleech;
+    row.up_mult = t->up_mult;
+    row.down_mult = t->down_mult;
+    row.size = t->has_size ? t->size : 0;
+    int rc = torrents_put(a->tracker->torrents, &row, atomic_load(a->generation));
     if (rc != 0) {
         mk_log(MK_LOG_ERROR, "api", "torrent %u stored but not applied in memory: %s", t->row.id,
                mk_err_name(rc));

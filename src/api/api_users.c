@@ -35,6 +35,10 @@ static json_t *api_users_json(const struct api *a, const struct user_rec *u)
     json_object_set_new(j, "download_multiplier", api_mult_json(u->down_mult));
     json_object_set_new(j, "uploaded", json_integer((json_int_t)(u->uploaded & INT64_MAX)));
     json_object_set_new(j, "downloaded", json_integer((json_int_t)(u->downloaded & INT64_MAX)));
+    json_object_set_new(j, "raw_uploaded",
+                        json_integer((json_int_t)(u->raw_uploaded & INT64_MAX)));
+    json_object_set_new(j, "raw_downloaded",
+                        json_integer((json_int_t)(u->raw_downloaded & INT64_MAX)));
     json_object_set_new(j, "created_at", json_integer(u->created_at));
     return j;
 }
@@ -44,7 +48,19 @@ static json_t *api_users_json(const struct api *a, const struct user_rec *u)
 static void api_users_apply(struct api *a, const struct user_rec *u)
 {
     uint32_t gen = atomic_load(a->generation);
-    int rc = users_put(a->tracker->users, &u->row, gen);
+    /* The announce path books with the class's and the user's multipliers. */
+    struct user_row row = u->row;
+    struct class_row c;
+    struct mk_errbuf ceb = {{0}};
+    row.has_mults = true;
+    row.personal_up = u->up_mult;
+    row.personal_down = u->down_mult;
+    row.class_up = row.class_down = 1000;
+    if (store_class_get(&a->store, u->class_id, &c, &ceb) == 0) {
+        row.class_up = c.up_mult;
+        row.class_down = c.down_mult;
+    }
+    int rc = users_put(a->tracker->users, &row, gen);
     if (rc != 0) {
         mk_log(MK_LOG_ERROR, "api", "user %u stored but not applied in memory: %s", u->row.id,
                mk_err_name(rc));
@@ -405,6 +421,9 @@ void api_users_stats(struct api *a, const struct api_req *r, struct api_resp *ou
     json_object_set_new(j, "id", json_integer(u.row.id));
     json_object_set_new(j, "uploaded", json_integer((json_int_t)(u.uploaded & INT64_MAX)));
     json_object_set_new(j, "downloaded", json_integer((json_int_t)(u.downloaded & INT64_MAX)));
+    json_object_set_new(j, "raw_uploaded", json_integer((json_int_t)(u.raw_uploaded & INT64_MAX)));
+    json_object_set_new(j, "raw_downloaded",
+                        json_integer((json_int_t)(u.raw_downloaded & INT64_MAX)));
     json_object_set_new(j, "ratio", u.downloaded ? json_real((double)u.uploaded /
                                                              (double)u.downloaded)
                                                  : json_null());

@@ -41,6 +41,8 @@ struct users_entry {
     uint32_t generation;
     bool enabled;
     bool can_download;
+    uint32_t class_up, class_down;
+    uint32_t personal_up, personal_down;
     uint8_t len;
     char passkey[]; /* len bytes, not NUL-terminated */
 };
@@ -227,6 +229,10 @@ bool users_find(struct users *u, const char *passkey, size_t len, struct user_in
         out->id = e->id;
         out->enabled = e->enabled;
         out->can_download = e->can_download;
+        out->class_up = e->class_up;
+        out->class_down = e->class_down;
+        out->personal_up = e->personal_up;
+        out->personal_down = e->personal_down;
     }
     pthread_mutex_unlock(&s->mu);
     return e != NULL;
@@ -269,6 +275,11 @@ int users_put(struct users *u, const struct user_row *row, uint32_t generation)
     e->id = row->id;
     e->enabled = row->enabled;
     e->can_download = row->can_download;
+    /* A row without multipliers counts as 1.0x, never as 0. */
+    e->class_up = row->has_mults ? row->class_up : 1000;
+    e->class_down = row->has_mults ? row->class_down : 1000;
+    e->personal_up = row->has_mults ? row->personal_up : 1000;
+    e->personal_down = row->has_mults ? row->personal_down : 1000;
     e->generation = generation;
     if (s->count > s->nbuckets) {
         users_shard_grow(s);

@@ -18,6 +18,8 @@ struct user_info {
     uint32_t id;
     bool enabled;
     bool can_download;
+    uint32_t class_up, class_down;       /* per-mille; 1000 when the row had none */
+    uint32_t personal_up, personal_down;
 };
 
 struct users;

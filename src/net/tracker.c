@@ -104,9 +104,21 @@ int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *u
     atomic_init(&t->live.interval, cfg->interval);
     atomic_init(&t->live.min_interval, cfg->min_interval);
     atomic_init(&t->live.numwant_max, cfg->numwant_max);
+    atomic_init(&t->live.event_up, ACCT_MULT_ONE);
+    atomic_init(&t->live.event_down, ACCT_MULT_ONE);
+    atomic_init(&t->live.event_ends, 0);
     t->counters = t->slots;
     t->next_slot = &t->slot_seq;
     return MK_OK;
+}
+
+void tracker_set_event(struct tracker *t, uint32_t up, uint32_t down, int64_t ends)
+{
+    /* Three separate stores: an announce racing this change may book one
+     * request with the old factor on one side; the next is consistent. */
+    atomic_store(&t->live.event_ends, ends);
+    atomic_store(&t->live.event_up, up);
+    atomic_store(&t->live.event_down, down);
 }
 
 int tracker_set_live(struct tracker *t, uint32_t interval, uint32_t min_interval,
@@ -283,6 +295,17 @@ static uint64_t peer_identity(const struct tracker *t, const uint8_t peer_id[20]
     return siphash24(buf, sizeof(buf), t->peer_key);
 }
 
+/* The site-wide event's factors if one is in force at `now`, else 1.0x. */
+static struct acct_mult event_mults(const struct tracker *t, int64_t now)
+{
+    int64_t ends = atomic_load_explicit(&t->live.event_ends, memory_order_relaxed);
+    if (ends != 0 && now >= ends) {
+        return (struct acct_mult){ACCT_MULT_ONE, ACCT_MULT_ONE};
+    }
+    return (struct acct_mult){atomic_load_explicit(&t->live.event_up, memory_order_relaxed),
+                              atomic_load_explicit(&t->live.event_down, memory_order_relaxed)};
+}
+
 /* Adds the delta to this turn's journal batch; a full batch is written out
  * first. False only when the journal cannot be written. */
 static bool journal_delta(struct tracker_local *l, const struct acct_delta *delta)
@@ -380,6 +403,13 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
         return answer_failure(b, FAIL_NO_DOWNLOAD);
     }
     delta.torrent_id = tor->id;
+    struct acct_mults mults = {
+        .torrent = {tor->up_mult, tor->down_mult},
+        .freeleech = tor->freeleech,
+        .user_class = {user->class_up, user->class_down},
+        .personal = {user->personal_up, user->personal_down},
+        .event = event_mults(t, delta.at),
+    };
     struct peerset *ps = v6 ? &tor->v6 : &tor->v4;
     if (stopped) {
         peerset_remove(ps, r.key, &prev);
@@ -423,6 +453,9 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
     bool have_prev = prev.existed;
     delta.uploaded = acct_raw_delta(have_prev, prev.uploaded, a.uploaded);
     delta.downloaded = acct_raw_delta(have_prev, prev.downloaded, a.downloaded);
+    acct_credit(&mults, delta.uploaded, delta.downloaded, &delta.credited_up,
+                &delta.credited_down);
+    delta.has_credit = true;
     /* Every announce moves the peer's baseline, so every one is journaled:
      * the store keeps the last report of each peer for the next start. */
     struct timespec wall;

@@ -31,6 +31,11 @@ struct tracker_settings {
     _Atomic uint32_t interval;
     _Atomic uint32_t min_interval;
     _Atomic uint32_t numwant_max;
+    /* A site-wide event (freeleech, double upload): per-mille multipliers
+     * in force until event_ends (unix seconds; 0: no end). */
+    _Atomic uint32_t event_up;
+    _Atomic uint32_t event_down;
+    _Atomic int64_t event_ends;
 };
 
 /* Counts of what the tracker answered, for /metrics and stats. Each worker
@@ -109,6 +114,10 @@ void tracker_local_fini(struct tracker_local *l);
  * config's range. */
 int tracker_set_live(struct tracker *t, uint32_t interval, uint32_t min_interval,
                      uint32_t numwant_max, struct mk_errbuf *eb);
+
+/* Sets the site-wide event's multipliers (per-mille; 1000/1000 is none) and
+ * its end (unix seconds, 0 for none). Seen by the next announce. */
+void tracker_set_event(struct tracker *t, uint32_t up, uint32_t down, int64_t ends);
 
 /* Seconds since start on the monotonic clock. */
 uint32_t tracker_now(const struct tracker *t);

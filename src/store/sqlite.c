@@ -124,7 +124,12 @@ static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION] = {
     " version INTEGER NOT NULL,"
     " gone INTEGER NOT NULL,"
     " PRIMARY KEY (torrent_id, user_id, peer_id)) WITHOUT ROWID;"
-    "CREATE INDEX peers_last_seen ON peers (last_seen);",
+    "CREATE INDEX peers_last_seen ON peers (last_seen);"
+    /* The books keep both what clients reported and what was credited after
+     * multipliers (users.uploaded/downloaded); until v3 they were the same. */
+    "ALTER TABLE users ADD COLUMN raw_uploaded INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN raw_downloaded INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE users SET raw_uploaded = uploaded, raw_downloaded = downloaded;",
 };
 
 /* Seeded once, when the database is created: widely used clients' BEP 20
@@ -342,7 +347,8 @@ static int sqlite_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf
     if (err == 0) {
         err = sqlite_prepare(s->db,
                              "UPDATE users SET uploaded = uploaded + ?1,"
-                             " downloaded = downloaded + ?2 WHERE id = ?3",
+                             " downloaded = downloaded + ?2, raw_uploaded = raw_uploaded + ?4,"
+                             " raw_downloaded = raw_downloaded + ?5 WHERE id = ?3",
                              &s->add_traffic, eb);
     }
     if (err == 0) {
@@ -446,6 +452,13 @@ static bool sqlite_copy_text(char *out, size_t cap, const unsigned char *p, size
     return cut;
 }
 
+/* A multiplier column: per-mille, clamped to 0..ACCT_MULT_MAX (100x). */
+static uint32_t sqlite_mult(sqlite3_stmt *st, int col)
+{
+    sqlite3_int64 v = sqlite3_column_int64(st, col);
+    return v < 0 ? 0 : v > 100000 ? 100000 : (uint32_t)v;
+}
+
 static int sqlite_user_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
 {
     sqlite3_int64 id = sqlite3_column_int64(st, 0);
@@ -472,6 +485,11 @@ static int sqlite_user_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
         .id = (uint32_t)id,
         .enabled = sqlite3_column_int64(st, 2) != 0,
         .can_download = sqlite3_column_int64(st, 3) != 0,
+        .has_mults = true,
+        .class_up = sqlite_mult(st, 4),
+        .class_down = sqlite_mult(st, 5),
+        .personal_up = sqlite_mult(st, 6),
+        .personal_down = sqlite_mult(st, 7),
     };
     memcpy(row.passkey, pk, len);
     row.passkey[len] = '\0';
@@ -507,6 +525,12 @@ static int sqlite_torrent_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
     }
     sqlite3_int64 sn = sqlite3_column_int64(st, 5);
     row.snatches = sn < 0 ? 0 : sn > UINT32_MAX ? UINT32_MAX : (uint32_t)sn;
+    row.has_mults = true;
+    row.freeleech = sqlite3_column_int64(st, 6) != 0;
+    row.up_mult = sqlite_mult(st, 7);
+    row.down_mult = sqlite_mult(st, 8);
+    sqlite3_int64 size = sqlite3_column_int64(st, 9);
+    row.size = size > 0 ? (uint64_t)size : 0;
     return sink->torrent(&row, sink->arg);
 }
 
@@ -616,7 +640,9 @@ static int sqlite_load_users(void *ctx, store_user_fn fn, void *arg, struct mk_e
     return sqlite_load(ctx,
                        /* The hot path needs the effective right: own AND class. */
                        "SELECT u.id, u.passkey, u.enabled,"
-                       " u.can_download AND COALESCE(c.may_download, 1)"
+                       " u.can_download AND COALESCE(c.may_download, 1),"
+                       " COALESCE(c.upload_multiplier, 1000), COALESCE(c.download_multiplier, 1000),"
+                       " u.upload_multiplier, u.download_multiplier"
                        " FROM users u LEFT JOIN classes c ON c.id = u.class_id ORDER BY u.id",
                        "users", sqlite_user_row, &(struct sqlite_sink){.user = fn, .arg = arg},
                        eb);
@@ -625,7 +651,8 @@ static int sqlite_load_users(void *ctx, store_user_fn fn, void *arg, struct mk_e
 static int sqlite_load_torrents(void *ctx, store_torrent_fn fn, void *arg, struct mk_errbuf *eb)
 {
     return sqlite_load(ctx,
-                       "SELECT id, info_hash, enabled, deleted, deleted_reason, snatches"
+                       "SELECT id, info_hash, enabled, deleted, deleted_reason, snatches,"
+                       " freeleech, upload_multiplier, download_multiplier, size"
                        " FROM torrents ORDER BY id",
                        "torrents", sqlite_torrent_row,
                        &(struct sqlite_sink){.torrent = fn, .arg = arg}, eb);
@@ -680,10 +707,14 @@ static int sqlite_apply_one(struct sqlite_store *s, const struct acct_delta *d,
                             struct mk_errbuf *eb)
 {
     int err = 0;
-    if (d->uploaded || d->downloaded) {
-        sqlite3_bind_int64(s->add_traffic, 1, sqlite_clamp(d->uploaded, d->user_id));
-        sqlite3_bind_int64(s->add_traffic, 2, sqlite_clamp(d->downloaded, d->user_id));
+    uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
+    uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
+    if (d->uploaded || d->downloaded || cu || cd) {
+        sqlite3_bind_int64(s->add_traffic, 1, sqlite_clamp(cu, d->user_id));
+        sqlite3_bind_int64(s->add_traffic, 2, sqlite_clamp(cd, d->user_id));
         sqlite3_bind_int64(s->add_traffic, 3, d->user_id);
+        sqlite3_bind_int64(s->add_traffic, 4, sqlite_clamp(d->uploaded, d->user_id));
+        sqlite3_bind_int64(s->add_traffic, 5, sqlite_clamp(d->downloaded, d->user_id));
         err = sqlite_step_done(s->db, s->add_traffic, eb, "apply traffic");
     }
     if (err == 0 && d->snatch) {

@@ -124,7 +124,8 @@ static void admin_bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
     "SELECT u.id, u.passkey, u.enabled, u.can_download, COALESCE(c.may_download, 1),"             \
     " COALESCE(u.name, ''), u.class_id, u.upload_multiplier, u.download_multiplier,"              \
     " u.uploaded, u.downloaded, u.created_at,"                                                     \
-    " (SELECT COUNT(*) FROM snatches s WHERE s.user_id = u.id)"                                    \
+    " (SELECT COUNT(*) FROM snatches s WHERE s.user_id = u.id),"                                   \
+    " u.raw_uploaded, u.raw_downloaded"                                                            \
     " FROM users u LEFT JOIN classes c ON c.id = u.class_id"
 
 static void admin_user_rec(sqlite3_stmt *st, struct user_rec *r)
@@ -143,6 +144,8 @@ static void admin_user_rec(sqlite3_stmt *st, struct user_rec *r)
     r->downloaded = admin_u64(st, 10);
     r->created_at = sqlite3_column_int64(st, 11);
     r->snatches = admin_u32(st, 12, UINT32_MAX);
+    r->raw_uploaded = admin_u64(st, 13);
+    r->raw_downloaded = admin_u64(st, 14);
 }
 
 /* Runs a one-row user query whose ?1 is already bound. */

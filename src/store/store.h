@@ -26,11 +26,17 @@
 #define MK_PREFIX_MAX 20     /* a peer_id prefix is at most the whole peer_id */
 #define MK_CLIENT_NAME_MAX 64
 
+/* Multipliers are per-mille (acct/rules.h): 1000 is 1.0x. A row whose
+ * has_mults is false (a loader or caller that does not know them) counts as
+ * 1.0x everywhere, never as 0. */
 struct user_row {
     uint32_t id;
     char passkey[MK_PASSKEY_MAX + 1]; /* NUL-terminated */
     bool enabled;                     /* false: every announce refused */
     bool can_download;                /* false: may seed, may not leech */
+    bool has_mults;
+    uint32_t class_up, class_down;       /* the user's class's multipliers */
+    uint32_t personal_up, personal_down; /* the user's own */
 };
 
 struct torrent_row {
@@ -40,6 +46,10 @@ struct torrent_row {
     bool deleted;                     /* true: "unregistered torrent: <reason>" */
     char reason[MK_REASON_MAX + 1];   /* why it was deleted; may be empty */
     uint32_t snatches;                /* completed downloads, once per user */
+    bool has_mults;                   /* false: 1.0x, not freeleech */
+    bool freeleech;                   /* downloads on it are not counted */
+    uint32_t up_mult, down_mult;      /* per-mille */
+    uint64_t size;                    /* total bytes, 0 if unknown (bonus points) */
 };
 
 struct whitelist_row {
@@ -87,6 +97,9 @@ struct acct_delta {
     uint32_t torrent_id;
     uint64_t uploaded;   /* raw bytes since this peer's previous report */
     uint64_t downloaded;
+    bool has_credit;        /* false: credited = raw (callers that apply no rules) */
+    uint64_t credited_up;   /* after every multiplier (acct/rules.h acct_credit) */
+    uint64_t credited_down;
     bool snatch;         /* first completion of this torrent by this user */
     int64_t at;          /* unix seconds */
     bool has_peer;       /* peer below is meaningful (peer.gone: it left) */
@@ -121,8 +134,10 @@ struct user_rec {
     uint32_t class_id;
     uint32_t up_mult;                 /* personal multipliers, MK_MULT_ONE = 1.0x */
     uint32_t down_mult;
-    uint64_t uploaded;                /* books, read-only here (the flusher adds) */
+    uint64_t uploaded;                /* books after multipliers, read-only here */
     uint64_t downloaded;
+    uint64_t raw_uploaded;            /* as clients reported, read-only here */
+    uint64_t raw_downloaded;
     uint32_t snatches;                /* torrents this user completed; read-only */
     int64_t created_at;               /* unix seconds; read-only */
 };

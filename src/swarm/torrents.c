@@ -205,6 +205,11 @@ static void torrents_apply_row(struct torrent *tor, const struct torrent_row *ro
     tor->id = row->id;
     tor->enabled = row->enabled;
     tor->deleted = row->deleted;
+    /* A row without multipliers counts as 1.0x, never as 0. */
+    tor->freeleech = row->has_mults && row->freeleech;
+    tor->up_mult = row->has_mults ? row->up_mult : 1000;
+    tor->down_mult = row->has_mults ? row->down_mult : 1000;
+    tor->size = row->has_mults ? row->size : 0;
     free(tor->reason);
     tor->reason = reason;
     if (row->snatches > tor->snatches) {

@@ -26,6 +26,10 @@ struct torrent {
     char *reason;             /* owned; why it was deleted; NULL if none */
     uint32_t snatches;        /* completed downloads, once per user */
     uint32_t generation;      /* reload generation that last saw it in the store */
+    bool freeleech;           /* downloads on it are not counted */
+    uint32_t up_mult;         /* per-mille (acct/rules.h) */
+    uint32_t down_mult;
+    uint64_t size;            /* total bytes, 0 if unknown */
     struct peerset v4;
     struct peerset v6;
     struct u32set snatchers;  /* user ids that have snatched it */

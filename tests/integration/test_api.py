@@ -550,6 +550,44 @@ class UsersTest(ApiCase):
         self.assertEqual(self.m.query('SELECT count(*) FROM users WHERE id = ?', (u['id'],)),
                          [(0,)])
 
+    def test_multipliers_set_through_the_api_credit_the_next_announce(self):
+        """Freeleech torrent, double-upload class, personal factor and a
+        site-wide event, each set through the API, are booked by the very
+        next announce: credited apart from raw (docs/ACCOUNTING.md)."""
+        cls = self.m.api_ok('POST', '/api/v1/classes',
+                            {'name': 'vip-%s' % random_hash().hex()[:8],
+                             'upload_multiplier': 2, 'download_multiplier': 0.5}, status=201)
+        u = self.m.api_ok('POST', '/api/v1/users', {'class_id': cls['id'],
+                                                     'upload_multiplier': 1.5}, status=201)
+        t = self.new_torrent()
+        pid = peer_id()
+        self.announce(u['passkey'], t['info_hash'], pid, left=100)
+        self.announce(u['passkey'], t['info_hash'], pid, left=100, uploaded=1000, downloaded=1000)
+        stats = lambda: self.m.api_ok('GET', '/api/v1/users/%d/stats' % u['id'])
+        wait_until(lambda: stats()['raw_uploaded'] == 1000, timeout=10, what='books flushed')
+        s = stats()
+        # 1000 x 2 (class) x 1.5 (personal); 1000 x 0.5 (class).
+        self.assertEqual((s['uploaded'], s['downloaded'], s['raw_uploaded'],
+                          s['raw_downloaded']), (3000, 500, 1000, 1000))
+        # Freeleech on the torrent: the next announce's download counts 0.
+        self.m.api_ok('PATCH', '/api/v1/torrents/' + t['info_hash'], {'freeleech': True})
+        self.announce(u['passkey'], t['info_hash'], pid, left=100, uploaded=1000, downloaded=3000)
+        wait_until(lambda: stats()['raw_downloaded'] == 3000, timeout=10, what='books flushed')
+        s = stats()
+        self.assertEqual((s['uploaded'], s['downloaded']), (3000, 500))
+        # A double-upload event, and the freeleech lifted.
+        self.m.api_ok('PATCH', '/api/v1/torrents/' + t['info_hash'], {'freeleech': False})
+        self.m.api_ok('PUT', '/api/v1/settings', {'event': 'double_upload'})
+        try:
+            self.announce(u['passkey'], t['info_hash'], pid, left=100, uploaded=2000,
+                          downloaded=4000)
+            wait_until(lambda: stats()['raw_uploaded'] == 2000, timeout=10, what='books flushed')
+            s = stats()
+            # +1000 x 2 x 1.5 x 2 (event); +1000 x 0.5.
+            self.assertEqual((s['uploaded'], s['downloaded']), (9000, 1000))
+        finally:
+            self.m.api_ok('PUT', '/api/v1/settings', {'event': 'none'})
+
     def test_stats_and_peers_of_a_user(self):
         u = self.new_user()
         t1, t2 = self.new_torrent(), self.new_torrent()
@@ -562,6 +600,7 @@ class UsersTest(ApiCase):
                    == 1000, timeout=10, what='books flushed')
         s = self.m.api_ok('GET', '/api/v1/users/%d/stats' % u['id'])
         self.assertEqual(s, {'id': u['id'], 'uploaded': 1000, 'downloaded': 500, 'ratio': 2.0,
+                             'raw_uploaded': 1000, 'raw_downloaded': 500,
                              'snatches': 0, 'seeding': 1, 'leeching': 1})
         peers = self.m.api_ok('GET', '/api/v1/users/%d/peers' % u['id'])['peers']
         self.assertEqual(sorted((p['info_hash'], p['port'], p['seeder']) for p in peers),

@@ -286,7 +286,8 @@ static void test_schema_has_the_documented_columns(void **state)
     raw_text(fx, "SELECT group_concat(name, ',') FROM pragma_table_info('users')", cols,
              sizeof(cols));
     assert_string_equal(cols, "id,passkey,enabled,can_download,uploaded,downloaded,created_at,"
-                              "name,class_id,upload_multiplier,download_multiplier");
+                              "name,class_id,upload_multiplier,download_multiplier,"
+                              "raw_uploaded,raw_downloaded");
     raw_text(fx, "SELECT group_concat(name, ',') FROM pragma_table_info('torrents')", cols,
              sizeof(cols));
     assert_string_equal(cols, "id,info_hash,enabled,deleted,deleted_reason,snatches,created_at,"
@@ -774,6 +775,27 @@ static void test_peers_keep_the_newest_report_and_load_with_their_hash(void **st
     assert_int_equal(ps.n, 0);
     assert_int_equal(store_prune_peers(&fx->st, 1001, &eb), 0);
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM peers"), 1); /* the gone row, seen at 1001 */
+}
+
+/* users.uploaded/downloaded get the credited amounts, raw_* what clients
+ * reported; a delta that carries no credit (callers applying no rules) is
+ * credited as reported. */
+static void test_apply_books_credited_and_raw_apart(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    add_user_and_torrent(fx);
+    struct acct_delta d[] = {
+        {.user_id = 2, .torrent_id = 5, .uploaded = 1000, .downloaded = 400, .has_credit = true,
+         .credited_up = 2000, .credited_down = 0, .at = 1},
+        {.user_id = 2, .torrent_id = 5, .uploaded = 10, .downloaded = 20, .at = 1},
+    };
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply(&fx->st, d, 2, &eb), 0);
+    assert_int_equal(raw_int(fx, "SELECT uploaded FROM users WHERE id = 2"), 2010);
+    assert_int_equal(raw_int(fx, "SELECT downloaded FROM users WHERE id = 2"), 20);
+    assert_int_equal(raw_int(fx, "SELECT raw_uploaded FROM users WHERE id = 2"), 1010);
+    assert_int_equal(raw_int(fx, "SELECT raw_downloaded FROM users WHERE id = 2"), 420);
 }
 
 static void test_reopen_keeps_data(void **state)
@@ -1338,6 +1360,7 @@ int main(void)
         T(test_a_reader_does_not_block_apply),
         T(test_apply_segment_applies_each_segment_once),
         T(test_peers_keep_the_newest_report_and_load_with_their_hash),
+        T(test_apply_books_credited_and_raw_apart),
         T(test_reopen_keeps_data),
         T(test_migration_from_v1_keeps_rows_and_adds_v2_defaults),
         T(test_load_users_denies_download_when_the_class_does),

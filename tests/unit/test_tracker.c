@@ -1283,6 +1283,67 @@ static void test_every_announce_journals_the_peer_baseline(void **state)
     f->journal.nbatch = 0;
 }
 
+/* The books' record carries what was credited after every multiplier:
+ * torrent (freeleech zeroes downloads), class, personal, and a site-wide
+ * event while it lasts. */
+static void test_credit_applies_every_multiplier(void **state)
+{
+    struct fx *f = *state;
+    struct torrent_row tr;
+    memset(&tr, 0, sizeof(tr));
+    tr.id = T1;
+    memcpy(tr.info_hash, H1, 20);
+    tr.enabled = true;
+    tr.has_mults = true;
+    tr.up_mult = 2000; /* double upload */
+    tr.down_mult = 1000;
+    assert_int_equal(torrents_put(f->torrents, &tr, 1), 0);
+    struct user_row ur;
+    memset(&ur, 0, sizeof(ur));
+    ur.id = ALICE;
+    snprintf(ur.passkey, sizeof(ur.passkey), "alice");
+    ur.enabled = ur.can_download = true;
+    ur.has_mults = true;
+    ur.class_up = 1500;
+    ur.class_down = 500;
+    ur.personal_up = 1000;
+    ur.personal_down = 1000;
+    assert_int_equal(users_put(f->users, &ur, 1), 0);
+
+    assert_int_equal(fx_announce(f, (struct ann){.left = 5}, SA), 200);
+    f->journal.nbatch = 0;
+    assert_int_equal(fx_announce(f, (struct ann){.left = 5, .up = 1000, .down = 1000}, SA), 200);
+    assert_int_equal(f->journal.nbatch, 1);
+    const struct journal_record *r = &f->journal.batch[0];
+    assert_true(r->flags & JOURNAL_CREDITED);
+    assert_int_equal(r->uploaded, 1000);       /* raw stays raw */
+    assert_int_equal(r->credited_up, 3000);    /* 1000 x 2 x 1.5 */
+    assert_int_equal(r->credited_down, 500);   /* 1000 x 1 x 0.5 */
+    f->journal.nbatch = 0;
+
+    /* A freeleech event in force: downloads count 0; once it ended, 1x again. */
+    tracker_set_event(&f->t, 1000, 0, (int64_t)time(NULL) + 3600);
+    assert_int_equal(fx_announce(f, (struct ann){.left = 5, .up = 2000, .down = 2000}, SA), 200);
+    r = &f->journal.batch[0];
+    assert_int_equal(r->credited_up, 3000);
+    assert_int_equal(r->credited_down, 0);
+    f->journal.nbatch = 0;
+    tracker_set_event(&f->t, 1000, 0, (int64_t)time(NULL) - 1);
+    assert_int_equal(fx_announce(f, (struct ann){.left = 5, .up = 3000, .down = 3000}, SA), 200);
+    r = &f->journal.batch[0];
+    assert_int_equal(r->credited_down, 500);
+    f->journal.nbatch = 0;
+
+    /* A freeleech torrent: downloads count 0 whatever else applies. */
+    tr.freeleech = true;
+    assert_int_equal(torrents_put(f->torrents, &tr, 1), 0);
+    assert_int_equal(fx_announce(f, (struct ann){.left = 5, .up = 4000, .down = 4000}, SA), 200);
+    r = &f->journal.batch[0];
+    assert_int_equal(r->credited_up, 3000);
+    assert_int_equal(r->credited_down, 0);
+    f->journal.nbatch = 0;
+}
+
 /* A peer may always leave: a torrent disabled, or download rights revoked,
  * while it was in the swarm must not keep it there until it expires. */
 static void test_stopped_leaves_even_when_refused_otherwise(void **state)
@@ -1848,6 +1909,7 @@ int main(void)
         T(test_forwarded_v4_mapped_address_is_an_ipv4_client),
         T(test_stopped_leaves_even_when_refused_otherwise),
         T(test_every_announce_journals_the_peer_baseline),
+        T(test_credit_applies_every_multiplier),
         T(test_completed_with_left_is_not_a_snatch),
         T(test_ipv4_param_replaces_v4_source_when_allowed),
         T(test_ipv4_param_is_ignored_when_not_allowed),
