@@ -111,6 +111,7 @@ struct store_segment_id {
     uint64_t boot;
     uint32_t writer;
     uint64_t seq;
+    uint64_t records; /* journal records it held (rows may be fewer, merged); 0: rows */
 };
 
 /* ---- since MK_STORE_V2: what the admin API reads and writes ------------- */
