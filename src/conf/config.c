@@ -135,6 +135,17 @@ static const struct config_key config_keys[] = {
                "1048576", "largest request body the admin API accepts, in bytes"),
     CONFIG_ROW("api", "announce_url", CONFIG_STRING, api_announce_url, 0, 0, "",
                "base of announce URLs in API answers; empty = http://<hostname>:<server.port>"),
+
+    CONFIG_ROW("bonus", "points_per_hour", CONFIG_U32, bonus_points_per_hour, 0, 1000000, "1",
+               "bonus points per hour of seeding one torrent; 0 = no bonus points"),
+    CONFIG_ROW("bonus", "size_unit_mib", CONFIG_U32, bonus_size_unit_mib, 1, 1048576, "1024",
+               "torrent size is counted in units of this many MiB"),
+    CONFIG_ROW("bonus", "size_weight", CONFIG_U32, bonus_size_weight, 0, 1000000, "0",
+               "thousandths added to the rate per size unit: rate x (1 + weight/1000 x units)"),
+    CONFIG_ROW("bonus", "size_units_max", CONFIG_U32, bonus_size_units_max, 0, 1000000, "10",
+               "size units beyond this add nothing"),
+    CONFIG_ROW("bonus", "seeder_weight", CONFIG_U32, bonus_seeder_weight, 0, 1000000, "0",
+               "thousandths per other seeder: rate / (1 + weight/1000 x (seeders - 1))"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -623,7 +634,7 @@ static bool config_env_has_section_prefix(const char *name, size_t len)
 static bool config_env_is_client_var(const char *name, size_t len)
 {
     static const char *const client_vars[] = {"MIKA_API_URL", "MIKA_API_KEY", "MIKA_API_CERT",
-                                              NULL};
+                                              "MIKA_API_CACERT", NULL};
     for (const char *const *v = client_vars; *v; v++) {
         if (strlen(*v) == len && memcmp(*v, name, len) == 0) {
             return true;

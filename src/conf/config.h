@@ -74,6 +74,13 @@ struct mk_config {
     char api_data_dir[4096];       /* data_dir = . */
     uint32_t api_max_body_bytes;   /* max_body_bytes = 1048576 */
     char api_announce_url[256];    /* announce_url = "": base of announce URLs in answers */
+
+    /* [bonus]: points earned by seeding, booked on every announce (acct/rules.h) */
+    uint32_t bonus_points_per_hour;  /* points_per_hour = 1, per seeded torrent; 0 = off */
+    uint32_t bonus_size_unit_mib;    /* size_unit_mib = 1024: torrent size counted in these */
+    uint32_t bonus_size_weight;      /* size_weight = 0 (per-mille per unit) */
+    uint32_t bonus_size_units_max;   /* size_units_max = 10 */
+    uint32_t bonus_seeder_weight;    /* seeder_weight = 0 (per-mille per other seeder) */
 };
 
 /* Fills cfg with the documented defaults. */
