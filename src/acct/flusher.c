@@ -127,7 +127,8 @@ static size_t flusher_merge(struct flusher *f, size_t n)
         const struct acct_delta *d = &f->rows[i];
         uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
         uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
-        if (!d->uploaded && !d->downloaded && !cu && !cd) {
+        if (!d->uploaded && !d->downloaded && !cu && !cd && !d->seed_seconds &&
+            !d->leech_seconds && !d->bonus) {
             continue;
         }
         if (m == 0 || out[m - 1].user_id != d->user_id) {
@@ -143,6 +144,9 @@ static size_t flusher_merge(struct flusher *f, size_t n)
         sum->downloaded += d->downloaded;
         sum->credited_up += cu;
         sum->credited_down += cd;
+        sum->seed_seconds += d->seed_seconds;
+        sum->leech_seconds += d->leech_seconds;
+        sum->bonus += d->bonus;
     }
     /* Snatches, as they are: the store keeps only the first per user. */
     for (size_t i = 0; i < n; i++) {

@@ -204,6 +204,9 @@ int journal_add(struct journal_writer *w, const struct acct_delta *d)
                (d->peer.partial ? JOURNAL_PARTIAL : 0) | (d->has_credit ? JOURNAL_CREDITED : 0);
     r->credited_up = d->credited_up;
     r->credited_down = d->credited_down;
+    r->seed_seconds = d->seed_seconds;
+    r->leech_seconds = d->leech_seconds;
+    r->bonus = d->bonus;
     if (d->has_peer) {
         r->port = d->peer.port;
         r->family = d->peer.family;
@@ -390,6 +393,9 @@ int journal_read(const char *dir, const struct journal_segment *seg, struct acct
         d->has_credit = (r.flags & JOURNAL_CREDITED) != 0;
         d->credited_up = r.credited_up;
         d->credited_down = r.credited_down;
+        d->seed_seconds = r.seed_seconds;
+        d->leech_seconds = r.leech_seconds;
+        d->bonus = r.bonus;
         d->has_peer = (r.flags & JOURNAL_PEER) != 0;
         if (d->has_peer) {
             d->peer.gone = (r.flags & JOURNAL_PEER_GONE) != 0;

@@ -52,8 +52,11 @@ struct journal_record {
     int64_t version;       /* unix microseconds: orders a peer's reports across workers */
     uint64_t credited_up;  /* after multipliers; JOURNAL_CREDITED */
     uint64_t credited_down;
+    uint32_t seed_seconds; /* since the peer's previous announce, capped */
+    uint32_t leech_seconds;
+    uint64_t bonus;        /* micro-points */
 };
-_Static_assert(sizeof(struct journal_record) == 128, "journal records have a fixed layout");
+_Static_assert(sizeof(struct journal_record) == 144, "journal records have a fixed layout");
 
 #define JOURNAL_SNATCH 1u     /* first completion by this user */
 #define JOURNAL_PEER 2u       /* the peer fields are meaningful */

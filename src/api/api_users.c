@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acct/rules.h"
 #include "api/api_int.h"
 #include "auth/users.h"
 #include "swarm/torrents.h"
@@ -39,6 +40,9 @@ static json_t *api_users_json(const struct api *a, const struct user_rec *u)
                         json_integer((json_int_t)(u->raw_uploaded & INT64_MAX)));
     json_object_set_new(j, "raw_downloaded",
                         json_integer((json_int_t)(u->raw_downloaded & INT64_MAX)));
+    json_object_set_new(j, "seed_time", json_integer((json_int_t)(u->seed_time & INT64_MAX)));
+    json_object_set_new(j, "leech_time", json_integer((json_int_t)(u->leech_time & INT64_MAX)));
+    json_object_set_new(j, "bonus_points", json_real((double)u->bonus / ACCT_POINT));
     json_object_set_new(j, "created_at", json_integer(u->created_at));
     return j;
 }
@@ -424,6 +428,9 @@ void api_users_stats(struct api *a, const struct api_req *r, struct api_resp *ou
     json_object_set_new(j, "raw_uploaded", json_integer((json_int_t)(u.raw_uploaded & INT64_MAX)));
     json_object_set_new(j, "raw_downloaded",
                         json_integer((json_int_t)(u.raw_downloaded & INT64_MAX)));
+    json_object_set_new(j, "seed_time", json_integer((json_int_t)(u.seed_time & INT64_MAX)));
+    json_object_set_new(j, "leech_time", json_integer((json_int_t)(u.leech_time & INT64_MAX)));
+    json_object_set_new(j, "bonus_points", json_real((double)u.bonus / ACCT_POINT));
     json_object_set_new(j, "ratio", u.downloaded ? json_real((double)u.uploaded /
                                                              (double)u.downloaded)
                                                  : json_null());

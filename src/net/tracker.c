@@ -104,6 +104,13 @@ int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *u
     atomic_init(&t->live.interval, cfg->interval);
     atomic_init(&t->live.min_interval, cfg->min_interval);
     atomic_init(&t->live.numwant_max, cfg->numwant_max);
+    t->bonus = (struct acct_bonus_params){
+        .points_per_hour = (uint64_t)cfg->bonus_points_per_hour * ACCT_POINT,
+        .size_unit_bytes = (uint64_t)cfg->bonus_size_unit_mib << 20,
+        .size_weight = cfg->bonus_size_weight,
+        .size_units_max = cfg->bonus_size_units_max,
+        .seeder_weight = cfg->bonus_seeder_weight,
+    };
     atomic_init(&t->live.event_up, ACCT_MULT_ONE);
     atomic_init(&t->live.event_down, ACCT_MULT_ONE);
     atomic_init(&t->live.event_ends, 0);
@@ -410,6 +417,7 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
         .personal = {user->personal_up, user->personal_down},
         .event = event_mults(t, delta.at),
     };
+    uint64_t torrent_size = tor->size;
     struct peerset *ps = v6 ? &tor->v6 : &tor->v4;
     if (stopped) {
         peerset_remove(ps, r.key, &prev);
@@ -448,6 +456,7 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
         }
     }
     bencode_end(b);
+    uint32_t seeders_now = peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6);
     torrents_unlock(shard);
 
     bool have_prev = prev.existed;
@@ -456,6 +465,20 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
     acct_credit(&mults, delta.uploaded, delta.downloaded, &delta.credited_up,
                 &delta.credited_down);
     delta.has_credit = true;
+    /* Time since the previous announce, booked as seeding or leeching by
+     * what the peer was then; seeding earns bonus points. */
+    if (have_prev) {
+        uint64_t cap = (uint64_t)atomic_load_explicit(&t->live.interval, memory_order_relaxed) *
+                       cfg->expiry_factor;
+        uint32_t gap = acct_time_delta(prev.last_seen, r.now,
+                                       cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap);
+        if (prev.was_seeder) {
+            delta.seed_seconds = gap;
+            delta.bonus = acct_bonus(&t->bonus, gap, torrent_size, seeders_now);
+        } else {
+            delta.leech_seconds = gap;
+        }
+    }
     /* Every announce moves the peer's baseline, so every one is journaled:
      * the store keeps the last report of each peer for the next start. */
     struct timespec wall;

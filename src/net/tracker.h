@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "acct/journal.h"
+#include "acct/rules.h"
 #include "auth/users.h"
 #include "auth/whitelist.h"
 #include "conf/config.h"
@@ -78,6 +79,7 @@ struct tracker {
     uint8_t peer_key[16];       /* siphash key for peer identity */
     struct timespec epoch;      /* CLOCK_MONOTONIC at start: the tracker clock's zero */
     struct tracker_settings live; /* starts from cfg; the API may change it */
+    struct acct_bonus_params bonus; /* from cfg's [bonus], in the units rules.h uses */
     /* Points at slots (set by tracker_init), so that workers holding a const
      * tracker can still count. */
     struct tracker_counters *counters;

@@ -129,7 +129,11 @@ static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION] = {
      * multipliers (users.uploaded/downloaded); until v3 they were the same. */
     "ALTER TABLE users ADD COLUMN raw_uploaded INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE users ADD COLUMN raw_downloaded INTEGER NOT NULL DEFAULT 0;"
-    "UPDATE users SET raw_uploaded = uploaded, raw_downloaded = downloaded;",
+    "UPDATE users SET raw_uploaded = uploaded, raw_downloaded = downloaded;"
+    /* Seed and leech time in seconds, bonus points in micro-points. */
+    "ALTER TABLE users ADD COLUMN seed_time INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN leech_time INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN bonus INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* Seeded once, when the database is created: widely used clients' BEP 20
@@ -353,7 +357,8 @@ static int sqlite_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf
         err = sqlite_prepare(s->db,
                              "UPDATE users SET uploaded = uploaded + ?1,"
                              " downloaded = downloaded + ?2, raw_uploaded = raw_uploaded + ?4,"
-                             " raw_downloaded = raw_downloaded + ?5 WHERE id = ?3",
+                             " raw_downloaded = raw_downloaded + ?5, seed_time = seed_time + ?6,"
+                             " leech_time = leech_time + ?7, bonus = bonus + ?8 WHERE id = ?3",
                              &s->add_traffic, eb);
     }
     if (err == 0) {
@@ -714,12 +719,16 @@ static int sqlite_apply_one(struct sqlite_store *s, const struct acct_delta *d,
     int err = 0;
     uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
     uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
-    if (d->uploaded || d->downloaded || cu || cd) {
+    if (d->uploaded || d->downloaded || cu || cd || d->seed_seconds || d->leech_seconds ||
+        d->bonus) {
         sqlite3_bind_int64(s->add_traffic, 1, sqlite_clamp(cu, d->user_id));
         sqlite3_bind_int64(s->add_traffic, 2, sqlite_clamp(cd, d->user_id));
         sqlite3_bind_int64(s->add_traffic, 3, d->user_id);
         sqlite3_bind_int64(s->add_traffic, 4, sqlite_clamp(d->uploaded, d->user_id));
         sqlite3_bind_int64(s->add_traffic, 5, sqlite_clamp(d->downloaded, d->user_id));
+        sqlite3_bind_int64(s->add_traffic, 6, d->seed_seconds);
+        sqlite3_bind_int64(s->add_traffic, 7, d->leech_seconds);
+        sqlite3_bind_int64(s->add_traffic, 8, sqlite_clamp(d->bonus, d->user_id));
         err = sqlite_step_done(s->db, s->add_traffic, eb, "apply traffic");
     }
     if (err == 0 && d->snatch) {

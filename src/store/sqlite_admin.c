@@ -125,7 +125,7 @@ static void admin_bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
     " COALESCE(u.name, ''), u.class_id, u.upload_multiplier, u.download_multiplier,"              \
     " u.uploaded, u.downloaded, u.created_at,"                                                     \
     " (SELECT COUNT(*) FROM snatches s WHERE s.user_id = u.id),"                                   \
-    " u.raw_uploaded, u.raw_downloaded"                                                            \
+    " u.raw_uploaded, u.raw_downloaded, u.seed_time, u.leech_time, u.bonus"                        \
     " FROM users u LEFT JOIN classes c ON c.id = u.class_id"
 
 static void admin_user_rec(sqlite3_stmt *st, struct user_rec *r)
@@ -146,6 +146,9 @@ static void admin_user_rec(sqlite3_stmt *st, struct user_rec *r)
     r->snatches = admin_u32(st, 12, UINT32_MAX);
     r->raw_uploaded = admin_u64(st, 13);
     r->raw_downloaded = admin_u64(st, 14);
+    r->seed_time = admin_u64(st, 15);
+    r->leech_time = admin_u64(st, 16);
+    r->bonus = admin_u64(st, 17);
 }
 
 /* Runs a one-row user query whose ?1 is already bound. */

@@ -97,6 +97,9 @@ struct acct_delta {
     uint32_t torrent_id;
     uint64_t uploaded;   /* raw bytes since this peer's previous report */
     uint64_t downloaded;
+    uint32_t seed_seconds;  /* time seeding since the peer's previous announce (capped) */
+    uint32_t leech_seconds;
+    uint64_t bonus;         /* micro-points earned by that seeding */
     bool has_credit;        /* false: credited = raw (callers that apply no rules) */
     uint64_t credited_up;   /* after every multiplier (acct/rules.h acct_credit) */
     uint64_t credited_down;
@@ -139,6 +142,9 @@ struct user_rec {
     uint64_t downloaded;
     uint64_t raw_uploaded;            /* as clients reported, read-only here */
     uint64_t raw_downloaded;
+    uint64_t seed_time;               /* seconds, read-only here */
+    uint64_t leech_time;
+    uint64_t bonus;                   /* micro-points, read-only here */
     uint32_t snatches;                /* torrents this user completed; read-only */
     int64_t created_at;               /* unix seconds; read-only */
 };

@@ -601,7 +601,13 @@ class UsersTest(ApiCase):
         s = self.m.api_ok('GET', '/api/v1/users/%d/stats' % u['id'])
         self.assertEqual(s, {'id': u['id'], 'uploaded': 1000, 'downloaded': 500, 'ratio': 2.0,
                              'raw_uploaded': 1000, 'raw_downloaded': 500,
+                             'seed_time': s['seed_time'], 'leech_time': s['leech_time'],
+                             'bonus_points': s['bonus_points'],
                              'snatches': 0, 'seeding': 1, 'leeching': 1})
+        # Announces seconds apart at most: time and points stay tiny and exact.
+        self.assertLessEqual(s['leech_time'], 5)
+        self.assertEqual(s['seed_time'], 0)
+        self.assertEqual(s['bonus_points'], 0)
         peers = self.m.api_ok('GET', '/api/v1/users/%d/peers' % u['id'])['peers']
         self.assertEqual(sorted((p['info_hash'], p['port'], p['seeder']) for p in peers),
                          sorted([(t1['info_hash'], 7001, False), (t2['info_hash'], 7002, True)]))

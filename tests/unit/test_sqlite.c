@@ -287,7 +287,7 @@ static void test_schema_has_the_documented_columns(void **state)
              sizeof(cols));
     assert_string_equal(cols, "id,passkey,enabled,can_download,uploaded,downloaded,created_at,"
                               "name,class_id,upload_multiplier,download_multiplier,"
-                              "raw_uploaded,raw_downloaded");
+                              "raw_uploaded,raw_downloaded,seed_time,leech_time,bonus");
     raw_text(fx, "SELECT group_concat(name, ',') FROM pragma_table_info('torrents')", cols,
              sizeof(cols));
     assert_string_equal(cols, "id,info_hash,enabled,deleted,deleted_reason,snatches,created_at,"
@@ -796,6 +796,15 @@ static void test_apply_books_credited_and_raw_apart(void **state)
     assert_int_equal(raw_int(fx, "SELECT downloaded FROM users WHERE id = 2"), 20);
     assert_int_equal(raw_int(fx, "SELECT raw_uploaded FROM users WHERE id = 2"), 1010);
     assert_int_equal(raw_int(fx, "SELECT raw_downloaded FROM users WHERE id = 2"), 420);
+    struct acct_delta t[] = {
+        {.user_id = 2, .torrent_id = 5, .seed_seconds = 600, .bonus = 166666, .at = 1},
+        {.user_id = 2, .torrent_id = 5, .leech_seconds = 30, .at = 1},
+    };
+    assert_int_equal(store_apply(&fx->st, t, 2, &eb), 0);
+    assert_int_equal(raw_int(fx, "SELECT seed_time FROM users WHERE id = 2"), 600);
+    assert_int_equal(raw_int(fx, "SELECT leech_time FROM users WHERE id = 2"), 30);
+    assert_int_equal(raw_int(fx, "SELECT bonus FROM users WHERE id = 2"), 166666);
+    assert_int_equal(raw_int(fx, "SELECT uploaded FROM users WHERE id = 2"), 2010);
 }
 
 static void test_reopen_keeps_data(void **state)

@@ -1344,6 +1344,37 @@ static void test_credit_applies_every_multiplier(void **state)
     f->journal.nbatch = 0;
 }
 
+/* Time since the previous announce is booked as seeding or leeching by what
+ * the peer was then (capped at interval x expiry_factor), and seeding earns
+ * bonus points by the [bonus] formula: 1 point per hour by default. */
+static void test_seed_time_and_bonus_points_are_booked(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(fx_announce(f, (struct ann){.left = 5}, SA), 200);
+    f->journal.nbatch = 0;
+    f->t.epoch.tv_sec -= 600; /* ten minutes pass */
+    assert_int_equal(fx_announce(f, (struct ann){.left = 0, .event = "completed"}, SA), 200);
+    const struct journal_record *r = &f->journal.batch[0];
+    assert_int_equal(r->leech_seconds, 600); /* it was leeching until now */
+    assert_int_equal(r->seed_seconds, 0);
+    assert_int_equal(r->bonus, 0);
+    f->journal.nbatch = 0;
+    f->t.epoch.tv_sec -= 1800; /* half an hour seeding */
+    assert_int_equal(fx_announce(f, (struct ann){.left = 0}, SA), 200);
+    r = &f->journal.batch[0];
+    assert_int_equal(r->seed_seconds, 1800);
+    assert_int_equal(r->leech_seconds, 0);
+    assert_int_equal(r->bonus, ACCT_POINT / 2);
+    f->journal.nbatch = 0;
+    /* Away longer than interval x expiry_factor: the cap, not the gap. */
+    uint32_t cap = f->cfg.interval * f->cfg.expiry_factor;
+    f->t.epoch.tv_sec -= (time_t)cap * 3;
+    assert_int_equal(fx_announce(f, (struct ann){.left = 0}, SA), 200);
+    r = &f->journal.batch[0];
+    assert_int_equal(r->seed_seconds, cap);
+    f->journal.nbatch = 0;
+}
+
 /* A peer may always leave: a torrent disabled, or download rights revoked,
  * while it was in the swarm must not keep it there until it expires. */
 static void test_stopped_leaves_even_when_refused_otherwise(void **state)
@@ -1910,6 +1941,7 @@ int main(void)
         T(test_stopped_leaves_even_when_refused_otherwise),
         T(test_every_announce_journals_the_peer_baseline),
         T(test_credit_applies_every_multiplier),
+        T(test_seed_time_and_bonus_points_are_booked),
         T(test_completed_with_left_is_not_a_snatch),
         T(test_ipv4_param_replaces_v4_source_when_allowed),
         T(test_ipv4_param_is_ignored_when_not_allowed),
