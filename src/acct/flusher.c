@@ -88,10 +88,13 @@ int flusher_new(struct flusher **out, struct store *st, const char *dir, size_t 
  * into a few in-order ones: the store's cost per announce was dominated by
  * touching a users page per record. */
 
-static int by_user(const void *a, const void *b)
+static int by_user_torrent(const void *a, const void *b)
 {
     const struct acct_delta *x = a, *y = b;
-    return x->user_id < y->user_id ? -1 : x->user_id > y->user_id;
+    if (x->user_id != y->user_id) {
+        return x->user_id < y->user_id ? -1 : 1;
+    }
+    return x->torrent_id < y->torrent_id ? -1 : x->torrent_id > y->torrent_id;
 }
 
 static int by_peer_then_version(const void *a, const void *b)
@@ -121,25 +124,34 @@ static size_t flusher_merge(struct flusher *f, size_t n)
 {
     struct acct_delta *out = f->merged;
     size_t m = 0;
-    /* Books: one row per user, summed. Records without credit count raw. */
-    qsort(f->rows, n, sizeof(*f->rows), by_user);
+    /* Books: one row per user and torrent, summed. Records without credit
+     * count raw. */
+    qsort(f->rows, n, sizeof(*f->rows), by_user_torrent);
     for (size_t i = 0; i < n; i++) {
         const struct acct_delta *d = &f->rows[i];
         uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
         uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
         if (!d->uploaded && !d->downloaded && !cu && !cd && !d->seed_seconds &&
-            !d->leech_seconds && !d->bonus) {
+            !d->leech_seconds && !d->bonus && !d->announces) {
             continue;
         }
-        if (m == 0 || out[m - 1].user_id != d->user_id) {
+        if (m == 0 || out[m - 1].user_id != d->user_id || out[m - 1].torrent_id != d->torrent_id) {
             memset(&out[m], 0, sizeof(out[m]));
             out[m].user_id = d->user_id;
             out[m].torrent_id = d->torrent_id;
             out[m].at = d->at;
+            out[m].first_at = d->first_at ? d->first_at : d->at;
             out[m].has_credit = true;
             m++;
         }
         struct acct_delta *sum = &out[m - 1];
+        sum->announces += d->announces;
+        if (d->at > sum->at) {
+            sum->at = d->at;
+        }
+        if (d->first_at && d->first_at < sum->first_at) {
+            sum->first_at = d->first_at;
+        }
         sum->uploaded += d->uploaded;
         sum->downloaded += d->downloaded;
         sum->credited_up += cu;

@@ -390,6 +390,8 @@ int journal_read(const char *dir, const struct journal_segment *seg, struct acct
         d->downloaded = r.downloaded;
         d->snatch = (r.flags & JOURNAL_SNATCH) != 0;
         d->at = r.at;
+        d->first_at = r.at;
+        d->announces = 1; /* a record is one answered announce */
         d->has_credit = (r.flags & JOURNAL_CREDITED) != 0;
         d->credited_up = r.credited_up;
         d->credited_down = r.credited_down;

@@ -34,6 +34,9 @@ struct sqlite_store {
     sqlite3 *db;
     sqlite3_stmt *add_traffic;   /* users.uploaded/downloaded += */
     sqlite3_stmt *add_snatch;    /* INSERT OR IGNORE INTO snatches */
+    sqlite3_stmt *add_history;   /* user_torrents upsert, += */
+    sqlite3_stmt *add_transferred; /* torrents.transferred += */
+    sqlite3_stmt *mark_completed; /* user_torrents.completed_at, first time */
     sqlite3_stmt *bump_snatches; /* torrents.snatches += 1 */
     sqlite3_stmt *mark_segment;  /* journal_applied insert */
     sqlite3_stmt *put_peer;      /* peers upsert: a peer's newer baseline, or its leaving */
@@ -133,7 +136,26 @@ static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION] = {
     /* Seed and leech time in seconds, bonus points in micro-points. */
     "ALTER TABLE users ADD COLUMN seed_time INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE users ADD COLUMN leech_time INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE users ADD COLUMN bonus INTEGER NOT NULL DEFAULT 0;",
+    "ALTER TABLE users ADD COLUMN bonus INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE users ADD COLUMN announces INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE torrents ADD COLUMN transferred INTEGER NOT NULL DEFAULT 0;"
+    /* Each user's history on each torrent: a site's "snatched" and
+     * "seeding" pages, and the hit-and-run rule's input. */
+    "CREATE TABLE user_torrents ("
+    " user_id INTEGER NOT NULL,"
+    " torrent_id INTEGER NOT NULL,"
+    " uploaded INTEGER NOT NULL DEFAULT 0,"
+    " downloaded INTEGER NOT NULL DEFAULT 0,"
+    " raw_uploaded INTEGER NOT NULL DEFAULT 0,"
+    " raw_downloaded INTEGER NOT NULL DEFAULT 0,"
+    " seed_time INTEGER NOT NULL DEFAULT 0,"
+    " leech_time INTEGER NOT NULL DEFAULT 0,"
+    " announces INTEGER NOT NULL DEFAULT 0,"
+    " first_announce INTEGER NOT NULL,"
+    " last_announce INTEGER NOT NULL,"
+    " completed_at INTEGER,"
+    " PRIMARY KEY (user_id, torrent_id)) WITHOUT ROWID;"
+    "CREATE INDEX user_torrents_torrent ON user_torrents (torrent_id);",
 };
 
 /* Seeded once, when the database is created: widely used clients' BEP 20
@@ -300,6 +322,9 @@ static void sqlite_close(void *ctx)
     }
     sqlite3_finalize(s->add_traffic);
     sqlite3_finalize(s->add_snatch);
+    sqlite3_finalize(s->add_history);
+    sqlite3_finalize(s->add_transferred);
+    sqlite3_finalize(s->mark_completed);
     sqlite3_finalize(s->bump_snatches);
     sqlite3_finalize(s->mark_segment);
     sqlite3_finalize(s->put_peer);
@@ -358,8 +383,37 @@ static int sqlite_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf
                              "UPDATE users SET uploaded = uploaded + ?1,"
                              " downloaded = downloaded + ?2, raw_uploaded = raw_uploaded + ?4,"
                              " raw_downloaded = raw_downloaded + ?5, seed_time = seed_time + ?6,"
-                             " leech_time = leech_time + ?7, bonus = bonus + ?8 WHERE id = ?3",
+                             " leech_time = leech_time + ?7, bonus = bonus + ?8,"
+                             " announces = announces + ?9 WHERE id = ?3",
                              &s->add_traffic, eb);
+    }
+    if (err == 0) {
+        err = sqlite_prepare(s->db,
+                             "INSERT INTO user_torrents (user_id, torrent_id, uploaded, downloaded,"
+                             " raw_uploaded, raw_downloaded, seed_time, leech_time, announces,"
+                             " first_announce, last_announce)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                             " ON CONFLICT (user_id, torrent_id) DO UPDATE SET"
+                             " uploaded = uploaded + ?3, downloaded = downloaded + ?4,"
+                             " raw_uploaded = raw_uploaded + ?5, raw_downloaded = raw_downloaded + ?6,"
+                             " seed_time = seed_time + ?7, leech_time = leech_time + ?8,"
+                             " announces = announces + ?9,"
+                             " first_announce = min(first_announce, ?10),"
+                             " last_announce = max(last_announce, ?11)",
+                             &s->add_history, eb);
+    }
+    if (err == 0) {
+        err = sqlite_prepare(s->db,
+                             "UPDATE torrents SET transferred = transferred + ?2 WHERE id = ?1",
+                             &s->add_transferred, eb);
+    }
+    if (err == 0) {
+        err = sqlite_prepare(s->db,
+                             "INSERT INTO user_torrents (user_id, torrent_id, first_announce,"
+                             " last_announce, completed_at) VALUES (?1, ?2, ?3, ?3, ?3)"
+                             " ON CONFLICT (user_id, torrent_id) DO UPDATE SET"
+                             " completed_at = coalesce(completed_at, ?3)",
+                             &s->mark_completed, eb);
     }
     if (err == 0) {
         err = sqlite_prepare(s->db,
@@ -720,7 +774,7 @@ static int sqlite_apply_one(struct sqlite_store *s, const struct acct_delta *d,
     uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
     uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
     if (d->uploaded || d->downloaded || cu || cd || d->seed_seconds || d->leech_seconds ||
-        d->bonus) {
+        d->bonus || d->announces) {
         sqlite3_bind_int64(s->add_traffic, 1, sqlite_clamp(cu, d->user_id));
         sqlite3_bind_int64(s->add_traffic, 2, sqlite_clamp(cd, d->user_id));
         sqlite3_bind_int64(s->add_traffic, 3, d->user_id);
@@ -729,7 +783,28 @@ static int sqlite_apply_one(struct sqlite_store *s, const struct acct_delta *d,
         sqlite3_bind_int64(s->add_traffic, 6, d->seed_seconds);
         sqlite3_bind_int64(s->add_traffic, 7, d->leech_seconds);
         sqlite3_bind_int64(s->add_traffic, 8, sqlite_clamp(d->bonus, d->user_id));
+        sqlite3_bind_int64(s->add_traffic, 9, d->announces);
         err = sqlite_step_done(s->db, s->add_traffic, eb, "apply traffic");
+    }
+    if (err == 0 && d->announces) {
+        sqlite3_stmt *h = s->add_history;
+        sqlite3_bind_int64(h, 1, d->user_id);
+        sqlite3_bind_int64(h, 2, d->torrent_id);
+        sqlite3_bind_int64(h, 3, sqlite_clamp(cu, d->user_id));
+        sqlite3_bind_int64(h, 4, sqlite_clamp(cd, d->user_id));
+        sqlite3_bind_int64(h, 5, sqlite_clamp(d->uploaded, d->user_id));
+        sqlite3_bind_int64(h, 6, sqlite_clamp(d->downloaded, d->user_id));
+        sqlite3_bind_int64(h, 7, d->seed_seconds);
+        sqlite3_bind_int64(h, 8, d->leech_seconds);
+        sqlite3_bind_int64(h, 9, d->announces);
+        sqlite3_bind_int64(h, 10, d->first_at ? d->first_at : d->at);
+        sqlite3_bind_int64(h, 11, d->at);
+        err = sqlite_step_done(s->db, h, eb, "apply history");
+        if (err == 0 && d->downloaded) {
+            sqlite3_bind_int64(s->add_transferred, 1, d->torrent_id);
+            sqlite3_bind_int64(s->add_transferred, 2, sqlite_clamp(d->downloaded, d->user_id));
+            err = sqlite_step_done(s->db, s->add_transferred, eb, "apply transferred");
+        }
     }
     if (err == 0 && d->snatch) {
         sqlite3_bind_int64(s->add_snatch, 1, d->user_id);
@@ -741,6 +816,12 @@ static int sqlite_apply_one(struct sqlite_store *s, const struct acct_delta *d,
         if (err == 0 && sqlite3_changes(s->db) == 1) {
             sqlite3_bind_int64(s->bump_snatches, 1, d->torrent_id);
             err = sqlite_step_done(s->db, s->bump_snatches, eb, "apply snatch count");
+        }
+        if (err == 0) {
+            sqlite3_bind_int64(s->mark_completed, 1, d->user_id);
+            sqlite3_bind_int64(s->mark_completed, 2, d->torrent_id);
+            sqlite3_bind_int64(s->mark_completed, 3, d->at);
+            err = sqlite_step_done(s->db, s->mark_completed, eb, "apply completion");
         }
     }
     if (err == 0 && d->has_peer) {

@@ -97,6 +97,9 @@ struct acct_delta {
     uint32_t torrent_id;
     uint64_t uploaded;   /* raw bytes since this peer's previous report */
     uint64_t downloaded;
+    uint32_t announces;     /* announces this row stands for; with announces > 0 the row
+                             * is also booked on the user's history for the torrent */
+    int64_t first_at;       /* earliest announce among them (unix seconds; at is the last) */
     uint32_t seed_seconds;  /* time seeding since the peer's previous announce (capped) */
     uint32_t leech_seconds;
     uint64_t bonus;         /* micro-points earned by that seeding */

@@ -287,11 +287,12 @@ static void test_schema_has_the_documented_columns(void **state)
              sizeof(cols));
     assert_string_equal(cols, "id,passkey,enabled,can_download,uploaded,downloaded,created_at,"
                               "name,class_id,upload_multiplier,download_multiplier,"
-                              "raw_uploaded,raw_downloaded,seed_time,leech_time,bonus");
+                              "raw_uploaded,raw_downloaded,seed_time,leech_time,bonus,announces");
     raw_text(fx, "SELECT group_concat(name, ',') FROM pragma_table_info('torrents')", cols,
              sizeof(cols));
     assert_string_equal(cols, "id,info_hash,enabled,deleted,deleted_reason,snatches,created_at,"
-                              "name,size,freeleech,upload_multiplier,download_multiplier");
+                              "name,size,freeleech,upload_multiplier,download_multiplier,"
+                              "transferred");
     raw_text(fx, "SELECT group_concat(name, ',') FROM pragma_table_info('classes')", cols,
              sizeof(cols));
     assert_string_equal(cols, "id,name,upload_multiplier,download_multiplier,may_download");
@@ -805,6 +806,44 @@ static void test_apply_books_credited_and_raw_apart(void **state)
     assert_int_equal(raw_int(fx, "SELECT leech_time FROM users WHERE id = 2"), 30);
     assert_int_equal(raw_int(fx, "SELECT bonus FROM users WHERE id = 2"), 166666);
     assert_int_equal(raw_int(fx, "SELECT uploaded FROM users WHERE id = 2"), 2010);
+}
+
+/* Each announce a row stands for is booked on the user's history for the
+ * torrent too: bytes credited and raw, time, count, first and last announce,
+ * and when it was completed; the torrent's transferred bytes grow. */
+static void test_apply_books_the_user_torrent_history(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    add_user_and_torrent(fx);
+    struct acct_delta d[] = {
+        {.user_id = 2, .torrent_id = 5, .uploaded = 100, .downloaded = 40, .has_credit = true,
+         .credited_up = 200, .credited_down = 40, .leech_seconds = 30, .announces = 3,
+         .first_at = 1000, .at = 1060},
+        {.user_id = 2, .torrent_id = 5, .snatch = true, .at = 1060},
+    };
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply(&fx->st, d, 2, &eb), 0);
+    struct acct_delta later[] = {
+        {.user_id = 2, .torrent_id = 5, .uploaded = 5, .seed_seconds = 600, .announces = 1,
+         .first_at = 1660, .at = 1660},
+        {.user_id = 2, .torrent_id = 5, .snatch = true, .at = 1660}, /* a repeat: kept first */
+    };
+    assert_int_equal(store_apply(&fx->st, later, 2, &eb), 0);
+    assert_int_equal(raw_int(fx, "SELECT uploaded FROM user_torrents WHERE user_id = 2"), 205);
+    assert_int_equal(raw_int(fx, "SELECT raw_uploaded FROM user_torrents WHERE user_id = 2"), 105);
+    assert_int_equal(raw_int(fx, "SELECT downloaded FROM user_torrents WHERE user_id = 2"), 40);
+    assert_int_equal(raw_int(fx, "SELECT seed_time FROM user_torrents WHERE user_id = 2"), 600);
+    assert_int_equal(raw_int(fx, "SELECT leech_time FROM user_torrents WHERE user_id = 2"), 30);
+    assert_int_equal(raw_int(fx, "SELECT announces FROM user_torrents WHERE user_id = 2"), 4);
+    assert_int_equal(raw_int(fx, "SELECT first_announce FROM user_torrents WHERE user_id = 2"),
+                     1000);
+    assert_int_equal(raw_int(fx, "SELECT last_announce FROM user_torrents WHERE user_id = 2"),
+                     1660);
+    assert_int_equal(raw_int(fx, "SELECT completed_at FROM user_torrents WHERE user_id = 2"),
+                     1060);
+    assert_int_equal(raw_int(fx, "SELECT announces FROM users WHERE id = 2"), 4);
+    assert_int_equal(raw_int(fx, "SELECT transferred FROM torrents WHERE id = 5"), 40);
 }
 
 static void test_reopen_keeps_data(void **state)
@@ -1370,6 +1409,7 @@ int main(void)
         T(test_apply_segment_applies_each_segment_once),
         T(test_peers_keep_the_newest_report_and_load_with_their_hash),
         T(test_apply_books_credited_and_raw_apart),
+        T(test_apply_books_the_user_torrent_history),
         T(test_reopen_keeps_data),
         T(test_migration_from_v1_keeps_rows_and_adds_v2_defaults),
         T(test_load_users_denies_download_when_the_class_does),
