@@ -146,6 +146,13 @@ static const struct config_key config_keys[] = {
                "size units beyond this add nothing"),
     CONFIG_ROW("bonus", "seeder_weight", CONFIG_U32, bonus_seeder_weight, 0, 1000000, "0",
                "thousandths per other seeder: rate / (1 + weight/1000 x (seeders - 1))"),
+
+    CONFIG_ROW("hnr", "seed_hours", CONFIG_U32, hnr_seed_hours, 0, 100000, "72",
+               "hours a snatcher must seed a torrent; 0 = no hit-and-run rule"),
+    CONFIG_ROW("hnr", "window_days", CONFIG_U32, hnr_window_days, 0, 3650, "14",
+               "days after completing to seed them or reach the ratio"),
+    CONFIG_ROW("hnr", "ratio", CONFIG_U32, hnr_ratio, 0, 1000000, "1000",
+               "thousandths: uploaded / downloaded on the torrent that also clears it"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

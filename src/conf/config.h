@@ -81,6 +81,11 @@ struct mk_config {
     uint32_t bonus_size_weight;      /* size_weight = 0 (per-mille per unit) */
     uint32_t bonus_size_units_max;   /* size_units_max = 10 */
     uint32_t bonus_seeder_weight;    /* seeder_weight = 0 (per-mille per other seeder) */
+
+    /* [hnr]: hit-and-run, judged when the API lists a user's history */
+    uint32_t hnr_seed_hours;         /* seed_hours = 72; 0 = no hit-and-run rule */
+    uint32_t hnr_window_days;        /* window_days = 14 after completing */
+    uint32_t hnr_ratio;              /* ratio = 1000 (per-mille: 1.0) on the torrent */
 };
 
 /* Fills cfg with the documented defaults. */
