@@ -173,11 +173,13 @@ static size_t flusher_merge(struct flusher *f, size_t n)
     size_t start = m;
     for (size_t i = 0; i < n; i++) {
         if (f->rows[i].has_peer) {
-            out[m] = f->rows[i];
-            out[m].uploaded = out[m].downloaded = 0;
-            out[m].credited_up = out[m].credited_down = 0;
-            out[m].has_credit = true;
-            out[m].snatch = false;
+            /* Only the peer: its books are in the rows above. */
+            out[m] = (struct acct_delta){.user_id = f->rows[i].user_id,
+                                         .torrent_id = f->rows[i].torrent_id,
+                                         .at = f->rows[i].at,
+                                         .has_credit = true,
+                                         .has_peer = true,
+                                         .peer = f->rows[i].peer};
             m++;
         }
     }

@@ -483,3 +483,123 @@ int api_users_refresh_class(struct api *a, uint32_t class_id, struct mk_errbuf *
     uint64_t total;
     return store_user_list(&a->store, &f, api_users_refresh_one, &c, &total, eb);
 }
+
+/* ---- history and hit-and-runs ----------------------------------------------- */
+
+/* The [hnr] rule (docs/CONFIG.md): completed, the window passed, and neither
+ * seeded long enough nor reached the ratio on the torrent. */
+static bool api_is_hit_and_run(const struct mk_config *cfg, const struct history_row *h,
+                               int64_t now)
+{
+    if (cfg->hnr_seed_hours == 0 || h->completed_at == 0) {
+        return false;
+    }
+    if (now < h->completed_at + (int64_t)cfg->hnr_window_days * 86400) {
+        return false;
+    }
+    if (h->seed_time >= (uint64_t)cfg->hnr_seed_hours * 3600) {
+        return false;
+    }
+    uint64_t base = h->downloaded ? h->downloaded : h->size;
+    if (base == 0) {
+        return false; /* nothing to measure a ratio against: the time rule alone judged */
+    }
+    /* uploaded / base >= ratio / 1000, in integers. */
+    return (unsigned __int128)h->uploaded * 1000 < (unsigned __int128)base * cfg->hnr_ratio;
+}
+
+struct api_history_page {
+    const struct mk_config *cfg;
+    int64_t now;
+    bool hnr_only;
+    json_t *arr;
+};
+
+static int api_history_add(const struct history_row *h, void *arg)
+{
+    struct api_history_page *p = arg;
+    bool hnr = api_is_hit_and_run(p->cfg, h, p->now);
+    if (p->hnr_only && !hnr) {
+        return 0;
+    }
+    char hex[41];
+    api_hex(h->info_hash, 20, hex);
+    json_t *j = json_object();
+    json_object_set_new(j, "info_hash", json_string(hex));
+    json_object_set_new(j, "uploaded", json_integer((json_int_t)(h->uploaded & INT64_MAX)));
+    json_object_set_new(j, "downloaded", json_integer((json_int_t)(h->downloaded & INT64_MAX)));
+    json_object_set_new(j, "raw_uploaded", json_integer((json_int_t)(h->raw_uploaded & INT64_MAX)));
+    json_object_set_new(j, "raw_downloaded",
+                        json_integer((json_int_t)(h->raw_downloaded & INT64_MAX)));
+    json_object_set_new(j, "seed_time", json_integer((json_int_t)(h->seed_time & INT64_MAX)));
+    json_object_set_new(j, "leech_time", json_integer((json_int_t)(h->leech_time & INT64_MAX)));
+    json_object_set_new(j, "announces", json_integer((json_int_t)(h->announces & INT64_MAX)));
+    json_object_set_new(j, "first_announce", json_integer(h->first_announce));
+    json_object_set_new(j, "last_announce", json_integer(h->last_announce));
+    json_object_set_new(j, "completed_at",
+                        h->completed_at ? json_integer(h->completed_at) : json_null());
+    json_object_set_new(j, "hit_and_run", json_boolean(hnr));
+    json_array_append_new(p->arr, j);
+    return 0;
+}
+
+/* GET /api/v1/users/{id}/history (every torrent the user announced on, most
+ * recent first) and .../hnr (only the hit-and-runs). */
+static void api_users_history_page(struct api *a, const struct api_req *r, struct api_resp *out,
+                                   bool hnr_only)
+{
+    static const char *const params[] = {"offset", "limit", NULL};
+    uint64_t offset = 0;
+    uint32_t limit = 0;
+    if (api_query_check(r, params, out) < 0 || api_query_page(r, &offset, &limit, out) < 0) {
+        return;
+    }
+    struct user_rec u;
+    struct api_history_page page = {.cfg = a->cfg, .now = (int64_t)time(NULL),
+                                    .hnr_only = hnr_only, .arr = json_array()};
+    uint64_t total = 0;
+    struct mk_errbuf eb = {{0}};
+    pthread_mutex_lock(&a->mu);
+    int rc = api_users_load(a, r, &u, out);
+    if (rc == 0) {
+        /* Hit-and-runs are a filter over every row: page after judging. */
+        rc = store_user_history(&a->store, u.row.id, hnr_only ? 0 : offset,
+                                hnr_only ? UINT32_MAX : limit, api_history_add, &page, &total,
+                                &eb);
+        if (rc != 0) {
+            api_store_error(out, rc, &eb, "history");
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (rc != 0) {
+        json_decref(page.arr);
+        return;
+    }
+    if (hnr_only) {
+        size_t n = json_array_size(page.arr);
+        total = n;
+        json_t *paged = json_array();
+        for (size_t i = offset; i < n && json_array_size(paged) < limit; i++) {
+            json_array_append(paged, json_array_get(page.arr, i));
+        }
+        json_decref(page.arr);
+        page.arr = paged;
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_integer(u.row.id));
+    json_object_set_new(j, hnr_only ? "hit_and_runs" : "history", page.arr);
+    json_object_set_new(j, "total", json_integer((json_int_t)total));
+    json_object_set_new(j, "offset", json_integer((json_int_t)offset));
+    json_object_set_new(j, "limit", json_integer(limit));
+    api_ok(out, 200, j);
+}
+
+void api_users_history(struct api *a, const struct api_req *r, struct api_resp *out)
+{
+    api_users_history_page(a, r, out, false);
+}
+
+void api_users_hnr(struct api *a, const struct api_req *r, struct api_resp *out)
+{
+    api_users_history_page(a, r, out, true);
+}

@@ -691,6 +691,60 @@ static int sqlite_load_peers(void *ctx, int64_t seen_since, store_peer_fn fn, vo
                        &(struct sqlite_sink){.peer = fn, .arg = arg}, eb);
 }
 
+static int sqlite_user_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
+                               store_history_fn fn, void *arg, uint64_t *total,
+                               struct mk_errbuf *eb)
+{
+    struct sqlite_store *s = ctx;
+    int64_t count = 0;
+    char sql[640];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM user_torrents WHERE user_id = %u", user_id);
+    int err = sqlite_get_int(s->db, sql, &count, eb);
+    if (err < 0) {
+        return err;
+    }
+    *total = (uint64_t)count;
+    snprintf(sql, sizeof(sql),
+             "SELECT h.torrent_id, t.info_hash, coalesce(t.size, 0), h.uploaded, h.downloaded,"
+             " h.raw_uploaded, h.raw_downloaded, h.seed_time, h.leech_time, h.announces,"
+             " h.first_announce, h.last_announce, coalesce(h.completed_at, 0)"
+             " FROM user_torrents h JOIN torrents t ON t.id = h.torrent_id"
+             " WHERE h.user_id = %u ORDER BY h.last_announce DESC, h.torrent_id"
+             " LIMIT %u OFFSET %" PRIu64,
+             user_id, limit, offset);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return sqlite_fail(s->db, rc, eb, "user_torrents");
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct history_row row;
+        memset(&row, 0, sizeof(row));
+        row.torrent_id = (uint32_t)sqlite3_column_int64(st, 0);
+        if (sqlite3_column_bytes(st, 1) == 20) {
+            memcpy(row.info_hash, sqlite3_column_blob(st, 1), 20);
+        }
+        uint64_t *u64[] = {&row.size, &row.uploaded, &row.downloaded, &row.raw_uploaded,
+                           &row.raw_downloaded, &row.seed_time, &row.leech_time, &row.announces};
+        for (int i = 0; i < 8; i++) {
+            sqlite3_int64 v = sqlite3_column_int64(st, 2 + i);
+            *u64[i] = v > 0 ? (uint64_t)v : 0;
+        }
+        row.first_announce = sqlite3_column_int64(st, 10);
+        row.last_announce = sqlite3_column_int64(st, 11);
+        row.completed_at = sqlite3_column_int64(st, 12);
+        err = fn(&row, arg);
+        if (err < 0) {
+            break;
+        }
+    }
+    if (err == 0 && rc != SQLITE_DONE) {
+        err = sqlite_fail(s->db, rc, eb, "user_torrents");
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
 static int sqlite_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *eb)
 {
     struct sqlite_store *s = ctx;
@@ -922,4 +976,5 @@ const struct store_ops store_sqlite_ops = {
     .settings_put = sqlite_admin_settings_put,
     .load_peers = sqlite_load_peers,
     .prune_peers = sqlite_prune_peers,
+    .user_history = sqlite_user_history,
 };

@@ -438,3 +438,17 @@ int store_prune_peers(struct store *st, int64_t seen_before, struct mk_errbuf *e
     }
     return store_done(st, "prune_peers", st->ops->prune_peers(st->ctx, seen_before, eb), eb);
 }
+
+int store_user_history(struct store *st, uint32_t user_id, uint64_t offset, uint32_t limit,
+                       store_history_fn fn, void *arg, uint64_t *total, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v3(st, st->ops && st->ops->user_history, "user_history", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done(st, "user_history",
+                      st->ops->user_history(st->ctx, user_id, offset, limit, fn, arg, total, eb),
+                      eb);
+}

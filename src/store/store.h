@@ -205,6 +205,24 @@ typedef int (*store_whitelist_fn)(const struct whitelist_row *row, void *arg);
 typedef int (*store_snatch_fn)(const struct snatch_row *row, void *arg);
 typedef int (*store_peer_fn)(const struct peer_row *row, void *arg);
 
+/* One user's books on one torrent (the user_torrents table). */
+struct history_row {
+    uint32_t torrent_id;
+    uint8_t info_hash[20];
+    uint64_t size;            /* the torrent's, 0 if unknown */
+    uint64_t uploaded;        /* credited */
+    uint64_t downloaded;
+    uint64_t raw_uploaded;
+    uint64_t raw_downloaded;
+    uint64_t seed_time;       /* seconds */
+    uint64_t leech_time;
+    uint64_t announces;
+    int64_t first_announce;   /* unix seconds */
+    int64_t last_announce;
+    int64_t completed_at;     /* 0: not completed */
+};
+typedef int (*store_history_fn)(const struct history_row *row, void *arg);
+
 #define MK_STORE_V1 1
 #define MK_STORE_V2 2 /* adds the admin API's methods (ping ... settings_put) */
 #define MK_STORE_V3 3 /* adds peers: load_peers, prune_peers; apply_segment keeps them */
@@ -294,6 +312,10 @@ struct store_ops {
     /* Deletes peers last seen before seen_before (the tracker expired them)
      * and gone ones no newer than that. */
     int (*prune_peers)(void *ctx, int64_t seen_before, struct mk_errbuf *eb);
+    /* Streams one user's history rows, most recent announce first, offset
+     * and limit applied; *total gets how many the user has. */
+    int (*user_history)(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
+                        store_history_fn fn, void *arg, uint64_t *total, struct mk_errbuf *eb);
 };
 
 /* The registry: NULL when no backend has that name. */
@@ -321,6 +343,8 @@ int store_apply_segment(struct store *st, const struct store_segment_id *id,
 int store_load_peers(struct store *st, int64_t seen_since, store_peer_fn fn, void *arg,
                      struct mk_errbuf *eb);
 int store_prune_peers(struct store *st, int64_t seen_before, struct mk_errbuf *eb);
+int store_user_history(struct store *st, uint32_t user_id, uint64_t offset, uint32_t limit,
+                       store_history_fn fn, void *arg, uint64_t *total, struct mk_errbuf *eb);
 
 /* MK_STORE_V2 wrappers: MK_ENOTSUP for a backend older than V2 or without
  * the method; MK_ENOTFOUND and MK_EEXIST are answers, not logged failures. */

@@ -289,7 +289,7 @@ class DocumentTest(ApiCase):
                     self.assertIn(401, documented, path)
                     self.assertEqual(self.m.api(method.upper(), concrete, key=None)[0], 401)
                 checked += 1
-        self.assertEqual(checked, 28)
+        self.assertEqual(checked, 30)
 
     def resolve(self, schema):
         while '$ref' in schema:
@@ -444,6 +444,49 @@ class ErrorTest(ApiCase):
 
 
 # ---------------------------------------------------------------- users
+
+
+class HistoryTest(ApiCase):
+    """A user's books per torrent, and the hit-and-run rule (window 0 days,
+    so a snatch is judged at once)."""
+
+    config = {'tracker': {'interval': 120, 'min_interval': 60},
+              'hnr': {'window_days': 0, 'seed_hours': 72, 'ratio': 1000}}
+
+    def test_history_rows_and_hit_and_runs(self):
+        u = self.new_user()
+        t1, t2 = self.new_torrent(), self.new_torrent()
+        p1, p2 = peer_id(), peer_id()
+        # t1: leeched 5000 bytes, completed, uploaded nothing: a hit-and-run.
+        self.announce(u['passkey'], t1['info_hash'], p1, left=5000)
+        self.announce(u['passkey'], t1['info_hash'], p1, left=0, downloaded=5000,
+                      event='completed')
+        # t2: completed, and uploaded its size back: ratio 1.0 clears it.
+        self.announce(u['passkey'], t2['info_hash'], p2, left=100)
+        self.announce(u['passkey'], t2['info_hash'], p2, left=0, downloaded=100,
+                      event='completed')
+        self.announce(u['passkey'], t2['info_hash'], p2, left=0, downloaded=100, uploaded=100)
+        path = '/api/v1/users/%d/history' % u['id']
+        wait_until(lambda: self.m.api_ok('GET', path)['total'] == 2
+                   and all(r['completed_at'] for r in self.m.api_ok('GET', path)['history'])
+                   and sum(r['announces'] for r in self.m.api_ok('GET', path)['history']) == 5,
+                   timeout=10, what='history flushed')
+        rows = {r['info_hash']: r for r in self.m.api_ok('GET', path)['history']}
+        a, b = rows[t1['info_hash']], rows[t2['info_hash']]
+        self.assertEqual((a['downloaded'], a['raw_downloaded'], a['uploaded'], a['announces']),
+                         (5000, 5000, 0, 2))
+        self.assertTrue(a['hit_and_run'])
+        self.assertEqual((b['downloaded'], b['uploaded'], b['announces']), (100, 100, 3))
+        self.assertFalse(b['hit_and_run'])
+        self.assertLessEqual(a['first_announce'], a['last_announce'])
+        self.assertGreaterEqual(a['completed_at'], a['first_announce'])
+        hnr = self.m.api_ok('GET', '/api/v1/users/%d/hnr' % u['id'])
+        self.assertEqual([r['info_hash'] for r in hnr['hit_and_runs']], [t1['info_hash']])
+        self.assertEqual(hnr['total'], 1)
+        page = self.m.api_ok('GET', path + '?limit=1')
+        self.assertEqual((len(page['history']), page['total'], page['limit']), (1, 2, 1))
+        self.assertError(self.m.api('GET', '/api/v1/users/4000000000/history'), 404)
+        self.assertError(self.m.api('GET', path + '?bogus=1'), 400)
 
 
 class UsersTest(ApiCase):
