@@ -196,6 +196,7 @@ typedef int (*store_setting_fn)(const struct setting_row *row, void *arg);
 
 struct store_cfg {
     const char *path; /* sqlite: database file; created with the schema if absent */
+    const char *dsn;  /* postgres: libpq connection string or URI (docs/STORES.md) */
 };
 
 /* Row callbacks return 0 to go on or a negative mk_err to stop the load. */
