@@ -79,6 +79,8 @@ static const struct config_key config_keys[] = {
                "largest request line, in bytes"),
     CONFIG_ROW("http", "max_connections", CONFIG_U32, max_connections, 1, 1000000, "10000",
                "open tracker connections in the whole process"),
+    CONFIG_ROW("http", "max_connections_per_ip", CONFIG_U32, max_connections_per_ip, 0, 1000000,
+               "64", "open tracker connections from one address (IPv6: one /64); 0 = no cap"),
     CONFIG_ROW("http", "idle_timeout", CONFIG_U32, idle_timeout, 1, 3600, "30",
                "seconds a keep-alive connection may wait for its next request"),
     CONFIG_ROW("http", "header_timeout", CONFIG_U32, header_timeout, 1, 3600, "10",
@@ -102,6 +104,8 @@ static const struct config_key config_keys[] = {
                "honour the ip=, ipv4= and ipv6= announce parameters"),
     CONFIG_ROW("tracker", "whitelist", CONFIG_BOOL, whitelist, 0, 0, "true",
                "admit only clients whose peer_id starts with a whitelisted prefix (BEP 20)"),
+    CONFIG_ROW("tracker", "passkey_guess_limit", CONFIG_U32, passkey_guess_limit, 0, 4095, "64",
+               "unknown passkeys a minute from one address before it is refused; 0 = off"),
 
     CONFIG_ROW("proxy", "real_ip_header", CONFIG_HEADER, real_ip_header, 0, 0, "",
                "header carrying the client address (X-Forwarded-For, X-Real-IP); empty = none"),

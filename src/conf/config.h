@@ -38,6 +38,7 @@ struct mk_config {
     uint32_t max_request_bytes;    /* max_request_bytes = 4096: request line + headers */
     uint32_t max_request_line;     /* max_request_line = 2048 */
     uint32_t max_connections;      /* max_connections = 10000, whole process */
+    uint32_t max_connections_per_ip; /* max_connections_per_ip = 64 (IPv6: per /64); 0 = no cap */
     uint32_t idle_timeout;         /* idle_timeout = 30 s, keep-alive with no request */
     uint32_t header_timeout;       /* header_timeout = 10 s, from a request's first byte */
     uint32_t max_keepalive_requests; /* max_keepalive_requests = 1000 */
@@ -51,6 +52,7 @@ struct mk_config {
     uint32_t scrape_max_hashes; /* scrape_max_hashes = 64 */
     bool allow_ip_param;       /* allow_ip_param = false: honour ipv4=/ipv6= */
     bool whitelist;            /* whitelist = true: check peer_id prefixes (BEP 20) */
+    uint32_t passkey_guess_limit; /* passkey_guess_limit = 64 unknown passkeys a minute per address */
 
     /* [proxy] */
     char real_ip_header[64];   /* real_ip_header = "" (e.g. X-Forwarded-For, X-Real-IP) */

@@ -7,6 +7,11 @@
  * reading that connection until the client drains it), the header-read and
  * idle timeouts, and HTTP framing. Requests on one connection are answered
  * strictly in order, which is all pipelining needs.
+ * Per-address limits (net/guard.c): each worker owns a guard holding its
+ * share of http.max_connections_per_ip and tracker.passkey_guess_limit; the
+ * kernel spreads one address's connections over the workers' sockets, so
+ * the shares add up to the limit. Connections from trusted proxies are
+ * exempt (everyone behind the proxy has its address).
  * Ordering rule: answers produced in a loop turn are held (the connection is
  * "pending") until the turn's journal batch is written in before_wait; only
  * then are they sent. So an answered announce is always in the journal.
@@ -29,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/guard.h"
 #include "net/loop.h"
 #include "proto/http.h"
 #include "util/log.h"
@@ -46,6 +52,8 @@ struct conn {
     bool reading;            /* LOOP_READ registered */
     bool writing;            /* LOOP_WRITE registered */
     struct tracker_addr src;
+    uint64_t guard_key;      /* src's key in the worker's guard */
+    bool guarded;            /* counted in the guard: uncount on close */
     struct http_parser parser;
     char *in;
     size_t inlen;
@@ -77,6 +85,8 @@ struct server_worker {
     struct conn *conns;      /* every open connection, for the timeout scan */
     uint32_t nconns, max_conns;
     uint64_t refused;        /* accepts over the cap since the last log line */
+    struct guard *guard;     /* this worker's per-address limits */
+    int64_t guard_log_ms;    /* last "address refused" log line, to rate-limit them */
     uint8_t *body;           /* scratch for one answer's body */
     size_t body_cap;
     size_t in_cap;
@@ -149,6 +159,9 @@ static void conn_close(struct server_worker *w, struct conn *c)
 {
     loop_del(w->loop, c->fd, LOOP_READ | LOOP_WRITE);
     close(c->fd);
+    if (c->guarded) {
+        guard_conn_close(w->guard, c->guard_key);
+    }
     if (c->prev) {
         c->prev->next = c->next;
     } else {
@@ -251,6 +264,44 @@ static void conn_respond_error(struct server_worker *w, struct conn *c, int stat
 
 static void conn_set_interest(struct server_worker *w, struct conn *c, bool reading, bool writing);
 
+static const char passkey_refusal[] = "too many unknown passkeys from this address, try again later";
+
+/* True when b holds exactly tracker.c's "unknown passkey" refusal. */
+static bool is_unknown_passkey(const struct bencode *b)
+{
+    static const char body[] = "d14:failure reason15:unknown passkeye";
+    return b->len == sizeof(body) - 1 && memcmp(b->p, body, b->len) == 0;
+}
+
+/* tracker_answer behind the passkey-guessing guard: an address over the
+ * limit is refused whatever its passkey (a guess that hits must not be
+ * told so), and its connection closed, so each further guess costs a
+ * handshake. */
+static int conn_answer(struct server_worker *w, struct conn *c, const struct http_request *req,
+                       struct bencode *b)
+{
+    uint32_t now_s = (uint32_t)(now_ms() / 1000);
+    if (c->guarded && guard_passkey_refused(w->guard, c->guard_key, now_s)) {
+        guard_passkey_refusal(w->guard);
+        c->closing = true;
+        bencode_failure(b, passkey_refusal);
+        return 200;
+    }
+    int status = tracker_answer(w->t, &w->local, req, &c->src, b);
+    if (c->guarded && is_unknown_passkey(b) && guard_passkey_miss(w->guard, c->guard_key, now_s)) {
+        int64_t now = now_ms();
+        if (now - w->guard_log_ms >= 1000) {
+            char text[INET6_ADDRSTRLEN];
+            inet_ntop(c->src.family, c->src.ip, text, sizeof(text));
+            mk_log(MK_LOG_WARN, "http",
+                   "worker %u: %s reached its share of %u unknown passkeys a minute;"
+                   " refusing it for a while", w->id, text, w->cfg->passkey_guess_limit);
+            w->guard_log_ms = now;
+        }
+    }
+    return status;
+}
+
 /* Answers every complete request in the input, in order, until the output
  * is past the high-water mark. */
 static void conn_process(struct server_worker *w, struct conn *c)
@@ -277,7 +328,7 @@ static void conn_process(struct server_worker *w, struct conn *c)
         }
         struct bencode b;
         bencode_init(&b, w->body, w->body_cap);
-        int status = tracker_answer(w->t, &w->local, &req, &c->src, &b);
+        int status = conn_answer(w, c, &req, &b);
         if (status != 200) {
             /* A client asking for paths we don't serve is not a tracker client. */
             c->closing = true;
@@ -473,28 +524,53 @@ static void on_accept(struct loop *l, int lfd, int mask, void *arg)
             }
             continue;
         }
+        struct tracker_addr src = {0};
+        if (ss.ss_family == AF_INET6) {
+            src.family = AF_INET6;
+            memcpy(src.ip, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+        } else {
+            src.family = AF_INET;
+            memcpy(src.ip, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+        }
+        bool guarded = !config_is_trusted_proxy(w->cfg, src.family, src.ip);
+        uint64_t key = guarded ? guard_key(w->guard, src.family, src.ip) : 0;
+        if (guarded && !guard_conn_open(w->guard, key)) {
+            close(fd);
+            if (w->local.counters) {
+                atomic_fetch_add_explicit(&w->local.counters->conns_refused, 1,
+                                          memory_order_relaxed);
+            }
+            if (w->refused++ % 1000 == 0) {
+                mk_log(MK_LOG_WARN, "http",
+                       "worker %u: per-address connection cap %u reached, refusing", w->id,
+                       w->cfg->max_connections_per_ip);
+            }
+            continue;
+        }
         struct conn *c = calloc(1, sizeof(*c));
         char *in = malloc(w->in_cap);
         if (!c || !in) {
             free(c);
             free(in);
+            if (guarded) {
+                guard_conn_close(w->guard, key);
+            }
             close(fd);
             continue;
         }
         c->w = w;
         c->fd = fd;
         c->in = in;
-        if (ss.ss_family == AF_INET6) {
-            c->src.family = AF_INET6;
-            memcpy(c->src.ip, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-        } else {
-            c->src.family = AF_INET;
-            memcpy(c->src.ip, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-        }
+        c->src = src;
+        c->guard_key = key;
+        c->guarded = guarded;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->active_ms = now_ms();
         if (loop_add(w->loop, fd, LOOP_READ, conn_on_event, c) != MK_OK) {
+            if (guarded) {
+                guard_conn_close(w->guard, key);
+            }
             free(in);
             free(c);
             close(fd);
@@ -583,7 +659,19 @@ int server_worker_new(struct server_worker **out, uint32_t id, const struct trac
         .max_headers = 64,
     };
     w->real_ip_header = (struct mk_str){cfg->real_ip_header, strlen(cfg->real_ip_header)};
-    int rc;
+    /* This worker's share of the per-address limits: max_conns is its share
+     * of max_connections, which gives the number of workers. */
+    uint32_t nworkers = max_conns ? (cfg->max_connections + max_conns - 1) / max_conns : 1;
+    nworkers = nworkers ? nworkers : 1;
+    struct guard_cfg gcfg = {
+        .max_conns = (cfg->max_connections_per_ip + nworkers - 1) / nworkers,
+        .passkey_limit = (cfg->passkey_guess_limit + nworkers - 1) / nworkers,
+    };
+    int rc = guard_new(&w->guard, &gcfg);
+    if (rc != MK_OK) {
+        mk_fail(eb, rc, "worker: cannot set up the per-address limits");
+        goto out_free;
+    }
     w->body = malloc(w->body_cap);
     if (!w->body) {
         rc = mk_fail(eb, MK_ENOMEM, "worker: out of memory");
@@ -688,6 +776,7 @@ void server_worker_free(struct server_worker *w)
         journal_writer_close(&w->journal);
     }
     tracker_local_fini(&w->local);
+    guard_free(w->guard);
     free(w->body);
     free(w);
 }
