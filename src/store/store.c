@@ -3,7 +3,7 @@
  * Owns: finding a backend by name, and the one layer every store call goes
  * through: it checks the interface version, answers MK_ENOTSUP for a method a
  * backend left NULL, and logs each failure with the backend and method names.
- * Not here: any backend (one file each: store/sqlite.c, ...).
+ * Not here: any backend (one file each: store/sqlite.c, store/pg.c, ...).
  * Invariant: callers never reach ops-> directly, so checks added here cover
  * every backend at once.
  */
@@ -13,8 +13,11 @@
 
 #include "util/log.h"
 
+extern const struct store_ops store_pg_ops; /* store/pg.c */
+
 static const struct store_ops *const store_backends[] = {
     &store_sqlite_ops,
+    &store_pg_ops,
 };
 
 const struct store_ops *store_find(const char *name)

@@ -1,0 +1,1269 @@
+/* store/pg.c: the "postgres" store backend (libpq).
+ *
+ * Owns: one connection per open store (dropped on loss, made again by the
+ * next call), its prepared statements, the schema (versioned in the table
+ * mika_schema, migrated at open under an advisory lock so nodes starting
+ * together do not race), the default whitelist seeded into a new database,
+ * the streaming loaders and apply()/apply_segment().
+ * Not here: the admin API's methods (pg_admin.c), retrying an unavailable
+ * store (acct/flusher.c), choosing the backend (store/store.c).
+ * Invariants: the tables mirror the sqlite backend's (docs/STORES.md lists
+ * both; keep the three in step); rows that break the store.h contract are
+ * skipped with a warning, never passed on; a batch is one transaction and
+ * leaves nothing behind when it fails; a lost connection answers
+ * MK_EUNAVAIL, never blocks for long (connect and TCP timeouts, a 100 ms
+ * lock_timeout) and is reopened by the next call.
+ *
+ * Sections: helpers (parameters, results, errors), connection and
+ * statements, schema, loaders, apply.
+ */
+#include "store/pg_admin.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+#define PG_SCHEMA_VERSION 1
+/* Prepared statements per connection; past it, statements run unprepared. */
+#define PG_STMTS_MAX 64
+/* Deltas sent per pipeline round trip: bounds what sits unread in the
+ * socket buffers on both sides (a few hundred kB), so neither side blocks. */
+#define PG_PIPE_DELTAS 256
+/* pg_advisory_xact_lock(PG_LOCK_CLASS, hashtext(current_schema())):
+ * "mika" in ASCII; one migration at a time per schema. */
+#define PG_LOCK_CLASS 1835625313
+
+struct pg_stmt {
+    const char *sql; /* a string literal: its address is the key */
+    char name[8];
+};
+
+struct pg_store {
+    PGconn *conn;     /* NULL: connect at the next call */
+    char *dsn;
+    bool in_tx;       /* between pg_begin and pg_end: never reconnect silently */
+    bool was_up;      /* connected before: the next connect is a reconnect */
+    int nstmts;
+    struct pg_stmt stmts[PG_STMTS_MAX];
+};
+
+/* ---- helpers: parameters and results ---------------------------------- */
+
+static void pg_param_add(struct pg_params *p, const char *val, int len, int fmt)
+{
+    /* A bug, not input: every statement here has fewer parameters. */
+    if (p->n >= PG_PARAMS_MAX) {
+        abort();
+    }
+    p->val[p->n] = val;
+    p->len[p->n] = len;
+    p->fmt[p->n] = fmt;
+    p->n++;
+}
+
+void pg_param_int(struct pg_params *p, int64_t v)
+{
+    if (p->n >= PG_PARAMS_MAX) {
+        abort();
+    }
+    snprintf(p->num[p->n], sizeof(p->num[p->n]), "%" PRId64, v);
+    pg_param_add(p, p->num[p->n], 0, 0);
+}
+
+void pg_param_bool(struct pg_params *p, bool v)
+{
+    pg_param_add(p, v ? "t" : "f", 0, 0);
+}
+
+void pg_param_text(struct pg_params *p, const char *s)
+{
+    pg_param_add(p, s, 0, 0);
+}
+
+void pg_param_text_or_null(struct pg_params *p, const char *s)
+{
+    pg_param_add(p, *s ? s : NULL, 0, 0);
+}
+
+void pg_param_bytes(struct pg_params *p, const void *b, size_t len)
+{
+    pg_param_add(p, b, (int)len, 1);
+}
+
+void pg_param_null(struct pg_params *p)
+{
+    pg_param_add(p, NULL, 0, 0);
+}
+
+/* BIGINT is signed; a counter delta past INT64_MAX is a bug upstream, but
+ * refusing it would wedge the batch forever, so it is clamped and said. */
+static int64_t pg_clamp(uint64_t v, uint32_t user_id)
+{
+    if (v > (uint64_t)INT64_MAX) {
+        mk_log(MK_LOG_WARN, "store.pg", "user %" PRIu32 ": delta %" PRIu64 " clamped", user_id, v);
+        return INT64_MAX;
+    }
+    return (int64_t)v;
+}
+
+bool pg_isnull(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) != 0;
+}
+
+int64_t pg_int(const PGresult *r, int row, int col)
+{
+    if (PQgetisnull(r, row, col)) {
+        return 0;
+    }
+    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+    int len = PQgetlength(r, row, col);
+    if (len != 1 && len != 2 && len != 4 && len != 8) {
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < len; i++) {
+        v = v << 8 | p[i];
+    }
+    if (len < 8 && (p[0] & 0x80)) {
+        v |= ~0ull << (len * 8); /* sign-extend int2/int4 */
+    }
+    return (int64_t)v;
+}
+
+uint64_t pg_u64(const PGresult *r, int row, int col)
+{
+    int64_t v = pg_int(r, row, col);
+    return v < 0 ? 0 : (uint64_t)v;
+}
+
+uint32_t pg_u32(const PGresult *r, int row, int col, uint32_t max)
+{
+    int64_t v = pg_int(r, row, col);
+    return v < 0 ? 0 : (uint64_t)v > max ? max : (uint32_t)v;
+}
+
+bool pg_bool(const PGresult *r, int row, int col)
+{
+    return pg_int(r, row, col) != 0;
+}
+
+bool pg_text(const PGresult *r, int row, int col, char *out, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+    size_t len = PQgetisnull(r, row, col) ? 0 : (size_t)PQgetlength(r, row, col);
+    bool cut = len >= cap;
+    if (cut) {
+        len = cap - 1;
+        while (len > 0 && (p[len] & 0xc0) == 0x80) {
+            len--;
+        }
+    }
+    if (len > 0) {
+        memcpy(out, p, len);
+    }
+    out[len] = '\0';
+    return cut;
+}
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* Unique constraints (named in the schema) and the column each guards: the
+ * admin API tells its client which value is taken. */
+static const struct {
+    const char *constraint;
+    const char *column;
+} pg_unique_columns[] = {
+    {"users_pkey", "id"},         {"users_passkey", "passkey"},
+    {"users_name", "name"},       {"torrents_pkey", "id"},
+    {"torrents_info_hash", "info_hash"}, {"whitelist_pkey", "prefix"},
+    {"classes_pkey", "id"},       {"classes_name", "name"},
+    {"settings_pkey", "key"},
+};
+
+/* SQLSTATEs that mean "try again later": connection exceptions (08), the
+ * server shutting down or starting (57P), out of resources (53), lock or
+ * serialization conflicts, a cancelled statement. */
+static bool pg_state_is_transient(const char *st)
+{
+    return strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0 || strncmp(st, "53", 2) == 0 ||
+           strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0 || strcmp(st, "55P03") == 0 ||
+           strcmp(st, "57014") == 0;
+}
+
+/* The last line of a libpq message, without its newline. */
+static void pg_msg(char *out, size_t cap, const char *msg)
+{
+    snprintf(out, cap, "%s", msg && *msg ? msg : "unknown error");
+    size_t n = strlen(out);
+    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' ')) {
+        out[--n] = '\0';
+    }
+}
+
+static void pg_drop(struct pg_store *s)
+{
+    if (s->conn) {
+        PQfinish(s->conn);
+        s->conn = NULL;
+    }
+    s->nstmts = 0;
+}
+
+/* The mk_err for a failed result (NULL: the connection's own error); drops
+ * a connection that is gone, so the next call makes a new one. */
+static int pg_fail(struct pg_store *s, const PGresult *r, struct mk_errbuf *eb, const char *what)
+{
+    char msg[200];
+    pg_msg(msg, sizeof(msg), r ? PQresultErrorMessage(r) : s->conn ? PQerrorMessage(s->conn) : "");
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (!s->conn || PQstatus(s->conn) == CONNECTION_BAD) {
+        pg_drop(s);
+        return mk_fail(eb, MK_EUNAVAIL, "postgres: %s: connection lost: %s", what, msg);
+    }
+    if (state && strcmp(state, "23505") == 0) {
+        const char *c = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
+        for (size_t i = 0; c && i < sizeof(pg_unique_columns) / sizeof(pg_unique_columns[0]); i++) {
+            if (strcmp(c, pg_unique_columns[i].constraint) == 0) {
+                return mk_fail(eb, MK_EEXIST, "%s", pg_unique_columns[i].column);
+            }
+        }
+        return mk_fail(eb, MK_EEXIST, "%s", c ? c : "unique");
+    }
+    int err = state && pg_state_is_transient(state) ? MK_EUNAVAIL
+              : state && strcmp(state, "23514") == 0 ? MK_EINVAL
+                                                      : MK_EIO;
+    return mk_fail(eb, err, "postgres: %s: %s", what, msg);
+}
+
+/* ---- connection and statements ------------------------------------------ */
+
+/* Server notices ("relation already exists, skipping") go to the log at
+ * debug level, not to stderr as libpq would print them. */
+static void pg_notice(void *arg, const char *message)
+{
+    char msg[200];
+    pg_msg(msg, sizeof(msg), message);
+    mk_log(MK_LOG_DEBUG, "store.pg", "server: %s", msg);
+}
+
+static int pg_connect(struct pg_store *s, struct mk_errbuf *eb)
+{
+    /* Defaults first, so the DSN may change them; the encoding after, so it
+     * cannot: every string crossing the store boundary is UTF-8. The
+     * timeouts bound how long a dead server can hold a call. */
+    const char *const kw[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
+                              "keepalives_count", "tcp_user_timeout", "application_name",
+                              "dbname", "client_encoding", NULL};
+    const char *const val[] = {"3", "15", "5", "3", "15000", "mika", s->dsn, "UTF8", NULL};
+    PGconn *c = PQconnectdbParams(kw, val, 1);
+    if (!c) {
+        return mk_fail(eb, MK_ENOMEM, "postgres: out of memory");
+    }
+    char msg[200];
+    if (PQstatus(c) != CONNECTION_OK) {
+        pg_msg(msg, sizeof(msg), PQerrorMessage(c));
+        PQfinish(c);
+        return mk_fail(eb, MK_EUNAVAIL, "postgres: connect: %s", msg);
+    }
+    if (PQserverVersion(c) < 110000) {
+        int v = PQserverVersion(c);
+        PQfinish(c);
+        return mk_fail(eb, MK_ENOTSUP, "postgres: server version %d.%d, need 11 or newer",
+                       v / 10000, v % 10000);
+    }
+    PQsetNoticeProcessor(c, pg_notice, NULL);
+    /* The flusher keeps a batch that meets a lock and retries it: waiting
+     * longer here would only stall it (and the same for the admin API). */
+    PGresult *r = PQexec(c, "SET lock_timeout = '100ms'");
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    pg_msg(msg, sizeof(msg), PQresultErrorMessage(r));
+    PQclear(r);
+    if (!ok) {
+        PQfinish(c);
+        return mk_fail(eb, MK_EUNAVAIL, "postgres: connect: %s", msg);
+    }
+    s->conn = c;
+    s->nstmts = 0;
+    if (s->was_up) {
+        mk_log(MK_LOG_INFO, "store.pg", "reconnected to %s:%s", PQhost(c), PQport(c));
+    }
+    s->was_up = true;
+    return 0;
+}
+
+/* Runs a statement without parameters (BEGIN, COMMIT, DDL). */
+static int pg_simple(struct pg_store *s, const char *sql, struct mk_errbuf *eb)
+{
+    if (!s->conn) {
+        return mk_fail(eb, MK_EUNAVAIL, "postgres: not connected");
+    }
+    PGresult *r = PQexec(s->conn, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int err = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : pg_fail(s, r, eb, sql);
+    PQclear(r);
+    return err;
+}
+
+/* Makes sure a healthy connection is idle outside any transaction. */
+static int pg_ready(struct pg_store *s, struct mk_errbuf *eb)
+{
+    if (s->conn && PQstatus(s->conn) == CONNECTION_OK &&
+        PQpipelineStatus(s->conn) == PQ_PIPELINE_OFF) {
+        PGTransactionStatusType ts = PQtransactionStatus(s->conn);
+        if (ts == PQTRANS_IDLE) {
+            return 0;
+        }
+        /* Left behind by a failed call: undo it rather than reconnect. */
+        if ((ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) && pg_simple(s, "ROLLBACK", eb) == 0) {
+            return 0;
+        }
+    }
+    if (s->conn) {
+        mk_log(MK_LOG_WARN, "store.pg", "dropping a connection in a bad state");
+    }
+    pg_drop(s);
+    return pg_connect(s, eb);
+}
+
+/* The name of sql's prepared statement on this connection, preparing it the
+ * first time; NULL when the cache is full (run it unprepared). */
+static const char *pg_prepared(struct pg_store *s, const char *sql, int *err,
+                               struct mk_errbuf *eb)
+{
+    *err = 0;
+    for (int i = 0; i < s->nstmts; i++) {
+        if (s->stmts[i].sql == sql) {
+            return s->stmts[i].name;
+        }
+    }
+    if (s->nstmts == PG_STMTS_MAX) {
+        return NULL;
+    }
+    struct pg_stmt *st = &s->stmts[s->nstmts];
+    snprintf(st->name, sizeof(st->name), "mk%d", s->nstmts);
+    PGresult *r = PQprepare(s->conn, st->name, sql, 0, NULL);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        *err = pg_fail(s, r, eb, "prepare");
+        PQclear(r);
+        return NULL;
+    }
+    PQclear(r);
+    st->sql = sql;
+    s->nstmts++;
+    return st->name;
+}
+
+/* Connects if needed, unless inside a transaction: a transaction does not
+ * survive its connection, so that is an error for its owner to undo. */
+static int pg_usable(struct pg_store *s, struct mk_errbuf *eb)
+{
+    if (s->in_tx) {
+        return s->conn ? 0 : mk_fail(eb, MK_EUNAVAIL, "postgres: connection lost");
+    }
+    return pg_ready(s, eb);
+}
+
+int pg_run(struct pg_store *s, const char *sql, const struct pg_params *p, PGresult **out,
+           struct mk_errbuf *eb)
+{
+    static const struct pg_params none;
+    p = p ? p : &none;
+    int err = pg_usable(s, eb);
+    if (err < 0) {
+        return err;
+    }
+    const char *name = pg_prepared(s, sql, &err, eb);
+    if (err < 0) {
+        return err;
+    }
+    PGresult *r = name ? PQexecPrepared(s->conn, name, p->n, p->val, p->len, p->fmt, 1)
+                       : PQexecParams(s->conn, sql, p->n, NULL, p->val, p->len, p->fmt, 1);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        err = pg_fail(s, r, eb, "query");
+        PQclear(r);
+        return err;
+    }
+    if (out) {
+        *out = r;
+    } else {
+        PQclear(r);
+    }
+    return 0;
+}
+
+int pg_run_count(struct pg_store *s, const char *sql, const struct pg_params *p, long *rows,
+                 struct mk_errbuf *eb)
+{
+    PGresult *r;
+    int err = pg_run(s, sql, p, &r, eb);
+    if (err == 0) {
+        *rows = strtol(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+    }
+    return err;
+}
+
+int pg_begin(struct pg_store *s, const char *begin_sql, struct mk_errbuf *eb)
+{
+    int err = pg_ready(s, eb);
+    if (err == 0) {
+        err = pg_simple(s, begin_sql, eb);
+    }
+    s->in_tx = err == 0;
+    return err;
+}
+
+int pg_end(struct pg_store *s, int err, struct mk_errbuf *eb)
+{
+    s->in_tx = false;
+    if (err == 0) {
+        err = pg_simple(s, "COMMIT", eb);
+    }
+    if (err != 0 && s->conn) {
+        /* Fails harmlessly when there is nothing to undo; a connection that
+         * cannot even roll back is dropped by pg_simple. */
+        struct mk_errbuf ignored;
+        pg_simple(s, "ROLLBACK", &ignored);
+    }
+    return err;
+}
+
+int pg_stream(struct pg_store *s, const char *sql, const struct pg_params *p, const char *what,
+              pg_row_fn fn, void *arg, struct mk_errbuf *eb)
+{
+    static const struct pg_params none;
+    p = p ? p : &none;
+    int err = pg_usable(s, eb);
+    if (err < 0) {
+        return err;
+    }
+    const char *name = pg_prepared(s, sql, &err, eb);
+    if (err < 0) {
+        return err;
+    }
+    int sent = name ? PQsendQueryPrepared(s->conn, name, p->n, p->val, p->len, p->fmt, 1)
+                    : PQsendQueryParams(s->conn, sql, p->n, NULL, p->val, p->len, p->fmt, 1);
+    if (!sent) {
+        return pg_fail(s, NULL, eb, what);
+    }
+    PQsetSingleRowMode(s->conn);
+    /* After the caller stops, the rest is read and dropped: a cancel request
+     * could land on the next statement instead of this one. */
+    PGresult *failed = NULL;
+    int stop = 0;
+    PGresult *r;
+    while ((r = PQgetResult(s->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE && stop == 0 && !failed) {
+            stop = fn(r, arg);
+            stop = stop > 0 ? 0 : stop;
+        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && !failed) {
+            failed = r;
+            continue;
+        }
+        PQclear(r);
+    }
+    if (failed) {
+        err = pg_fail(s, failed, eb, what);
+        PQclear(failed);
+    } else if (stop < 0) {
+        err = mk_fail(eb, stop, "postgres: loading %s stopped by the caller", what);
+    }
+    return err;
+}
+
+/* ---- schema --------------------------------------------------------------- */
+
+/* Migration i takes the schema from version i to i + 1; only ever append.
+ * Version 1 is the sqlite backend's schema 3 plus its user_torrents, in
+ * PostgreSQL's types: BIGINT counters, BYTEA hashes, BOOLEAN flags. */
+static const char *const pg_migrations[PG_SCHEMA_VERSION] = {
+    "CREATE TABLE classes ("
+    " id BIGINT GENERATED BY DEFAULT AS IDENTITY CONSTRAINT classes_pkey PRIMARY KEY,"
+    " name TEXT NOT NULL CONSTRAINT classes_name UNIQUE,"
+    " upload_multiplier BIGINT NOT NULL DEFAULT 1000,"
+    " download_multiplier BIGINT NOT NULL DEFAULT 1000,"
+    " may_download BOOLEAN NOT NULL DEFAULT TRUE);"
+    "INSERT INTO classes (id, name) VALUES (1, 'user');"
+    "CREATE TABLE users ("
+    " id BIGINT GENERATED BY DEFAULT AS IDENTITY CONSTRAINT users_pkey PRIMARY KEY,"
+    " passkey TEXT NOT NULL CONSTRAINT users_passkey UNIQUE,"
+    " name TEXT CONSTRAINT users_name UNIQUE,"
+    " enabled BOOLEAN NOT NULL DEFAULT TRUE,"
+    " can_download BOOLEAN NOT NULL DEFAULT TRUE,"
+    " class_id BIGINT NOT NULL DEFAULT 1,"
+    " upload_multiplier BIGINT NOT NULL DEFAULT 1000,"
+    " download_multiplier BIGINT NOT NULL DEFAULT 1000,"
+    " uploaded BIGINT NOT NULL DEFAULT 0,"
+    " downloaded BIGINT NOT NULL DEFAULT 0,"
+    " raw_uploaded BIGINT NOT NULL DEFAULT 0,"
+    " raw_downloaded BIGINT NOT NULL DEFAULT 0,"
+    " seed_time BIGINT NOT NULL DEFAULT 0,"
+    " leech_time BIGINT NOT NULL DEFAULT 0,"
+    " bonus BIGINT NOT NULL DEFAULT 0,"
+    " announces BIGINT NOT NULL DEFAULT 0,"
+    " created_at BIGINT NOT NULL DEFAULT (extract(epoch FROM now())::bigint));"
+    "CREATE INDEX users_class ON users (class_id);"
+    "CREATE TABLE torrents ("
+    " id BIGINT GENERATED BY DEFAULT AS IDENTITY CONSTRAINT torrents_pkey PRIMARY KEY,"
+    " info_hash BYTEA NOT NULL CONSTRAINT torrents_info_hash UNIQUE"
+    "  CHECK (octet_length(info_hash) = 20),"
+    " enabled BOOLEAN NOT NULL DEFAULT TRUE,"
+    " deleted BOOLEAN NOT NULL DEFAULT FALSE,"
+    " deleted_reason TEXT NOT NULL DEFAULT '',"
+    " snatches BIGINT NOT NULL DEFAULT 0,"
+    " name TEXT,"
+    " size BIGINT,"
+    " freeleech BOOLEAN NOT NULL DEFAULT FALSE,"
+    " upload_multiplier BIGINT NOT NULL DEFAULT 1000,"
+    " download_multiplier BIGINT NOT NULL DEFAULT 1000,"
+    " transferred BIGINT NOT NULL DEFAULT 0,"
+    " created_at BIGINT NOT NULL DEFAULT (extract(epoch FROM now())::bigint));"
+    "CREATE TABLE whitelist ("
+    " prefix BYTEA CONSTRAINT whitelist_pkey PRIMARY KEY,"
+    " name TEXT NOT NULL);"
+    "CREATE TABLE snatches ("
+    " user_id BIGINT NOT NULL,"
+    " torrent_id BIGINT NOT NULL,"
+    " at BIGINT NOT NULL,"
+    " PRIMARY KEY (user_id, torrent_id));"
+    "CREATE INDEX snatches_torrent ON snatches (torrent_id);"
+    "CREATE TABLE user_torrents ("
+    " user_id BIGINT NOT NULL,"
+    " torrent_id BIGINT NOT NULL,"
+    " uploaded BIGINT NOT NULL DEFAULT 0,"
+    " downloaded BIGINT NOT NULL DEFAULT 0,"
+    " raw_uploaded BIGINT NOT NULL DEFAULT 0,"
+    " raw_downloaded BIGINT NOT NULL DEFAULT 0,"
+    " seed_time BIGINT NOT NULL DEFAULT 0,"
+    " leech_time BIGINT NOT NULL DEFAULT 0,"
+    " announces BIGINT NOT NULL DEFAULT 0,"
+    " first_announce BIGINT NOT NULL,"
+    " last_announce BIGINT NOT NULL,"
+    " completed_at BIGINT,"
+    " PRIMARY KEY (user_id, torrent_id));"
+    "CREATE INDEX user_torrents_torrent ON user_torrents (torrent_id);"
+    /* boot and seq are unsigned 64-bit in the journal: stored as the
+     * BIGINT with the same bits. */
+    "CREATE TABLE journal_applied ("
+    " boot BIGINT NOT NULL,"
+    " writer BIGINT NOT NULL,"
+    " seq BIGINT NOT NULL,"
+    " records BIGINT NOT NULL,"
+    " applied_at BIGINT NOT NULL DEFAULT (extract(epoch FROM now())::bigint),"
+    " PRIMARY KEY (boot, writer, seq));"
+    "CREATE TABLE settings ("
+    " key TEXT CONSTRAINT settings_pkey PRIMARY KEY,"
+    " value TEXT NOT NULL);"
+    "CREATE TABLE peers ("
+    " torrent_id BIGINT NOT NULL,"
+    " user_id BIGINT NOT NULL,"
+    " peer_id BYTEA NOT NULL CHECK (octet_length(peer_id) = 20),"
+    " family SMALLINT NOT NULL CHECK (family IN (4, 6)),"
+    " ip BYTEA NOT NULL,"
+    " port INTEGER NOT NULL,"
+    " uploaded BIGINT NOT NULL,"
+    " downloaded BIGINT NOT NULL,"
+    " seeder BOOLEAN NOT NULL,"
+    " partial BOOLEAN NOT NULL,"
+    " last_seen BIGINT NOT NULL,"
+    " version BIGINT NOT NULL,"
+    " gone BOOLEAN NOT NULL,"
+    " PRIMARY KEY (torrent_id, user_id, peer_id));"
+    "CREATE INDEX peers_last_seen ON peers (last_seen);",
+};
+
+/* The same list as the sqlite backend seeds and docs/STORES.md shows;
+ * seeded once, when the schema is created, never again. */
+static const struct {
+    const char *prefix;
+    const char *name;
+} pg_default_whitelist[] = {
+    {"-qB", "qBittorrent"},
+    {"-TR", "Transmission"},
+    {"-DE", "Deluge"},
+    {"-LT", "libtorrent (Rasterbar)"},
+    {"-lt", "rTorrent (libTorrent, rakshasa)"},
+    {"-BI", "BiglyBT"},
+    {"-AZ", "Vuze (Azureus)"},
+    {"-UT", "\xc2\xb5Torrent"},
+    {"-UM", "\xc2\xb5Torrent Mac"},
+    {"-BT", "BitTorrent"},
+    {"-BC", "BitComet"},
+    {"-KT", "KTorrent"},
+    {"-FL", "Folx"},
+    {"-FD", "Free Download Manager"},
+    {"-WW", "WebTorrent"},
+    {"-WD", "WebTorrent Desktop"},
+};
+
+static int pg_seed_whitelist(struct pg_store *s, struct mk_errbuf *eb)
+{
+    int err = 0;
+    size_t n = sizeof(pg_default_whitelist) / sizeof(pg_default_whitelist[0]);
+    for (size_t i = 0; i < n && err == 0; i++) {
+        struct pg_params p = {0};
+        pg_param_bytes(&p, pg_default_whitelist[i].prefix, strlen(pg_default_whitelist[i].prefix));
+        pg_param_text(&p, pg_default_whitelist[i].name);
+        err = pg_run(s, "INSERT INTO whitelist (prefix, name) VALUES ($1, $2)", &p, NULL, eb);
+    }
+    return err;
+}
+
+/* Brings the schema to PG_SCHEMA_VERSION in one transaction under an
+ * advisory lock: a second node starting at the same time waits, then finds
+ * the work done; a crash half-way leaves the old schema whole. */
+static int pg_migrate(struct pg_store *s, struct mk_errbuf *eb)
+{
+    int err = pg_begin(s, "BEGIN", eb);
+    if (err < 0) {
+        return err;
+    }
+    /* Another node's migration may hold the lock for longer than the
+     * session's 100 ms. */
+    err = pg_simple(s, "SET LOCAL lock_timeout = '60s'", eb);
+    if (err == 0) {
+        char sql[128];
+        snprintf(sql, sizeof(sql),
+                 "SELECT pg_advisory_xact_lock(%d, hashtext(COALESCE(current_schema(), '')))",
+                 PG_LOCK_CLASS);
+        err = pg_simple(s, sql, eb);
+    }
+    if (err == 0) {
+        err = pg_simple(s, "CREATE TABLE IF NOT EXISTS mika_schema (version INTEGER NOT NULL)", eb);
+    }
+    PGresult *r = NULL;
+    if (err == 0) {
+        err = pg_run(s, "SELECT version FROM mika_schema", NULL, &r, eb);
+    }
+    int64_t version = 0;
+    if (err == 0) {
+        version = PQntuples(r) > 0 ? pg_int(r, 0, 0) : 0;
+        PQclear(r);
+        if (version < 0 || version > PG_SCHEMA_VERSION) {
+            err = mk_fail(eb, MK_ENOTSUP,
+                          "postgres: schema version %" PRId64 " is not one this mika knows (0..%d)",
+                          version, PG_SCHEMA_VERSION);
+        }
+    }
+    for (int64_t v = version; err == 0 && v < PG_SCHEMA_VERSION; v++) {
+        err = pg_simple(s, pg_migrations[v], eb);
+        if (err == 0 && v == 0) {
+            err = pg_seed_whitelist(s, eb);
+        }
+        if (err == 0) {
+            mk_log(MK_LOG_INFO, "store.pg", "schema migrated to version %" PRId64, v + 1);
+        }
+    }
+    if (err == 0 && version < PG_SCHEMA_VERSION) {
+        struct pg_params p = {0};
+        pg_param_int(&p, PG_SCHEMA_VERSION);
+        err = pg_run(s, "DELETE FROM mika_schema", NULL, NULL, eb);
+        if (err == 0) {
+            err = pg_run(s, "INSERT INTO mika_schema (version) VALUES ($1)", &p, NULL, eb);
+        }
+    }
+    return pg_end(s, err, eb);
+}
+
+static void pg_close(void *ctx)
+{
+    struct pg_store *s = ctx;
+    if (!s) {
+        return;
+    }
+    pg_drop(s);
+    free(s->dsn);
+    free(s);
+}
+
+static int pg_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf *eb)
+{
+    if (!cfg || !cfg->dsn || !*cfg->dsn) {
+        return mk_fail(eb, MK_EINVAL, "postgres: no dsn");
+    }
+    struct pg_store *s = calloc(1, sizeof(*s));
+    if (!s || !(s->dsn = strdup(cfg->dsn))) {
+        free(s);
+        return mk_fail(eb, MK_ENOMEM, "postgres: out of memory");
+    }
+    int err = pg_connect(s, eb);
+    if (err == 0) {
+        err = pg_migrate(s, eb);
+    }
+    if (err < 0) {
+        pg_close(s);
+        return err;
+    }
+    *ctx = s;
+    return 0;
+}
+
+/* ---- loaders ------------------------------------------------------------- */
+
+/* The caller's callback for one load: exactly one of the fn fields is set. */
+struct pg_sink {
+    store_user_fn user;
+    store_torrent_fn torrent;
+    store_whitelist_fn whitelist;
+    store_snatch_fn snatch;
+    store_peer_fn peer;
+    store_history_fn history;
+    void *arg;
+};
+
+/* An id that fits the tracker's uint32 ids (UINT32_MAX is reserved by u32set). */
+static bool pg_id_ok(int64_t id)
+{
+    return id >= 0 && id < (int64_t)UINT32_MAX;
+}
+
+static uint32_t pg_mult(const PGresult *r, int col)
+{
+    return pg_u32(r, 0, col, MK_MULT_MAX);
+}
+
+static int pg_user_row(const PGresult *r, void *arg)
+{
+    const struct pg_sink *sink = arg;
+    int64_t id = pg_int(r, 0, 0);
+    const char *pk = PQgetvalue(r, 0, 1);
+    size_t len = (size_t)PQgetlength(r, 0, 1);
+    if (!pg_id_ok(id)) {
+        mk_log(MK_LOG_WARN, "store.pg", "users row %" PRId64 " skipped: id out of range", id);
+        return 0;
+    }
+    if (len == 0 || len > MK_PASSKEY_MAX) {
+        mk_log(MK_LOG_WARN, "store.pg", "users row %" PRId64 " skipped: passkey is %zu bytes (1..%d)",
+               id, len, MK_PASSKEY_MAX);
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)pk[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+            mk_log(MK_LOG_WARN, "store.pg",
+                   "users row %" PRId64 " skipped: passkey has a character outside [A-Za-z0-9]", id);
+            return 0;
+        }
+    }
+    struct user_row row = {
+        .id = (uint32_t)id,
+        .enabled = pg_bool(r, 0, 2),
+        .can_download = pg_bool(r, 0, 3),
+        .has_mults = true,
+        .class_up = pg_mult(r, 4),
+        .class_down = pg_mult(r, 5),
+        .personal_up = pg_mult(r, 6),
+        .personal_down = pg_mult(r, 7),
+    };
+    memcpy(row.passkey, pk, len);
+    row.passkey[len] = '\0';
+    return sink->user(&row, sink->arg);
+}
+
+static int pg_torrent_row(const PGresult *r, void *arg)
+{
+    const struct pg_sink *sink = arg;
+    int64_t id = pg_int(r, 0, 0);
+    if (!pg_id_ok(id)) {
+        mk_log(MK_LOG_WARN, "store.pg", "torrents row %" PRId64 " skipped: id out of range", id);
+        return 0;
+    }
+    if (PQgetlength(r, 0, 1) != 20) {
+        mk_log(MK_LOG_WARN, "store.pg",
+               "torrents row %" PRId64 " skipped: info_hash is %d bytes, not 20", id,
+               PQgetlength(r, 0, 1));
+        return 0;
+    }
+    struct torrent_row row = {
+        .id = (uint32_t)id,
+        .enabled = pg_bool(r, 0, 2),
+        .deleted = pg_bool(r, 0, 3),
+        .snatches = pg_u32(r, 0, 5, UINT32_MAX),
+        .has_mults = true,
+        .freeleech = pg_bool(r, 0, 6),
+        .up_mult = pg_mult(r, 7),
+        .down_mult = pg_mult(r, 8),
+        .size = pg_u64(r, 0, 9),
+    };
+    memcpy(row.info_hash, PQgetvalue(r, 0, 1), 20);
+    if (pg_text(r, 0, 4, row.reason, sizeof(row.reason))) {
+        mk_log(MK_LOG_WARN, "store.pg", "torrents row %" PRId64 ": deleted_reason is %d bytes, cut to %zu",
+               id, PQgetlength(r, 0, 4), strlen(row.reason));
+    }
+    return sink->torrent(&row, sink->arg);
+}
+
+static int pg_whitelist_row(const PGresult *r, void *arg)
+{
+    const struct pg_sink *sink = arg;
+    int plen = PQgetlength(r, 0, 0);
+    if (plen <= 0 || plen > MK_PREFIX_MAX) {
+        mk_log(MK_LOG_WARN, "store.pg", "whitelist row skipped: prefix is %d bytes (1..%d)", plen,
+               MK_PREFIX_MAX);
+        return 0;
+    }
+    struct whitelist_row row = {.prefix_len = (uint8_t)plen};
+    memcpy(row.prefix, PQgetvalue(r, 0, 0), (size_t)plen);
+    if (pg_text(r, 0, 1, row.name, sizeof(row.name))) {
+        mk_log(MK_LOG_WARN, "store.pg", "whitelist row: name is %d bytes, cut to %zu",
+               PQgetlength(r, 0, 1), strlen(row.name));
+    }
+    return sink->whitelist(&row, sink->arg);
+}
+
+static int pg_snatch_row(const PGresult *r, void *arg)
+{
+    const struct pg_sink *sink = arg;
+    int64_t uid = pg_int(r, 0, 0), tid = pg_int(r, 0, 1);
+    if (!pg_id_ok(uid) || !pg_id_ok(tid) || PQgetlength(r, 0, 3) != 20) {
+        mk_log(MK_LOG_WARN, "store.pg",
+               "snatches row (user_id %" PRId64 ", torrent_id %" PRId64 ") skipped: malformed",
+               uid, tid);
+        return 0;
+    }
+    struct snatch_row row = {
+        .user_id = (uint32_t)uid,
+        .torrent_id = (uint32_t)tid,
+        .at = pg_int(r, 0, 2),
+    };
+    memcpy(row.info_hash, PQgetvalue(r, 0, 3), 20);
+    return sink->snatch(&row, sink->arg);
+}
+
+static int pg_peer_row(const PGresult *r, void *arg)
+{
+    const struct pg_sink *sink = arg;
+    int64_t tid = pg_int(r, 0, 0), uid = pg_int(r, 0, 1);
+    int64_t family = pg_int(r, 0, 3), port = pg_int(r, 0, 5);
+    int iplen = PQgetlength(r, 0, 4);
+    if (!pg_id_ok(uid) || !pg_id_ok(tid) || PQgetlength(r, 0, 2) != 20 ||
+        !((family == 4 && iplen == 4) || (family == 6 && iplen == 16)) || port < 1 ||
+        port > 65535 || PQgetlength(r, 0, 11) != 20) {
+        mk_log(MK_LOG_WARN, "store.pg",
+               "peers row (torrent_id %" PRId64 ", user_id %" PRId64 ") skipped: malformed", tid,
+               uid);
+        return 0;
+    }
+    struct peer_row row;
+    memset(&row, 0, sizeof(row));
+    row.torrent_id = (uint32_t)tid;
+    row.user_id = (uint32_t)uid;
+    memcpy(row.peer_id, PQgetvalue(r, 0, 2), 20);
+    row.family = (uint8_t)family;
+    memcpy(row.ip, PQgetvalue(r, 0, 4), (size_t)iplen);
+    row.port = (uint16_t)port;
+    row.uploaded = pg_u64(r, 0, 6);
+    row.downloaded = pg_u64(r, 0, 7);
+    row.seeder = pg_bool(r, 0, 8);
+    row.partial = pg_bool(r, 0, 9);
+    row.last_seen = pg_int(r, 0, 10);
+    memcpy(row.info_hash, PQgetvalue(r, 0, 11), 20);
+    return sink->peer(&row, sink->arg);
+}
+
+static int pg_load_users(void *ctx, store_user_fn fn, void *arg, struct mk_errbuf *eb)
+{
+    /* The hot path needs the effective right: the user's own AND the class's. */
+    return pg_stream(ctx,
+                     "SELECT u.id, u.passkey, u.enabled,"
+                     " u.can_download AND COALESCE(c.may_download, TRUE),"
+                     " COALESCE(c.upload_multiplier, 1000), COALESCE(c.download_multiplier, 1000),"
+                     " u.upload_multiplier, u.download_multiplier"
+                     " FROM users u LEFT JOIN classes c ON c.id = u.class_id ORDER BY u.id",
+                     NULL, "users", pg_user_row, &(struct pg_sink){.user = fn, .arg = arg}, eb);
+}
+
+static int pg_load_torrents(void *ctx, store_torrent_fn fn, void *arg, struct mk_errbuf *eb)
+{
+    return pg_stream(ctx,
+                     "SELECT id, info_hash, enabled, deleted, deleted_reason, snatches,"
+                     " freeleech, upload_multiplier, download_multiplier, size"
+                     " FROM torrents ORDER BY id",
+                     NULL, "torrents", pg_torrent_row,
+                     &(struct pg_sink){.torrent = fn, .arg = arg}, eb);
+}
+
+static int pg_load_whitelist(void *ctx, store_whitelist_fn fn, void *arg, struct mk_errbuf *eb)
+{
+    return pg_stream(ctx, "SELECT prefix, name FROM whitelist ORDER BY prefix", NULL,
+                     "whitelist", pg_whitelist_row,
+                     &(struct pg_sink){.whitelist = fn, .arg = arg}, eb);
+}
+
+static int pg_load_snatches(void *ctx, store_snatch_fn fn, void *arg, struct mk_errbuf *eb)
+{
+    /* The join drops snatches of torrents that are gone. */
+    return pg_stream(ctx,
+                     "SELECT s.user_id, s.torrent_id, s.at, t.info_hash"
+                     " FROM snatches s JOIN torrents t ON t.id = s.torrent_id"
+                     " ORDER BY s.torrent_id, s.user_id",
+                     NULL, "snatches", pg_snatch_row,
+                     &(struct pg_sink){.snatch = fn, .arg = arg}, eb);
+}
+
+static int pg_load_peers(void *ctx, int64_t seen_since, store_peer_fn fn, void *arg,
+                         struct mk_errbuf *eb)
+{
+    struct pg_params p = {0};
+    pg_param_int(&p, seen_since);
+    return pg_stream(ctx,
+                     "SELECT p.torrent_id, p.user_id, p.peer_id, p.family, p.ip, p.port,"
+                     " p.uploaded, p.downloaded, p.seeder, p.partial, p.last_seen, t.info_hash"
+                     " FROM peers p JOIN torrents t ON t.id = p.torrent_id"
+                     " WHERE p.last_seen >= $1 AND NOT p.gone",
+                     &p, "peers", pg_peer_row, &(struct pg_sink){.peer = fn, .arg = arg}, eb);
+}
+
+static int pg_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *eb)
+{
+    struct pg_params p = {0};
+    pg_param_int(&p, seen_before);
+    return pg_run(ctx, "DELETE FROM peers WHERE last_seen < $1", &p, NULL, eb);
+}
+
+static int pg_history_row(const PGresult *r, void *arg)
+{
+    const struct pg_sink *sink = arg;
+    struct history_row row;
+    memset(&row, 0, sizeof(row));
+    row.torrent_id = pg_u32(r, 0, 0, UINT32_MAX);
+    if (PQgetlength(r, 0, 1) == 20) {
+        memcpy(row.info_hash, PQgetvalue(r, 0, 1), 20);
+    }
+    uint64_t *u64[] = {&row.size, &row.uploaded, &row.downloaded, &row.raw_uploaded,
+                       &row.raw_downloaded, &row.seed_time, &row.leech_time, &row.announces};
+    for (int i = 0; i < 8; i++) {
+        *u64[i] = pg_u64(r, 0, 2 + i);
+    }
+    row.first_announce = pg_int(r, 0, 10);
+    row.last_announce = pg_int(r, 0, 11);
+    row.completed_at = pg_int(r, 0, 12);
+    return sink->history(&row, sink->arg);
+}
+
+static int pg_user_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
+                           store_history_fn fn, void *arg, uint64_t *total, struct mk_errbuf *eb)
+{
+    struct pg_store *s = ctx;
+    /* One snapshot, so the count and the page agree. */
+    int err = pg_begin(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", eb);
+    if (err < 0) {
+        return err;
+    }
+    struct pg_params p = {0};
+    pg_param_int(&p, user_id);
+    PGresult *r;
+    err = pg_run(s, "SELECT count(*) FROM user_torrents WHERE user_id = $1", &p, &r, eb);
+    if (err == 0) {
+        *total = pg_u64(r, 0, 0);
+        PQclear(r);
+        pg_param_int(&p, limit);
+        pg_param_int(&p, offset > INT64_MAX ? INT64_MAX : (int64_t)offset);
+        err = pg_stream(s,
+                        "SELECT h.torrent_id, t.info_hash, COALESCE(t.size, 0), h.uploaded,"
+                        " h.downloaded, h.raw_uploaded, h.raw_downloaded, h.seed_time,"
+                        " h.leech_time, h.announces, h.first_announce, h.last_announce,"
+                        " COALESCE(h.completed_at, 0)"
+                        " FROM user_torrents h JOIN torrents t ON t.id = h.torrent_id"
+                        " WHERE h.user_id = $1 ORDER BY h.last_announce DESC, h.torrent_id"
+                        " LIMIT $2 OFFSET $3",
+                        &p, "user_torrents", pg_history_row,
+                        &(struct pg_sink){.history = fn, .arg = arg}, eb);
+    }
+    return pg_end(s, err, eb);
+}
+
+/* ---- apply ------------------------------------------------------------------ */
+
+static const char PG_ADD_TRAFFIC[] =
+    "UPDATE users SET uploaded = uploaded + $1, downloaded = downloaded + $2,"
+    " raw_uploaded = raw_uploaded + $4, raw_downloaded = raw_downloaded + $5,"
+    " seed_time = seed_time + $6, leech_time = leech_time + $7, bonus = bonus + $8,"
+    " announces = announces + $9 WHERE id = $3";
+static const char PG_ADD_HISTORY[] =
+    "INSERT INTO user_torrents AS h (user_id, torrent_id, uploaded, downloaded, raw_uploaded,"
+    " raw_downloaded, seed_time, leech_time, announces, first_announce, last_announce)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    " ON CONFLICT (user_id, torrent_id) DO UPDATE SET"
+    " uploaded = h.uploaded + EXCLUDED.uploaded, downloaded = h.downloaded + EXCLUDED.downloaded,"
+    " raw_uploaded = h.raw_uploaded + EXCLUDED.raw_uploaded,"
+    " raw_downloaded = h.raw_downloaded + EXCLUDED.raw_downloaded,"
+    " seed_time = h.seed_time + EXCLUDED.seed_time, leech_time = h.leech_time + EXCLUDED.leech_time,"
+    " announces = h.announces + EXCLUDED.announces,"
+    " first_announce = LEAST(h.first_announce, EXCLUDED.first_announce),"
+    " last_announce = GREATEST(h.last_announce, EXCLUDED.last_announce)";
+static const char PG_ADD_TRANSFERRED[] =
+    "UPDATE torrents SET transferred = transferred + $2 WHERE id = $1";
+/* A snatch is counted only when this insert created it: a replayed batch, a
+ * client sending completed twice or another node's insert adds nothing. */
+static const char PG_ADD_SNATCH[] =
+    "WITH ins AS (INSERT INTO snatches (user_id, torrent_id, at) VALUES ($1, $2, $3)"
+    " ON CONFLICT DO NOTHING RETURNING torrent_id)"
+    " UPDATE torrents SET snatches = snatches + 1 WHERE id IN (SELECT torrent_id FROM ins)";
+static const char PG_MARK_COMPLETED[] =
+    "INSERT INTO user_torrents AS h (user_id, torrent_id, first_announce, last_announce,"
+    " completed_at) VALUES ($1, $2, $3, $3, $3)"
+    " ON CONFLICT (user_id, torrent_id) DO UPDATE SET"
+    " completed_at = COALESCE(h.completed_at, EXCLUDED.completed_at)";
+static const char PG_PUT_PEER[] =
+    "INSERT INTO peers AS p (torrent_id, user_id, peer_id, family, ip, port, uploaded,"
+    " downloaded, seeder, partial, last_seen, version, gone)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    " ON CONFLICT (torrent_id, user_id, peer_id) DO UPDATE SET"
+    " family = EXCLUDED.family, ip = EXCLUDED.ip, port = EXCLUDED.port,"
+    " uploaded = EXCLUDED.uploaded, downloaded = EXCLUDED.downloaded,"
+    " seeder = EXCLUDED.seeder, partial = EXCLUDED.partial, last_seen = EXCLUDED.last_seen,"
+    " version = EXCLUDED.version, gone = EXCLUDED.gone"
+    " WHERE EXCLUDED.version > p.version";
+static const char PG_MARK_SEGMENT[] =
+    "INSERT INTO journal_applied (boot, writer, seq, records) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT DO NOTHING";
+
+static const char *const pg_apply_sql[] = {PG_ADD_TRAFFIC,    PG_ADD_HISTORY, PG_ADD_TRANSFERRED,
+                                           PG_ADD_SNATCH,     PG_MARK_COMPLETED, PG_PUT_PEER};
+
+/* Queues one statement of the pipeline; false when libpq refused it. */
+static bool pg_send(struct pg_store *s, const char *sql, const struct pg_params *p)
+{
+    int unused;
+    const char *name = pg_prepared(s, sql, &unused, NULL); /* prepared before: a lookup */
+    return name && PQsendQueryPrepared(s->conn, name, p->n, p->val, p->len, p->fmt, 1) == 1;
+}
+
+/* Queues the statements of one delta; how many, or -1. */
+static int pg_send_delta(struct pg_store *s, const struct acct_delta *d)
+{
+    int sent = 0;
+    uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
+    uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
+    if (d->uploaded || d->downloaded || cu || cd || d->seed_seconds || d->leech_seconds ||
+        d->bonus || d->announces) {
+        struct pg_params p = {0};
+        pg_param_int(&p, pg_clamp(cu, d->user_id));
+        pg_param_int(&p, pg_clamp(cd, d->user_id));
+        pg_param_int(&p, d->user_id);
+        pg_param_int(&p, pg_clamp(d->uploaded, d->user_id));
+        pg_param_int(&p, pg_clamp(d->downloaded, d->user_id));
+        pg_param_int(&p, d->seed_seconds);
+        pg_param_int(&p, d->leech_seconds);
+        pg_param_int(&p, pg_clamp(d->bonus, d->user_id));
+        pg_param_int(&p, d->announces);
+        if (!pg_send(s, PG_ADD_TRAFFIC, &p)) {
+            return -1;
+        }
+        sent++;
+    }
+    if (d->announces) {
+        struct pg_params p = {0};
+        pg_param_int(&p, d->user_id);
+        pg_param_int(&p, d->torrent_id);
+        pg_param_int(&p, pg_clamp(cu, d->user_id));
+        pg_param_int(&p, pg_clamp(cd, d->user_id));
+        pg_param_int(&p, pg_clamp(d->uploaded, d->user_id));
+        pg_param_int(&p, pg_clamp(d->downloaded, d->user_id));
+        pg_param_int(&p, d->seed_seconds);
+        pg_param_int(&p, d->leech_seconds);
+        pg_param_int(&p, d->announces);
+        pg_param_int(&p, d->first_at ? d->first_at : d->at);
+        pg_param_int(&p, d->at);
+        if (!pg_send(s, PG_ADD_HISTORY, &p)) {
+            return -1;
+        }
+        sent++;
+        if (d->downloaded) {
+            struct pg_params t = {0};
+            pg_param_int(&t, d->torrent_id);
+            pg_param_int(&t, pg_clamp(d->downloaded, d->user_id));
+            if (!pg_send(s, PG_ADD_TRANSFERRED, &t)) {
+                return -1;
+            }
+            sent++;
+        }
+    }
+    if (d->snatch) {
+        struct pg_params p = {0};
+        pg_param_int(&p, d->user_id);
+        pg_param_int(&p, d->torrent_id);
+        pg_param_int(&p, d->at);
+        if (!pg_send(s, PG_ADD_SNATCH, &p) || !pg_send(s, PG_MARK_COMPLETED, &p)) {
+            return -1;
+        }
+        sent += 2;
+    }
+    if (d->has_peer) {
+        const struct peer_row *pr = &d->peer;
+        struct pg_params p = {0};
+        pg_param_int(&p, d->torrent_id);
+        pg_param_int(&p, d->user_id);
+        pg_param_bytes(&p, pr->peer_id, 20);
+        pg_param_int(&p, pr->family == 6 ? 6 : 4);
+        pg_param_bytes(&p, pr->ip, pr->family == 6 ? 16 : 4);
+        pg_param_int(&p, pr->port);
+        pg_param_int(&p, pg_clamp(pr->uploaded, d->user_id));
+        pg_param_int(&p, pg_clamp(pr->downloaded, d->user_id));
+        pg_param_bool(&p, pr->seeder);
+        pg_param_bool(&p, pr->partial);
+        pg_param_int(&p, pr->last_seen);
+        pg_param_int(&p, pr->version);
+        pg_param_bool(&p, pr->gone);
+        if (!pg_send(s, PG_PUT_PEER, &p)) {
+            return -1;
+        }
+        sent++;
+    }
+    return sent;
+}
+
+/* Ends one pipeline round trip: reads every queued result up to the sync.
+ * The first failure is the answer; the server skips the rest of the round
+ * trip (PGRES_PIPELINE_ABORTED) and the transaction can only roll back. */
+static int pg_pipe_sync(struct pg_store *s, struct mk_errbuf *eb)
+{
+    if (PQpipelineSync(s->conn) != 1) {
+        return pg_fail(s, NULL, eb, "apply");
+    }
+    int err = 0;
+    for (;;) {
+        PGresult *r = PQgetResult(s->conn);
+        if (!r) {
+            /* One NULL ends each statement's results; a dead connection
+             * would answer NULL forever. */
+            if (PQstatus(s->conn) == CONNECTION_BAD) {
+                return err ? err : pg_fail(s, NULL, eb, "apply");
+            }
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            return err;
+        }
+        if (err == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
+            st != PGRES_PIPELINE_ABORTED) {
+            err = pg_fail(s, r, eb, "apply");
+            if (!s->conn) {
+                PQclear(r);
+                return err;
+            }
+        }
+        PQclear(r);
+    }
+}
+
+/* The deltas in pipelined round trips of PG_PIPE_DELTAS, inside the
+ * caller's transaction. */
+static int pg_apply_pipelined(struct pg_store *s, const struct acct_delta *rows, size_t n,
+                              struct mk_errbuf *eb)
+{
+    if (PQenterPipelineMode(s->conn) != 1) {
+        return pg_fail(s, NULL, eb, "apply: pipeline");
+    }
+    int err = 0;
+    for (size_t i = 0; i < n && err == 0;) {
+        size_t end = i + PG_PIPE_DELTAS < n ? i + PG_PIPE_DELTAS : n;
+        for (; i < end; i++) {
+            if (pg_send_delta(s, &rows[i]) < 0) {
+                err = pg_fail(s, NULL, eb, "apply: send");
+                break;
+            }
+        }
+        /* Read what was queued even after a refused send: the pipeline
+         * must be drained before it can be left. */
+        if (s->conn) {
+            int e = pg_pipe_sync(s, eb);
+            err = err ? err : e;
+        }
+    }
+    if (s->conn && PQexitPipelineMode(s->conn) != 1) {
+        err = err ? err : pg_fail(s, NULL, eb, "apply: pipeline");
+        pg_drop(s);
+    }
+    return err;
+}
+
+/* The batch in one transaction; with `once`, the segment is recorded in the
+ * same transaction first, and a segment already there is rolled back
+ * untouched. */
+static int pg_apply_batch(struct pg_store *s, const struct store_segment_id *once,
+                          const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+{
+    int err = pg_begin(s, "BEGIN", eb);
+    for (size_t i = 0; err == 0 && i < sizeof(pg_apply_sql) / sizeof(pg_apply_sql[0]); i++) {
+        if (!pg_prepared(s, pg_apply_sql[i], &err, eb) && err == 0) {
+            err = mk_fail(eb, MK_ELIMIT, "postgres: no room for prepared statements");
+        }
+    }
+    if (err < 0) {
+        return pg_end(s, err, eb);
+    }
+    if (once) {
+        struct pg_params p = {0};
+        pg_param_int(&p, (int64_t)once->boot);
+        pg_param_int(&p, once->writer);
+        pg_param_int(&p, (int64_t)once->seq);
+        pg_param_int(&p, (int64_t)(once->records ? once->records : n));
+        long added = 0;
+        err = pg_run_count(s, PG_MARK_SEGMENT, &p, &added, eb);
+        if (err == 0 && added == 0) {
+            pg_end(s, MK_EEXIST, eb);
+            return mk_fail(eb, MK_EEXIST, "postgres: segment %" PRIu64 "/%" PRIu32 "/%" PRIu64
+                           " was applied before", once->boot, once->writer, once->seq);
+        }
+    }
+    if (err == 0 && n > 0) {
+        err = pg_apply_pipelined(s, rows, n, eb);
+    }
+    return pg_end(s, err, eb);
+}
+
+static int pg_apply(void *ctx, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+{
+    return pg_apply_batch(ctx, NULL, rows, n, eb);
+}
+
+static int pg_apply_segment(void *ctx, const struct store_segment_id *id,
+                            const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+{
+    return pg_apply_batch(ctx, id, rows, n, eb);
+}
+
+const struct store_ops store_pg_ops = {
+    .version = MK_STORE_V3,
+    .name = "postgres",
+    .open = pg_open,
+    .close = pg_close,
+    .load_users = pg_load_users,
+    .load_torrents = pg_load_torrents,
+    .load_whitelist = pg_load_whitelist,
+    .load_snatches = pg_load_snatches,
+    .apply = pg_apply,
+    .apply_segment = pg_apply_segment,
+    .ping = pg_admin_ping,
+    .user_get = pg_admin_user_get,
+    .user_get_by_passkey = pg_admin_user_get_by_passkey,
+    .user_list = pg_admin_user_list,
+    .user_insert = pg_admin_user_insert,
+    .user_update = pg_admin_user_update,
+    .user_delete = pg_admin_user_delete,
+    .torrent_get = pg_admin_torrent_get,
+    .torrent_insert = pg_admin_torrent_insert,
+    .torrent_update = pg_admin_torrent_update,
+    .whitelist_insert = pg_admin_whitelist_insert,
+    .whitelist_delete = pg_admin_whitelist_delete,
+    .class_list = pg_admin_class_list,
+    .class_get = pg_admin_class_get,
+    .class_insert = pg_admin_class_insert,
+    .class_update = pg_admin_class_update,
+    .class_delete = pg_admin_class_delete,
+    .settings_load = pg_admin_settings_load,
+    .settings_put = pg_admin_settings_put,
+    .load_peers = pg_load_peers,
+    .prune_peers = pg_prune_peers,
+    .user_history = pg_user_history,
+};

@@ -1,0 +1,101 @@
+/* store/pg_admin.h: what store/pg.c shares with store/pg_admin.c.
+ *
+ * Owns: the postgres backend's query helpers (parameters, prepared-statement
+ * execution with error mapping and reconnection, streaming in single-row
+ * mode, binary result readers) and the MK_STORE_V2 methods pg_admin.c
+ * implements for pg.c's ops table. Nothing outside store/pg*.c includes it.
+ *
+ * Results are always in binary format: integers arrive as big-endian
+ * 2/4/8-byte values (pg_int reads any of them), booleans as one byte, text
+ * and bytea as their raw bytes.
+ */
+#ifndef MIKA_STORE_PG_ADMIN_H
+#define MIKA_STORE_PG_ADMIN_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct pg_store; /* store/pg.c */
+
+#define PG_PARAMS_MAX 16
+
+/* Query parameters: integers and text as text, bytea as binary. Values
+ * point into num[] or at the caller's buffers, which must outlive the call. */
+struct pg_params {
+    int n;
+    const char *val[PG_PARAMS_MAX];
+    int len[PG_PARAMS_MAX];
+    int fmt[PG_PARAMS_MAX];
+    char num[PG_PARAMS_MAX][24];
+};
+
+void pg_param_int(struct pg_params *p, int64_t v);
+void pg_param_bool(struct pg_params *p, bool v);
+void pg_param_text(struct pg_params *p, const char *s); /* "" stays "" */
+void pg_param_text_or_null(struct pg_params *p, const char *s); /* "" becomes NULL */
+void pg_param_bytes(struct pg_params *p, const void *b, size_t len);
+void pg_param_null(struct pg_params *p);
+
+/* Runs sql (a string literal: prepared once per connection, keyed by its
+ * address) with p. 0 and, when out is set, the result (caller PQclears);
+ * else an mk_err: MK_EUNAVAIL when the server is down, busy or the
+ * connection was lost (dropped, so the next call reconnects), MK_EEXIST
+ * naming the column of a unique violation, MK_EIO otherwise. */
+int pg_run(struct pg_store *s, const char *sql, const struct pg_params *p, PGresult **out,
+           struct mk_errbuf *eb);
+/* As pg_run; *rows gets how many rows the command changed. */
+int pg_run_count(struct pg_store *s, const char *sql, const struct pg_params *p, long *rows,
+                 struct mk_errbuf *eb);
+/* A transaction: begin_sql is "BEGIN" or a variant; pg_end commits when err
+ * is 0, else rolls back, and returns err or the commit's error. */
+int pg_begin(struct pg_store *s, const char *begin_sql, struct mk_errbuf *eb);
+int pg_end(struct pg_store *s, int err, struct mk_errbuf *eb);
+
+/* Streams sql's rows one at a time (single-row mode: never the whole result
+ * in memory) through fn(result, arg), whose result holds one row (row 0).
+ * A negative return from fn stops the stream and is returned as is. */
+typedef int (*pg_row_fn)(const PGresult *r, void *arg);
+int pg_stream(struct pg_store *s, const char *sql, const struct pg_params *p, const char *what,
+              pg_row_fn fn, void *arg, struct mk_errbuf *eb);
+
+/* Binary result readers; NULL reads as 0, "" or false. */
+bool pg_isnull(const PGresult *r, int row, int col);
+int64_t pg_int(const PGresult *r, int row, int col);
+uint64_t pg_u64(const PGresult *r, int row, int col); /* negatives read as 0 */
+uint32_t pg_u32(const PGresult *r, int row, int col, uint32_t max); /* clamped to 0..max */
+bool pg_bool(const PGresult *r, int row, int col);
+/* Copies a text column into out (cap bytes with the NUL), cut at a UTF-8
+ * boundary; true if it had to cut. */
+bool pg_text(const PGresult *r, int row, int col, char *out, size_t cap);
+
+/* ---- the admin API's methods (pg_admin.c); contracts in store.h --------- */
+
+int pg_admin_ping(void *ctx, struct mk_errbuf *eb);
+int pg_admin_user_get(void *ctx, uint32_t id, struct user_rec *out, struct mk_errbuf *eb);
+int pg_admin_user_get_by_passkey(void *ctx, const char *passkey, struct user_rec *out,
+                                 struct mk_errbuf *eb);
+int pg_admin_user_list(void *ctx, const struct user_filter *f, store_user_rec_fn fn, void *arg,
+                       uint64_t *total, struct mk_errbuf *eb);
+int pg_admin_user_insert(void *ctx, struct user_rec *rec, bool has_id, struct mk_errbuf *eb);
+int pg_admin_user_update(void *ctx, const struct user_rec *rec, struct mk_errbuf *eb);
+int pg_admin_user_delete(void *ctx, uint32_t id, struct mk_errbuf *eb);
+int pg_admin_torrent_get(void *ctx, const uint8_t info_hash[20], struct torrent_rec *out,
+                         struct mk_errbuf *eb);
+int pg_admin_torrent_insert(void *ctx, struct torrent_rec *rec, struct mk_errbuf *eb);
+int pg_admin_torrent_update(void *ctx, const struct torrent_rec *rec, struct mk_errbuf *eb);
+int pg_admin_whitelist_insert(void *ctx, const struct whitelist_row *row, struct mk_errbuf *eb);
+int pg_admin_whitelist_delete(void *ctx, const uint8_t *prefix, size_t len,
+                              struct whitelist_row *out, struct mk_errbuf *eb);
+int pg_admin_class_list(void *ctx, store_class_fn fn, void *arg, struct mk_errbuf *eb);
+int pg_admin_class_get(void *ctx, uint32_t id, struct class_row *out, struct mk_errbuf *eb);
+int pg_admin_class_insert(void *ctx, struct class_row *row, bool has_id, struct mk_errbuf *eb);
+int pg_admin_class_update(void *ctx, const struct class_row *row, struct mk_errbuf *eb);
+int pg_admin_class_delete(void *ctx, uint32_t id, struct mk_errbuf *eb);
+int pg_admin_settings_load(void *ctx, store_setting_fn fn, void *arg, struct mk_errbuf *eb);
+int pg_admin_settings_put(void *ctx, const struct setting_row *rows, size_t n,
+                          struct mk_errbuf *eb);
+
+#endif /* MIKA_STORE_PG_ADMIN_H */

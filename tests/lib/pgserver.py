@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""pgserver: a throwaway PostgreSQL server for the store tests.
+
+Owns: initdb in a fresh temp directory, one `postgres` process on 127.0.0.1
+and a free port, a database `mika_test`, and tearing all of it down.
+Not here: any schema (mika creates its own at open) or test logic.
+
+Usage, as CTest runs it:
+
+    pgserver.py run -- <command> [args...]
+
+starts the server, runs the command with MIKA_TEST_PG_DSN set to a libpq
+keyword/value DSN ("host=127.0.0.1 port=... user=postgres dbname=mika_test"),
+stops the server and exits with the command's status. A server that cannot
+start is a failure (exit 1, its log on stderr), never a skip.
+
+The server is an ordinary process: initdb refuses to run as root, so as root
+the data directory is handed to the `postgres` user the Debian package
+creates (or `nobody`) and both initdb and postgres run as that user.
+Durability is off (fsync, synchronous_commit): the data dies with the test.
+"""
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+START_TIMEOUT = 30.0 * float(os.environ.get('MIKA_TEST_TIMEOUT_SCALE', '1') or '1')
+
+
+def bindir():
+    """The newest installed server's binaries (Debian keeps them off PATH)."""
+    found = sorted(glob.glob('/usr/lib/postgresql/*/bin/postgres'),
+                   key=lambda p: int(p.split('/')[4]) if p.split('/')[4].isdigit() else 0)
+    if found:
+        return os.path.dirname(found[-1])
+    path = shutil.which('postgres')
+    if path:
+        return os.path.dirname(path)
+    sys.exit('pgserver: no PostgreSQL server installed (scripts/deps.sh test installs postgresql)')
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self):
+        self.bin = bindir()
+        self.dir = tempfile.mkdtemp(prefix='mika-pg-')
+        self.data = os.path.join(self.dir, 'data')
+        self.log = os.path.join(self.dir, 'log')
+        self.proc = None
+        self.port = None
+        self.user = None
+        if os.geteuid() == 0:
+            for name in ('postgres', 'nobody'):
+                try:
+                    self.user = pwd.getpwnam(name)
+                    break
+                except KeyError:
+                    pass
+            if self.user is None:
+                self.fail('running as root and there is no postgres or nobody user')
+            os.chmod(self.dir, 0o700)
+            os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)
+
+    def demote(self):
+        if self.user is not None:
+            os.setgroups([])
+            os.setgid(self.user.pw_gid)
+            os.setuid(self.user.pw_uid)
+
+    def fail(self, why):
+        sys.stderr.write('pgserver: %s\n' % why)
+        if os.path.exists(self.log):
+            with open(self.log, errors='replace') as f:
+                sys.stderr.write(f.read()[-4000:])
+        self.stop()
+        sys.exit(1)
+
+    def run(self, args):
+        env = dict(os.environ, LC_ALL='C', HOME=self.dir)
+        r = subprocess.run(args, preexec_fn=self.demote, env=env, cwd=self.dir,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            self.fail('%s failed (%d):\n%s' % (' '.join(args), r.returncode, r.stdout))
+
+    def start(self):
+        self.run([os.path.join(self.bin, 'initdb'), '-D', self.data, '-U', 'postgres',
+                  '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'])
+        # A free port can be taken between the probe and the bind: try a few.
+        for _ in range(5):
+            self.port = free_port()
+            logf = open(self.log, 'ab')
+            self.proc = subprocess.Popen(
+                [os.path.join(self.bin, 'postgres'), '-D', self.data, '-p', str(self.port),
+                 '-k', self.dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off',
+                 '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
+                 '-c', 'max_connections=50'],
+                preexec_fn=self.demote, stdout=logf, stderr=logf, cwd=self.dir)
+            logf.close()
+            if self.wait_ready():
+                break
+            self.proc.wait()
+            self.proc = None
+        else:
+            self.fail('postgres did not start')
+        self.run([os.path.join(self.bin, 'psql'), '-X', '-q', '-h', '127.0.0.1',
+                  '-p', str(self.port), '-U', 'postgres', '-d', 'postgres',
+                  '-c', 'CREATE DATABASE mika_test'])
+
+    def wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                with socket.create_connection(('127.0.0.1', self.port), timeout=0.5):
+                    pass
+                r = subprocess.run([os.path.join(self.bin, 'pg_isready'), '-q', '-h',
+                                    '127.0.0.1', '-p', str(self.port)])
+                if r.returncode == 0:
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.proc.kill()
+        return False
+
+    def dsn(self):
+        return 'host=127.0.0.1 port=%d user=postgres dbname=mika_test' % self.port
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def main(argv):
+    if len(argv) < 3 or argv[0] != 'run' or argv[1] != '--':
+        sys.exit('usage: pgserver.py run -- <command> [args...]')
+    srv = Server()
+    t0 = time.monotonic()
+    try:
+        srv.start()
+        sys.stderr.write('pgserver: postgres on 127.0.0.1:%d ready in %.1f s\n'
+                         % (srv.port, time.monotonic() - t0))
+        env = dict(os.environ, MIKA_TEST_PG_DSN=srv.dsn())
+        rc = subprocess.call(argv[2:], env=env)
+    finally:
+        srv.stop()
+    return rc
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
