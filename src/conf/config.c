@@ -104,6 +104,8 @@ static const struct config_key config_keys[] = {
                "honour the ip=, ipv4= and ipv6= announce parameters"),
     CONFIG_ROW("tracker", "whitelist", CONFIG_BOOL, whitelist, 0, 0, "true",
                "admit only clients whose peer_id starts with a whitelisted prefix (BEP 20)"),
+    CONFIG_ROW("tracker", "max_upload_mibps", CONFIG_U32, max_upload_mibps, 0, 1000000, "128",
+               "MiB/s: an upload reported faster is suspicious and not credited; 0 = no limit"),
     CONFIG_ROW("tracker", "passkey_guess_limit", CONFIG_U32, passkey_guess_limit, 0, 4095, "64",
                "unknown passkeys a minute from one address before it is refused; 0 = off"),
 

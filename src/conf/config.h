@@ -52,6 +52,7 @@ struct mk_config {
     uint32_t scrape_max_hashes; /* scrape_max_hashes = 64 */
     bool allow_ip_param;       /* allow_ip_param = false: honour ipv4=/ipv6= */
     bool whitelist;            /* whitelist = true: check peer_id prefixes (BEP 20) */
+    uint32_t max_upload_mibps; /* max_upload_mibps = 128: faster uploads are suspicious; 0 = off */
     uint32_t passkey_guess_limit; /* passkey_guess_limit = 64 unknown passkeys a minute per address */
 
     /* [proxy] */
