@@ -80,7 +80,7 @@ valgrind: deps-test
 	@cmake --build $(VALGRIND_BUILD) -j $(JOBS)
 	@echo "== valgrind: unit tests =="
 	@mkdir -p $(VALGRIND_BUILD)/valgrind-logs
-	@for t in $(VALGRIND_BUILD)/test_*; do n=$$(basename $$t); \
+	@for src in tests/unit/test_*.c; do n=$$(basename $$src .c); t=$(VALGRIND_BUILD)/$$n; \
 		log=$(VALGRIND_BUILD)/valgrind-logs/$$n.log; \
 		valgrind $(VALGRIND_FLAGS) $$t >$$log 2>&1 || { tail -n 60 $$log; exit 1; }; \
 		printf '  %-22s %s\n' $$n "$$(grep -E '^\[  PASSED  \]' $$log)"; done
