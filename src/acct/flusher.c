@@ -27,7 +27,7 @@ struct flusher {
     uint32_t period_ms;
     struct journal_segment *segs;
     struct acct_delta *rows;
-    struct acct_delta *merged;    /* 3 x max_records: books, snatches, peers */
+    struct acct_delta *merged;    /* 4 x max_records: books, snatches, suspicions, peers */
     size_t max_records;
     pthread_t thread;
     bool started;
@@ -59,7 +59,7 @@ int flusher_new(struct flusher **out, struct store *st, const char *dir, size_t 
     }
     f->segs = calloc(FLUSHER_SEGMENTS_PER_PASS, sizeof(*f->segs));
     f->rows = calloc(max_records ? max_records : 1, sizeof(*f->rows));
-    f->merged = calloc(3 * (max_records ? max_records : 1), sizeof(*f->merged));
+    f->merged = calloc(4 * (max_records ? max_records : 1), sizeof(*f->merged));
     if (!f->segs || !f->rows || !f->merged) {
         free(f->segs);
         free(f->rows);
@@ -166,6 +166,17 @@ static size_t flusher_merge(struct flusher *f, size_t n)
         if (d->snatch) {
             out[m] = (struct acct_delta){.user_id = d->user_id, .torrent_id = d->torrent_id,
                                          .snatch = true, .at = d->at, .has_credit = true};
+            m++;
+        }
+    }
+    /* Suspicious uploads, each one an event the API lists. */
+    for (size_t i = 0; i < n; i++) {
+        const struct acct_delta *d = &f->rows[i];
+        if (d->suspicious) {
+            out[m] = (struct acct_delta){.user_id = d->user_id, .torrent_id = d->torrent_id,
+                                         .at = d->at, .has_credit = true,
+                                         .suspicious = d->suspicious,
+                                         .suspicious_up = d->suspicious_up};
             m++;
         }
     }

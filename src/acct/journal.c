@@ -201,7 +201,8 @@ int journal_add(struct journal_writer *w, const struct acct_delta *d)
     r->at = d->at;
     r->flags = (d->snatch ? JOURNAL_SNATCH : 0) | (d->has_peer ? JOURNAL_PEER : 0) |
                (d->peer.gone ? JOURNAL_PEER_GONE : 0) | (d->peer.seeder ? JOURNAL_SEEDER : 0) |
-               (d->peer.partial ? JOURNAL_PARTIAL : 0) | (d->has_credit ? JOURNAL_CREDITED : 0);
+               (d->peer.partial ? JOURNAL_PARTIAL : 0) | (d->has_credit ? JOURNAL_CREDITED : 0) |
+               ((uint32_t)(d->suspicious & 3) << JOURNAL_SUSPICIOUS_SHIFT);
     r->credited_up = d->credited_up;
     r->credited_down = d->credited_down;
     r->seed_seconds = d->seed_seconds;
@@ -393,6 +394,8 @@ int journal_read(const char *dir, const struct journal_segment *seg, struct acct
         d->first_at = r.at;
         d->announces = 1; /* a record is one answered announce */
         d->has_credit = (r.flags & JOURNAL_CREDITED) != 0;
+        d->suspicious = (uint8_t)((r.flags >> JOURNAL_SUSPICIOUS_SHIFT) & 3);
+        d->suspicious_up = d->suspicious ? r.uploaded : 0;
         d->credited_up = r.credited_up;
         d->credited_down = r.credited_down;
         d->seed_seconds = r.seed_seconds;

@@ -71,6 +71,13 @@ struct acct_bonus_params {
 uint64_t acct_bonus(const struct acct_bonus_params *p, uint32_t seconds, uint64_t size,
                     uint32_t seeders);
 
+/* Why an upload was not credited (0: it was). */
+enum acct_suspicion {
+    ACCT_SUSPICIOUS_NONE = 0,
+    ACCT_SUSPICIOUS_NO_LEECHERS = 1, /* no leecher in the swarm to receive it */
+    ACCT_SUSPICIOUS_TOO_FAST = 2,    /* faster than tracker.max_upload_mibps */
+};
+
 /* Too good to be true: an upload faster than max_bytes_per_second over the
  * gap (a gap of 0 s counts as 1 s), or any upload into a swarm with no
  * leecher to receive it (leechers: other than the reporting peer). max_bytes_per_second 0 disables the speed check. */

@@ -603,3 +603,53 @@ void api_users_hnr(struct api *a, const struct api_req *r, struct api_resp *out)
 {
     api_users_history_page(a, r, out, true);
 }
+
+static int api_suspicious_add(const struct suspicious_row *row, void *arg)
+{
+    json_t *arr = arg;
+    char hex[41];
+    api_hex(row->info_hash, 20, hex);
+    json_t *j = json_object();
+    json_object_set_new(j, "info_hash", json_string(hex));
+    json_object_set_new(j, "at", json_integer(row->at));
+    json_object_set_new(j, "uploaded", json_integer((json_int_t)(row->uploaded & INT64_MAX)));
+    json_object_set_new(j, "reason", json_string(row->reason));
+    json_array_append_new(arr, j);
+    return 0;
+}
+
+/* GET /api/v1/users/{id}/suspicious: uploads that were not credited. */
+void api_users_suspicious(struct api *a, const struct api_req *r, struct api_resp *out)
+{
+    static const char *const params[] = {"offset", "limit", NULL};
+    uint64_t offset = 0;
+    uint32_t limit = 0;
+    if (api_query_check(r, params, out) < 0 || api_query_page(r, &offset, &limit, out) < 0) {
+        return;
+    }
+    struct user_rec u;
+    json_t *arr = json_array();
+    uint64_t total = 0;
+    struct mk_errbuf eb = {{0}};
+    pthread_mutex_lock(&a->mu);
+    int rc = api_users_load(a, r, &u, out);
+    if (rc == 0) {
+        rc = store_user_suspicious(&a->store, u.row.id, offset, limit, api_suspicious_add, arr,
+                                   &total, &eb);
+        if (rc != 0) {
+            api_store_error(out, rc, &eb, "suspicious");
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (rc != 0) {
+        json_decref(arr);
+        return;
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_integer(u.row.id));
+    json_object_set_new(j, "suspicious", arr);
+    json_object_set_new(j, "total", json_integer((json_int_t)total));
+    json_object_set_new(j, "offset", json_integer((json_int_t)offset));
+    json_object_set_new(j, "limit", json_integer(limit));
+    api_ok(out, 200, j);
+}

@@ -419,6 +419,13 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
     };
     uint64_t torrent_size = tor->size;
     struct peerset *ps = v6 ? &tor->v6 : &tor->v4;
+    /* Was anyone there to upload to? A leecher seen by any announce since
+     * this peer's previous one, or one present now, could have received it. */
+    bool had_leechers = peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6) > 0;
+    uint32_t leech_seen_before = tor->leech_seen;
+    if (had_leechers) {
+        tor->leech_seen = r.now;
+    }
     if (stopped) {
         peerset_remove(ps, r.key, &prev);
         numwant = 0;
@@ -477,6 +484,15 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
             delta.bonus = acct_bonus(&t->bonus, gap, torrent_size, seeders_now);
         } else {
             delta.leech_seconds = gap;
+        }
+        /* Too good to be true: booked raw, not credited, and listed. */
+        bool receiver = had_leechers || leech_seen_before >= prev.last_seen;
+        uint64_t max_rate = (uint64_t)cfg->max_upload_mibps << 20;
+        uint32_t elapsed = r.now > prev.last_seen ? r.now - prev.last_seen : 0;
+        if (acct_is_suspicious(delta.uploaded, elapsed, receiver ? 1 : 0, max_rate)) {
+            delta.suspicious = receiver ? ACCT_SUSPICIOUS_TOO_FAST : ACCT_SUSPICIOUS_NO_LEECHERS;
+            delta.suspicious_up = delta.uploaded;
+            delta.credited_up = 0;
         }
     }
     /* Every announce moves the peer's baseline, so every one is journaled:

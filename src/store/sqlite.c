@@ -37,6 +37,7 @@ struct sqlite_store {
     sqlite3_stmt *add_history;   /* user_torrents upsert, += */
     sqlite3_stmt *add_transferred; /* torrents.transferred += */
     sqlite3_stmt *mark_completed; /* user_torrents.completed_at, first time */
+    sqlite3_stmt *add_suspicious; /* suspicious insert */
     sqlite3_stmt *bump_snatches; /* torrents.snatches += 1 */
     sqlite3_stmt *mark_segment;  /* journal_applied insert */
     sqlite3_stmt *put_peer;      /* peers upsert: a peer's newer baseline, or its leaving */
@@ -155,7 +156,16 @@ static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION] = {
     " last_announce INTEGER NOT NULL,"
     " completed_at INTEGER,"
     " PRIMARY KEY (user_id, torrent_id)) WITHOUT ROWID;"
-    "CREATE INDEX user_torrents_torrent ON user_torrents (torrent_id);",
+    "CREATE INDEX user_torrents_torrent ON user_torrents (torrent_id);"
+    /* Uploads not credited because they were too good to be true. */
+    "CREATE TABLE suspicious ("
+    " id INTEGER PRIMARY KEY,"
+    " user_id INTEGER NOT NULL,"
+    " torrent_id INTEGER NOT NULL,"
+    " at INTEGER NOT NULL,"
+    " uploaded INTEGER NOT NULL,"
+    " reason TEXT NOT NULL);"
+    "CREATE INDEX suspicious_user ON suspicious (user_id, at);",
 };
 
 /* Seeded once, when the database is created: widely used clients' BEP 20
@@ -325,6 +335,7 @@ static void sqlite_close(void *ctx)
     sqlite3_finalize(s->add_history);
     sqlite3_finalize(s->add_transferred);
     sqlite3_finalize(s->mark_completed);
+    sqlite3_finalize(s->add_suspicious);
     sqlite3_finalize(s->bump_snatches);
     sqlite3_finalize(s->mark_segment);
     sqlite3_finalize(s->put_peer);
@@ -414,6 +425,12 @@ static int sqlite_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf
                              " ON CONFLICT (user_id, torrent_id) DO UPDATE SET"
                              " completed_at = coalesce(completed_at, ?3)",
                              &s->mark_completed, eb);
+    }
+    if (err == 0) {
+        err = sqlite_prepare(s->db,
+                             "INSERT INTO suspicious (user_id, torrent_id, at, uploaded, reason)"
+                             " VALUES (?1, ?2, ?3, ?4, ?5)",
+                             &s->add_suspicious, eb);
     }
     if (err == 0) {
         err = sqlite_prepare(s->db,
@@ -745,6 +762,52 @@ static int sqlite_user_history(void *ctx, uint32_t user_id, uint64_t offset, uin
     return err;
 }
 
+static int sqlite_user_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
+                                  store_suspicious_fn fn, void *arg, uint64_t *total,
+                                  struct mk_errbuf *eb)
+{
+    struct sqlite_store *s = ctx;
+    int64_t count = 0;
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM suspicious WHERE user_id = %u", user_id);
+    int err = sqlite_get_int(s->db, sql, &count, eb);
+    if (err < 0) {
+        return err;
+    }
+    *total = (uint64_t)count;
+    snprintf(sql, sizeof(sql),
+             "SELECT t.info_hash, x.at, x.uploaded, x.reason FROM suspicious x"
+             " JOIN torrents t ON t.id = x.torrent_id WHERE x.user_id = %u"
+             " ORDER BY x.at DESC, x.id DESC LIMIT %u OFFSET %" PRIu64,
+             user_id, limit, offset);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return sqlite_fail(s->db, rc, eb, "suspicious");
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct suspicious_row row;
+        memset(&row, 0, sizeof(row));
+        if (sqlite3_column_bytes(st, 0) == 20) {
+            memcpy(row.info_hash, sqlite3_column_blob(st, 0), 20);
+        }
+        row.at = sqlite3_column_int64(st, 1);
+        sqlite3_int64 up = sqlite3_column_int64(st, 2);
+        row.uploaded = up > 0 ? (uint64_t)up : 0;
+        const unsigned char *why = sqlite3_column_text(st, 3);
+        snprintf(row.reason, sizeof(row.reason), "%s", why ? (const char *)why : "");
+        err = fn(&row, arg);
+        if (err < 0) {
+            break;
+        }
+    }
+    if (err == 0 && rc != SQLITE_DONE) {
+        err = sqlite_fail(s->db, rc, eb, "suspicious");
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
 static int sqlite_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *eb)
 {
     struct sqlite_store *s = ctx;
@@ -878,6 +941,15 @@ static int sqlite_apply_one(struct sqlite_store *s, const struct acct_delta *d,
             err = sqlite_step_done(s->db, s->mark_completed, eb, "apply completion");
         }
     }
+    if (err == 0 && d->suspicious) {
+        static const char *const reasons[] = {"", "no_leechers", "too_fast", "unknown"};
+        sqlite3_bind_int64(s->add_suspicious, 1, d->user_id);
+        sqlite3_bind_int64(s->add_suspicious, 2, d->torrent_id);
+        sqlite3_bind_int64(s->add_suspicious, 3, d->at);
+        sqlite3_bind_int64(s->add_suspicious, 4, sqlite_clamp(d->suspicious_up, d->user_id));
+        sqlite3_bind_text(s->add_suspicious, 5, reasons[d->suspicious & 3], -1, SQLITE_STATIC);
+        err = sqlite_step_done(s->db, s->add_suspicious, eb, "apply suspicious");
+    }
     if (err == 0 && d->has_peer) {
         const struct peer_row *p = &d->peer;
         sqlite3_stmt *st = s->put_peer;
@@ -977,4 +1049,5 @@ const struct store_ops store_sqlite_ops = {
     .load_peers = sqlite_load_peers,
     .prune_peers = sqlite_prune_peers,
     .user_history = sqlite_user_history,
+    .user_suspicious = sqlite_user_suspicious,
 };

@@ -455,3 +455,19 @@ int store_user_history(struct store *st, uint32_t user_id, uint64_t offset, uint
                       st->ops->user_history(st->ctx, user_id, offset, limit, fn, arg, total, eb),
                       eb);
 }
+
+int store_user_suspicious(struct store *st, uint32_t user_id, uint64_t offset, uint32_t limit,
+                          store_suspicious_fn fn, void *arg, uint64_t *total,
+                          struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v3(st, st->ops && st->ops->user_suspicious, "user_suspicious", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done(st, "user_suspicious",
+                      st->ops->user_suspicious(st->ctx, user_id, offset, limit, fn, arg, total,
+                                               eb),
+                      eb);
+}

@@ -103,6 +103,8 @@ struct acct_delta {
     uint32_t seed_seconds;  /* time seeding since the peer's previous announce (capped) */
     uint32_t leech_seconds;
     uint64_t bonus;         /* micro-points earned by that seeding */
+    uint8_t suspicious;     /* ACCT_SUSPICIOUS_*: the upload was not credited... */
+    uint64_t suspicious_up; /* ...these raw bytes of it; recorded as a suspicious event */
     bool has_credit;        /* false: credited = raw (callers that apply no rules) */
     uint64_t credited_up;   /* after every multiplier (acct/rules.h acct_credit) */
     uint64_t credited_down;
@@ -224,6 +226,15 @@ struct history_row {
 };
 typedef int (*store_history_fn)(const struct history_row *row, void *arg);
 
+/* One upload that was not credited (acct/rules.h enum acct_suspicion). */
+struct suspicious_row {
+    uint8_t info_hash[20];
+    int64_t at;               /* unix seconds of the announce */
+    uint64_t uploaded;        /* raw bytes not credited */
+    char reason[16];          /* "no_leechers" or "too_fast" */
+};
+typedef int (*store_suspicious_fn)(const struct suspicious_row *row, void *arg);
+
 #define MK_STORE_V1 1
 #define MK_STORE_V2 2 /* adds the admin API's methods (ping ... settings_put) */
 #define MK_STORE_V3 3 /* adds peers: load_peers, prune_peers; apply_segment keeps them */
@@ -317,6 +328,10 @@ struct store_ops {
      * and limit applied; *total gets how many the user has. */
     int (*user_history)(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
                         store_history_fn fn, void *arg, uint64_t *total, struct mk_errbuf *eb);
+    /* Streams one user's suspicious uploads, newest first, as user_history. */
+    int (*user_suspicious)(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
+                           store_suspicious_fn fn, void *arg, uint64_t *total,
+                           struct mk_errbuf *eb);
 };
 
 /* The registry: NULL when no backend has that name. */
@@ -346,6 +361,9 @@ int store_load_peers(struct store *st, int64_t seen_since, store_peer_fn fn, voi
 int store_prune_peers(struct store *st, int64_t seen_before, struct mk_errbuf *eb);
 int store_user_history(struct store *st, uint32_t user_id, uint64_t offset, uint32_t limit,
                        store_history_fn fn, void *arg, uint64_t *total, struct mk_errbuf *eb);
+int store_user_suspicious(struct store *st, uint32_t user_id, uint64_t offset, uint32_t limit,
+                          store_suspicious_fn fn, void *arg, uint64_t *total,
+                          struct mk_errbuf *eb);
 
 /* MK_STORE_V2 wrappers: MK_ENOTSUP for a backend older than V2 or without
  * the method; MK_ENOTFOUND and MK_EEXIST are answers, not logged failures. */

@@ -30,6 +30,7 @@ struct torrent {
     uint32_t up_mult;         /* per-mille (acct/rules.h) */
     uint32_t down_mult;
     uint64_t size;            /* total bytes, 0 if unknown */
+    uint32_t leech_seen;      /* tracker clock: last announce that saw a leecher in the swarm */
     struct peerset v4;
     struct peerset v6;
     struct u32set snatchers;  /* user ids that have snatched it */

@@ -289,7 +289,7 @@ class DocumentTest(ApiCase):
                     self.assertIn(401, documented, path)
                     self.assertEqual(self.m.api(method.upper(), concrete, key=None)[0], 401)
                 checked += 1
-        self.assertEqual(checked, 30)
+        self.assertEqual(checked, 31)
 
     def resolve(self, schema):
         while '$ref' in schema:
@@ -486,6 +486,21 @@ class HistoryTest(ApiCase):
         page = self.m.api_ok('GET', path + '?limit=1')
         self.assertEqual((len(page['history']), page['total'], page['limit']), (1, 2, 1))
         self.assertError(self.m.api('GET', '/api/v1/users/4000000000/history'), 404)
+
+    def test_an_upload_nobody_could_receive_is_suspicious_and_not_credited(self):
+        u = self.new_user()
+        t = self.new_torrent()
+        pid = peer_id()
+        self.announce(u['passkey'], t['info_hash'], pid, left=0)
+        self.announce(u['passkey'], t['info_hash'], pid, left=0, uploaded=7777)
+        path = '/api/v1/users/%d/suspicious' % u['id']
+        wait_until(lambda: self.m.api_ok('GET', path)['total'] == 1, timeout=10,
+                   what='the suspicious upload recorded')
+        row = self.m.api_ok('GET', path)['suspicious'][0]
+        self.assertEqual((row['info_hash'], row['uploaded'], row['reason']),
+                         (t['info_hash'], 7777, 'no_leechers'))
+        s = self.m.api_ok('GET', '/api/v1/users/%d/stats' % u['id'])
+        self.assertEqual((s['uploaded'], s['raw_uploaded']), (0, 7777))
         self.assertError(self.m.api('GET', path + '?bogus=1'), 400)
 
 

@@ -1375,6 +1375,47 @@ static void test_seed_time_and_bonus_points_are_booked(void **state)
     f->journal.nbatch = 0;
 }
 
+/* Too good to be true: an upload into a swarm where no leecher was seen
+ * since the uploader's previous announce, or faster than max_upload_mibps, is
+ * booked raw, not credited, and journaled as suspicious. */
+static void test_suspicious_uploads_are_not_credited(void **state)
+{
+    struct fx *f = *state;
+    /* A lone seeder "uploads": nobody could have received it. */
+    assert_int_equal(fx_announce(f, (struct ann){.left = 0}, SA), 200);
+    f->journal.nbatch = 0;
+    f->t.epoch.tv_sec -= 60;
+    assert_int_equal(fx_announce(f, (struct ann){.left = 0, .up = 5000}, SA), 200);
+    const struct journal_record *r = &f->journal.batch[0];
+    assert_int_equal(r->uploaded, 5000);
+    assert_int_equal(r->credited_up, 0);
+    assert_int_equal((r->flags >> JOURNAL_SUSPICIOUS_SHIFT) & 3, ACCT_SUSPICIOUS_NO_LEECHERS);
+    f->journal.nbatch = 0;
+    /* A leecher arrives and leaves between the seeder's announces: fine. */
+    assert_int_equal(fx_announce(f, (struct ann){.pk = "bob", .peer_id = PB, .left = 9}, SB), 200);
+    assert_int_equal(
+        fx_announce(f, (struct ann){.pk = "bob", .peer_id = PB, .left = 9, .event = "stopped"},
+                    SB),
+        200);
+    f->journal.nbatch = 0;
+    f->t.epoch.tv_sec -= 60;
+    assert_int_equal(fx_announce(f, (struct ann){.left = 0, .up = 9000}, SA), 200);
+    r = &f->journal.batch[0];
+    assert_int_equal(r->credited_up, 4000);
+    assert_int_equal((r->flags >> JOURNAL_SUSPICIOUS_SHIFT) & 3, ACCT_SUSPICIOUS_NONE);
+    f->journal.nbatch = 0;
+    /* Faster than the limit (1 MiB/s here) with a leecher present. */
+    f->cfg.max_upload_mibps = 1;
+    assert_int_equal(fx_announce(f, (struct ann){.pk = "bob", .peer_id = PB, .left = 9}, SB), 200);
+    f->journal.nbatch = 0;
+    f->t.epoch.tv_sec -= 10;
+    assert_int_equal(fx_announce(f, (struct ann){.left = 0, .up = 9000 + (11u << 20)}, SA), 200);
+    r = &f->journal.batch[0];
+    assert_int_equal(r->credited_up, 0);
+    assert_int_equal((r->flags >> JOURNAL_SUSPICIOUS_SHIFT) & 3, ACCT_SUSPICIOUS_TOO_FAST);
+    f->journal.nbatch = 0;
+}
+
 /* A peer may always leave: a torrent disabled, or download rights revoked,
  * while it was in the swarm must not keep it there until it expires. */
 static void test_stopped_leaves_even_when_refused_otherwise(void **state)
@@ -1942,6 +1983,7 @@ int main(void)
         T(test_every_announce_journals_the_peer_baseline),
         T(test_credit_applies_every_multiplier),
         T(test_seed_time_and_bonus_points_are_booked),
+        T(test_suspicious_uploads_are_not_credited),
         T(test_completed_with_left_is_not_a_snatch),
         T(test_ipv4_param_replaces_v4_source_when_allowed),
         T(test_ipv4_param_is_ignored_when_not_allowed),
