@@ -29,9 +29,9 @@
 #define PG_SCHEMA_VERSION 1
 /* Prepared statements per connection; past it, statements run unprepared. */
 #define PG_STMTS_MAX 64
-/* Deltas sent per pipeline round trip: bounds what sits unread in the
+/* Statements sent per pipeline round trip: bounds what sits unread in the
  * socket buffers on both sides (a few hundred kB), so neither side blocks. */
-#define PG_PIPE_DELTAS 256
+#define PG_PIPE_STMTS 1024
 /* pg_advisory_xact_lock(PG_LOCK_CLASS, hashtext(current_schema())):
  * "mika" in ASCII; one migration at a time per schema. */
 #define PG_LOCK_CLASS 1835625313
@@ -1028,96 +1028,147 @@ static const char PG_MARK_SEGMENT[] =
 static const char *const pg_apply_sql[] = {PG_ADD_TRAFFIC,    PG_ADD_HISTORY, PG_ADD_TRANSFERRED,
                                            PG_ADD_SNATCH,     PG_MARK_COMPLETED, PG_PUT_PEER};
 
-/* Queues one statement of the pipeline; false when libpq refused it. */
-static bool pg_send(struct pg_store *s, const char *sql, const struct pg_params *p)
+/* ---- apply: one batch summed per user, per (user, torrent), per torrent ----
+ *
+ * PostgreSQL makes a new row version for every UPDATE; the same row updated
+ * thousands of times in one transaction (a popular torrent's transferred
+ * bytes, a busy user's totals) walks an ever longer chain of versions. So
+ * the batch is first summed per row, and each row is written once. Sorting
+ * by id also makes concurrent nodes take row locks in the same order, so
+ * their batches wait for each other instead of deadlocking. */
+
+struct pg_user_sum {
+    uint32_t id;
+    uint64_t v[8]; /* credited up, down; raw up, down; seed, leech; bonus; announces */
+};
+
+struct pg_history_sum {
+    uint32_t user_id, torrent_id;
+    uint64_t v[7]; /* credited up, down; raw up, down; seed, leech; announces */
+    int64_t first, last;
+};
+
+struct pg_torrent_sum {
+    uint32_t id;
+    uint64_t transferred;
+};
+
+static uint64_t pg_add_sat(uint64_t a, uint64_t b)
 {
-    int unused;
-    const char *name = pg_prepared(s, sql, &unused, NULL); /* prepared before: a lookup */
-    return name && PQsendQueryPrepared(s->conn, name, p->n, p->val, p->len, p->fmt, 1) == 1;
+    return a + b < a ? UINT64_MAX : a + b;
 }
 
-/* Queues the statements of one delta; how many, or -1. */
-static int pg_send_delta(struct pg_store *s, const struct acct_delta *d)
+static int pg_cmp_user(const void *a, const void *b)
 {
-    int sent = 0;
-    uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
-    uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
-    if (d->uploaded || d->downloaded || cu || cd || d->seed_seconds || d->leech_seconds ||
-        d->bonus || d->announces) {
-        struct pg_params p = {0};
-        pg_param_int(&p, pg_clamp(cu, d->user_id));
-        pg_param_int(&p, pg_clamp(cd, d->user_id));
-        pg_param_int(&p, d->user_id);
-        pg_param_int(&p, pg_clamp(d->uploaded, d->user_id));
-        pg_param_int(&p, pg_clamp(d->downloaded, d->user_id));
-        pg_param_int(&p, d->seed_seconds);
-        pg_param_int(&p, d->leech_seconds);
-        pg_param_int(&p, pg_clamp(d->bonus, d->user_id));
-        pg_param_int(&p, d->announces);
-        if (!pg_send(s, PG_ADD_TRAFFIC, &p)) {
-            return -1;
-        }
-        sent++;
+    uint32_t x = ((const struct pg_user_sum *)a)->id, y = ((const struct pg_user_sum *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static int pg_cmp_history(const void *a, const void *b)
+{
+    const struct pg_history_sum *x = a, *y = b;
+    if (x->user_id != y->user_id) {
+        return x->user_id < y->user_id ? -1 : 1;
     }
-    if (d->announces) {
-        struct pg_params p = {0};
-        pg_param_int(&p, d->user_id);
-        pg_param_int(&p, d->torrent_id);
-        pg_param_int(&p, pg_clamp(cu, d->user_id));
-        pg_param_int(&p, pg_clamp(cd, d->user_id));
-        pg_param_int(&p, pg_clamp(d->uploaded, d->user_id));
-        pg_param_int(&p, pg_clamp(d->downloaded, d->user_id));
-        pg_param_int(&p, d->seed_seconds);
-        pg_param_int(&p, d->leech_seconds);
-        pg_param_int(&p, d->announces);
-        pg_param_int(&p, d->first_at ? d->first_at : d->at);
-        pg_param_int(&p, d->at);
-        if (!pg_send(s, PG_ADD_HISTORY, &p)) {
-            return -1;
+    return x->torrent_id < y->torrent_id ? -1 : x->torrent_id > y->torrent_id;
+}
+
+static int pg_cmp_torrent(const void *a, const void *b)
+{
+    uint32_t x = ((const struct pg_torrent_sum *)a)->id, y = ((const struct pg_torrent_sum *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* The batch's sums, each array sorted by its key with one entry per key. */
+struct pg_sums {
+    struct pg_user_sum *users;
+    struct pg_history_sum *history;
+    struct pg_torrent_sum *torrents;
+    size_t nusers, nhistory, ntorrents;
+};
+
+static void pg_sums_free(struct pg_sums *m)
+{
+    free(m->users);
+    free(m->history);
+    free(m->torrents);
+}
+
+static int pg_sums_build(struct pg_sums *m, const struct acct_delta *rows, size_t n)
+{
+    memset(m, 0, sizeof(*m));
+    m->users = calloc(n, sizeof(*m->users));
+    m->history = calloc(n, sizeof(*m->history));
+    m->torrents = calloc(n, sizeof(*m->torrents));
+    if (!m->users || !m->history || !m->torrents) {
+        pg_sums_free(m);
+        return MK_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct acct_delta *d = &rows[i];
+        uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
+        uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
+        if (d->uploaded || d->downloaded || cu || cd || d->seed_seconds || d->leech_seconds ||
+            d->bonus || d->announces) {
+            m->users[m->nusers++] = (struct pg_user_sum){
+                .id = d->user_id,
+                .v = {cu, cd, d->uploaded, d->downloaded, d->seed_seconds, d->leech_seconds,
+                      d->bonus, d->announces}};
         }
-        sent++;
-        if (d->downloaded) {
-            struct pg_params t = {0};
-            pg_param_int(&t, d->torrent_id);
-            pg_param_int(&t, pg_clamp(d->downloaded, d->user_id));
-            if (!pg_send(s, PG_ADD_TRANSFERRED, &t)) {
-                return -1;
+        if (d->announces) {
+            m->history[m->nhistory++] = (struct pg_history_sum){
+                .user_id = d->user_id,
+                .torrent_id = d->torrent_id,
+                .v = {cu, cd, d->uploaded, d->downloaded, d->seed_seconds, d->leech_seconds,
+                      d->announces},
+                .first = d->first_at ? d->first_at : d->at,
+                .last = d->at};
+            if (d->downloaded) {
+                m->torrents[m->ntorrents++] =
+                    (struct pg_torrent_sum){.id = d->torrent_id, .transferred = d->downloaded};
             }
-            sent++;
         }
     }
-    if (d->snatch) {
-        struct pg_params p = {0};
-        pg_param_int(&p, d->user_id);
-        pg_param_int(&p, d->torrent_id);
-        pg_param_int(&p, d->at);
-        if (!pg_send(s, PG_ADD_SNATCH, &p) || !pg_send(s, PG_MARK_COMPLETED, &p)) {
-            return -1;
+    qsort(m->users, m->nusers, sizeof(*m->users), pg_cmp_user);
+    qsort(m->history, m->nhistory, sizeof(*m->history), pg_cmp_history);
+    qsort(m->torrents, m->ntorrents, sizeof(*m->torrents), pg_cmp_torrent);
+    size_t k = 0;
+    for (size_t i = 0; i < m->nusers; i++) {
+        if (k > 0 && m->users[k - 1].id == m->users[i].id) {
+            for (int j = 0; j < 8; j++) {
+                m->users[k - 1].v[j] = pg_add_sat(m->users[k - 1].v[j], m->users[i].v[j]);
+            }
+        } else {
+            m->users[k++] = m->users[i];
         }
-        sent += 2;
     }
-    if (d->has_peer) {
-        const struct peer_row *pr = &d->peer;
-        struct pg_params p = {0};
-        pg_param_int(&p, d->torrent_id);
-        pg_param_int(&p, d->user_id);
-        pg_param_bytes(&p, pr->peer_id, 20);
-        pg_param_int(&p, pr->family == 6 ? 6 : 4);
-        pg_param_bytes(&p, pr->ip, pr->family == 6 ? 16 : 4);
-        pg_param_int(&p, pr->port);
-        pg_param_int(&p, pg_clamp(pr->uploaded, d->user_id));
-        pg_param_int(&p, pg_clamp(pr->downloaded, d->user_id));
-        pg_param_bool(&p, pr->seeder);
-        pg_param_bool(&p, pr->partial);
-        pg_param_int(&p, pr->last_seen);
-        pg_param_int(&p, pr->version);
-        pg_param_bool(&p, pr->gone);
-        if (!pg_send(s, PG_PUT_PEER, &p)) {
-            return -1;
+    m->nusers = k;
+    k = 0;
+    for (size_t i = 0; i < m->nhistory; i++) {
+        struct pg_history_sum *h = &m->history[i];
+        if (k > 0 && pg_cmp_history(&m->history[k - 1], h) == 0) {
+            struct pg_history_sum *a = &m->history[k - 1];
+            for (int j = 0; j < 7; j++) {
+                a->v[j] = pg_add_sat(a->v[j], h->v[j]);
+            }
+            a->first = h->first < a->first ? h->first : a->first;
+            a->last = h->last > a->last ? h->last : a->last;
+        } else {
+            m->history[k++] = *h;
         }
-        sent++;
     }
-    return sent;
+    m->nhistory = k;
+    k = 0;
+    for (size_t i = 0; i < m->ntorrents; i++) {
+        if (k > 0 && m->torrents[k - 1].id == m->torrents[i].id) {
+            m->torrents[k - 1].transferred =
+                pg_add_sat(m->torrents[k - 1].transferred, m->torrents[i].transferred);
+        } else {
+            m->torrents[k++] = m->torrents[i];
+        }
+    }
+    m->ntorrents = k;
+    return 0;
 }
 
 /* Ends one pipeline round trip: reads every queued result up to the sync.
@@ -1156,35 +1207,130 @@ static int pg_pipe_sync(struct pg_store *s, struct mk_errbuf *eb)
     }
 }
 
-/* The deltas in pipelined round trips of PG_PIPE_DELTAS, inside the
- * caller's transaction. */
+/* A pipeline of statements inside the caller's transaction, synced every
+ * PG_PIPE_STMTS: that bounds what sits unread in the socket buffers on
+ * both sides, so neither side blocks on the other. */
+struct pg_pipe {
+    struct pg_store *s;
+    struct mk_errbuf *eb;
+    int queued;
+    int err;
+};
+
+/* Queues one statement (already prepared); after a failure, does nothing. */
+static void pg_pipe_send(struct pg_pipe *pp, const char *sql, const struct pg_params *p)
+{
+    if (pp->err) {
+        return;
+    }
+    int unused;
+    const char *name = pg_prepared(pp->s, sql, &unused, NULL); /* a lookup: prepared before */
+    if (!name ||
+        PQsendQueryPrepared(pp->s->conn, name, p->n, p->val, p->len, p->fmt, 1) != 1) {
+        pp->err = pg_fail(pp->s, NULL, pp->eb, "apply: send");
+        return;
+    }
+    if (++pp->queued >= PG_PIPE_STMTS) {
+        pp->queued = 0;
+        pp->err = pg_pipe_sync(pp->s, pp->eb);
+    }
+}
+
+static void pg_send_user(struct pg_pipe *pp, const struct pg_user_sum *u)
+{
+    struct pg_params p = {0};
+    pg_param_int(&p, pg_clamp(u->v[0], u->id));
+    pg_param_int(&p, pg_clamp(u->v[1], u->id));
+    pg_param_int(&p, u->id);
+    for (int j = 2; j < 8; j++) {
+        pg_param_int(&p, pg_clamp(u->v[j], u->id));
+    }
+    pg_pipe_send(pp, PG_ADD_TRAFFIC, &p);
+}
+
+static void pg_send_history(struct pg_pipe *pp, const struct pg_history_sum *h)
+{
+    struct pg_params p = {0};
+    pg_param_int(&p, h->user_id);
+    pg_param_int(&p, h->torrent_id);
+    for (int j = 0; j < 7; j++) {
+        pg_param_int(&p, pg_clamp(h->v[j], h->user_id));
+    }
+    pg_param_int(&p, h->first);
+    pg_param_int(&p, h->last);
+    pg_pipe_send(pp, PG_ADD_HISTORY, &p);
+}
+
+static void pg_send_snatch_and_peer(struct pg_pipe *pp, const struct acct_delta *d)
+{
+    if (d->snatch) {
+        struct pg_params p = {0};
+        pg_param_int(&p, d->user_id);
+        pg_param_int(&p, d->torrent_id);
+        pg_param_int(&p, d->at);
+        pg_pipe_send(pp, PG_ADD_SNATCH, &p);
+        pg_pipe_send(pp, PG_MARK_COMPLETED, &p);
+    }
+    if (d->has_peer) {
+        const struct peer_row *pr = &d->peer;
+        struct pg_params p = {0};
+        pg_param_int(&p, d->torrent_id);
+        pg_param_int(&p, d->user_id);
+        pg_param_bytes(&p, pr->peer_id, 20);
+        pg_param_int(&p, pr->family == 6 ? 6 : 4);
+        pg_param_bytes(&p, pr->ip, pr->family == 6 ? 16 : 4);
+        pg_param_int(&p, pr->port);
+        pg_param_int(&p, pg_clamp(pr->uploaded, d->user_id));
+        pg_param_int(&p, pg_clamp(pr->downloaded, d->user_id));
+        pg_param_bool(&p, pr->seeder);
+        pg_param_bool(&p, pr->partial);
+        pg_param_int(&p, pr->last_seen);
+        pg_param_int(&p, pr->version);
+        pg_param_bool(&p, pr->gone);
+        pg_pipe_send(pp, PG_PUT_PEER, &p);
+    }
+}
+
+/* The batch's statements, pipelined, inside the caller's transaction. */
 static int pg_apply_pipelined(struct pg_store *s, const struct acct_delta *rows, size_t n,
                               struct mk_errbuf *eb)
 {
+    struct pg_sums m;
+    if (pg_sums_build(&m, rows, n) < 0) {
+        return mk_fail(eb, MK_ENOMEM, "postgres: out of memory summing %zu deltas", n);
+    }
     if (PQenterPipelineMode(s->conn) != 1) {
+        pg_sums_free(&m);
         return pg_fail(s, NULL, eb, "apply: pipeline");
     }
-    int err = 0;
-    for (size_t i = 0; i < n && err == 0;) {
-        size_t end = i + PG_PIPE_DELTAS < n ? i + PG_PIPE_DELTAS : n;
-        for (; i < end; i++) {
-            if (pg_send_delta(s, &rows[i]) < 0) {
-                err = pg_fail(s, NULL, eb, "apply: send");
-                break;
-            }
-        }
-        /* Read what was queued even after a refused send: the pipeline
-         * must be drained before it can be left. */
-        if (s->conn) {
-            int e = pg_pipe_sync(s, eb);
-            err = err ? err : e;
-        }
+    struct pg_pipe pp = {.s = s, .eb = eb};
+    for (size_t i = 0; i < m.nusers; i++) {
+        pg_send_user(&pp, &m.users[i]);
+    }
+    for (size_t i = 0; i < m.nhistory; i++) {
+        pg_send_history(&pp, &m.history[i]);
+    }
+    for (size_t i = 0; i < m.ntorrents; i++) {
+        struct pg_params p = {0};
+        pg_param_int(&p, m.torrents[i].id);
+        pg_param_int(&p, pg_clamp(m.torrents[i].transferred, 0));
+        pg_pipe_send(&pp, PG_ADD_TRANSFERRED, &p);
+    }
+    for (size_t i = 0; i < n; i++) {
+        pg_send_snatch_and_peer(&pp, &rows[i]);
+    }
+    pg_sums_free(&m);
+    /* What was queued is read even after a failure: a pipeline must be
+     * drained before it can be left. */
+    if (s->conn && pp.queued > 0) {
+        int e = pg_pipe_sync(s, eb);
+        pp.err = pp.err ? pp.err : e;
     }
     if (s->conn && PQexitPipelineMode(s->conn) != 1) {
-        err = err ? err : pg_fail(s, NULL, eb, "apply: pipeline");
+        pp.err = pp.err ? pp.err : pg_fail(s, NULL, eb, "apply: pipeline");
         pg_drop(s);
     }
-    return err;
+    return pp.err;
 }
 
 /* The batch in one transaction; with `once`, the segment is recorded in the
