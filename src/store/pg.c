@@ -26,7 +26,7 @@
 
 #include "util/log.h"
 
-#define PG_SCHEMA_VERSION 1
+#define PG_SCHEMA_VERSION 2
 /* Prepared statements per connection; past it, statements run unprepared. */
 #define PG_STMTS_MAX 64
 /* Statements sent per pipeline round trip: bounds what sits unread in the
@@ -480,7 +480,7 @@ int pg_stream(struct pg_store *s, const char *sql, const struct pg_params *p, co
 /* ---- schema --------------------------------------------------------------- */
 
 /* Migration i takes the schema from version i to i + 1; only ever append.
- * Version 1 is the sqlite backend's schema 3 plus its user_torrents, in
+ * Version 2 is the sqlite backend's schema 3 with user_torrents and suspicious, in
  * PostgreSQL's types: BIGINT counters, BYTEA hashes, BOOLEAN flags. */
 static const char *const pg_migrations[PG_SCHEMA_VERSION] = {
     "CREATE TABLE classes ("
@@ -576,6 +576,15 @@ static const char *const pg_migrations[PG_SCHEMA_VERSION] = {
     " gone BOOLEAN NOT NULL,"
     " PRIMARY KEY (torrent_id, user_id, peer_id));"
     "CREATE INDEX peers_last_seen ON peers (last_seen);",
+    /* v2: uploads not credited because they were too good to be true. */
+    "CREATE TABLE suspicious ("
+    " id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " user_id BIGINT NOT NULL,"
+    " torrent_id BIGINT NOT NULL,"
+    " at BIGINT NOT NULL,"
+    " uploaded BIGINT NOT NULL,"
+    " reason TEXT NOT NULL);"
+    "CREATE INDEX suspicious_user ON suspicious (user_id, at);",
 };
 
 /* The same list as the sqlite backend seeds and docs/STORES.md shows;
@@ -714,6 +723,7 @@ struct pg_sink {
     store_snatch_fn snatch;
     store_peer_fn peer;
     store_history_fn history;
+    store_suspicious_fn suspicious;
     void *arg;
 };
 
@@ -979,6 +989,48 @@ static int pg_user_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_
     return pg_end(s, err, eb);
 }
 
+static int pg_suspicious_row(const PGresult *r, void *arg)
+{
+    const struct pg_sink *sink = arg;
+    struct suspicious_row row;
+    memset(&row, 0, sizeof(row));
+    if (PQgetlength(r, 0, 0) == 20) {
+        memcpy(row.info_hash, PQgetvalue(r, 0, 0), 20);
+    }
+    row.at = pg_int(r, 0, 1);
+    row.uploaded = pg_u64(r, 0, 2);
+    pg_text(r, 0, 3, row.reason, sizeof(row.reason));
+    return sink->suspicious(&row, sink->arg);
+}
+
+static int pg_user_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
+                              store_suspicious_fn fn, void *arg, uint64_t *total,
+                              struct mk_errbuf *eb)
+{
+    struct pg_store *s = ctx;
+    int err = pg_begin(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", eb);
+    if (err < 0) {
+        return err;
+    }
+    struct pg_params p = {0};
+    pg_param_int(&p, user_id);
+    PGresult *r;
+    err = pg_run(s, "SELECT count(*) FROM suspicious WHERE user_id = $1", &p, &r, eb);
+    if (err == 0) {
+        *total = pg_u64(r, 0, 0);
+        PQclear(r);
+        pg_param_int(&p, limit);
+        pg_param_int(&p, offset > INT64_MAX ? INT64_MAX : (int64_t)offset);
+        err = pg_stream(s,
+                        "SELECT t.info_hash, x.at, x.uploaded, x.reason FROM suspicious x"
+                        " JOIN torrents t ON t.id = x.torrent_id WHERE x.user_id = $1"
+                        " ORDER BY x.at DESC, x.id DESC LIMIT $2 OFFSET $3",
+                        &p, "suspicious", pg_suspicious_row,
+                        &(struct pg_sink){.suspicious = fn, .arg = arg}, eb);
+    }
+    return pg_end(s, err, eb);
+}
+
 /* ---- apply ------------------------------------------------------------------ */
 
 static const char PG_ADD_TRAFFIC[] =
@@ -1021,12 +1073,16 @@ static const char PG_PUT_PEER[] =
     " seeder = EXCLUDED.seeder, partial = EXCLUDED.partial, last_seen = EXCLUDED.last_seen,"
     " version = EXCLUDED.version, gone = EXCLUDED.gone"
     " WHERE EXCLUDED.version > p.version";
+static const char PG_ADD_SUSPICIOUS[] =
+    "INSERT INTO suspicious (user_id, torrent_id, at, uploaded, reason)"
+    " VALUES ($1, $2, $3, $4, $5)";
 static const char PG_MARK_SEGMENT[] =
     "INSERT INTO journal_applied (boot, writer, seq, records) VALUES ($1, $2, $3, $4)"
     " ON CONFLICT DO NOTHING";
 
-static const char *const pg_apply_sql[] = {PG_ADD_TRAFFIC,    PG_ADD_HISTORY, PG_ADD_TRANSFERRED,
-                                           PG_ADD_SNATCH,     PG_MARK_COMPLETED, PG_PUT_PEER};
+static const char *const pg_apply_sql[] = {PG_ADD_TRAFFIC,    PG_ADD_HISTORY,    PG_ADD_TRANSFERRED,
+                                           PG_ADD_SNATCH,     PG_MARK_COMPLETED, PG_ADD_SUSPICIOUS,
+                                           PG_PUT_PEER};
 
 /* ---- apply: one batch summed per user, per (user, torrent), per torrent ----
  *
@@ -1261,7 +1317,9 @@ static void pg_send_history(struct pg_pipe *pp, const struct pg_history_sum *h)
     pg_pipe_send(pp, PG_ADD_HISTORY, &p);
 }
 
-static void pg_send_snatch_and_peer(struct pg_pipe *pp, const struct acct_delta *d)
+/* What is written per announce, not summed: a snatch, a suspicious upload,
+ * the peer's newest report. */
+static void pg_send_events(struct pg_pipe *pp, const struct acct_delta *d)
 {
     if (d->snatch) {
         struct pg_params p = {0};
@@ -1270,6 +1328,16 @@ static void pg_send_snatch_and_peer(struct pg_pipe *pp, const struct acct_delta 
         pg_param_int(&p, d->at);
         pg_pipe_send(pp, PG_ADD_SNATCH, &p);
         pg_pipe_send(pp, PG_MARK_COMPLETED, &p);
+    }
+    if (d->suspicious) {
+        static const char *const reasons[] = {"", "no_leechers", "too_fast", "unknown"};
+        struct pg_params p = {0};
+        pg_param_int(&p, d->user_id);
+        pg_param_int(&p, d->torrent_id);
+        pg_param_int(&p, d->at);
+        pg_param_int(&p, pg_clamp(d->suspicious_up, d->user_id));
+        pg_param_text(&p, reasons[d->suspicious & 3]);
+        pg_pipe_send(pp, PG_ADD_SUSPICIOUS, &p);
     }
     if (d->has_peer) {
         const struct peer_row *pr = &d->peer;
@@ -1317,7 +1385,7 @@ static int pg_apply_pipelined(struct pg_store *s, const struct acct_delta *rows,
         pg_pipe_send(&pp, PG_ADD_TRANSFERRED, &p);
     }
     for (size_t i = 0; i < n; i++) {
-        pg_send_snatch_and_peer(&pp, &rows[i]);
+        pg_send_events(&pp, &rows[i]);
     }
     pg_sums_free(&m);
     /* What was queued is read even after a failure: a pipeline must be
@@ -1412,4 +1480,5 @@ const struct store_ops store_pg_ops = {
     .load_peers = pg_load_peers,
     .prune_peers = pg_prune_peers,
     .user_history = pg_user_history,
+    .user_suspicious = pg_user_suspicious,
 };

@@ -1,6 +1,7 @@
 /* tests/conformance/test_pg.c: what only the postgres backend (store/pg.c)
- * has to show: the server's types, migration under a lock with several
- * nodes starting at once, a refused schema from a newer mika, a lost
+ * has to show: the server's types, migration from the previous schema
+ * version and under a lock with several nodes starting at once, a refused
+ * schema from a newer mika, a lost
  * connection answered with MK_EUNAVAIL and made again by the next call, a
  * locked row met promptly, and loads that stream while the server is still
  * sending.
@@ -223,6 +224,7 @@ static void test_tables_have_bigint_counters_and_bytea_hashes(void **state)
         {"whitelist", "prefix", "bytea"},     {"peers", "peer_id", "bytea"},
         {"peers", "version", "bigint"},       {"peers", "gone", "boolean"},
         {"journal_applied", "seq", "bigint"}, {"user_torrents", "announces", "bigint"},
+        {"suspicious", "uploaded", "bigint"},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         snprintf(sql, sizeof(sql),
@@ -231,7 +233,7 @@ static void test_tables_have_bigint_counters_and_bytea_hashes(void **state)
                  fx->schema, want[i].table, want[i].column);
         assert_string_equal(site_text(fx, sql, buf, sizeof(buf)), want[i].type);
     }
-    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 1);
+    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 2);
     assert_int_equal(site_int(fx, "SELECT count(*) FROM mika_schema"), 1);
     /* A site writes rows with plain SQL: defaults fill the rest, and the
      * ids mika picks afterwards do not collide with the site's. */
@@ -261,8 +263,36 @@ static void test_a_schema_from_a_newer_mika_is_refused(void **state)
     site_exec(fx, "UPDATE mika_schema SET version = 99");
     struct mk_errbuf eb;
     assert_int_equal(store_open(&fx->st, "postgres", &fx->cfg, &eb), MK_ENOTSUP);
-    assert_string_equal(eb.msg, "postgres: schema version 99 is not one this mika knows (0..1)");
+    assert_string_equal(eb.msg, "postgres: schema version 99 is not one this mika knows (0..2)");
     assert_null(fx->st.ops);
+}
+
+/* A database of the previous version (1: before suspicious uploads) is
+ * brought up to date in place; its rows stay, nothing is seeded again. */
+static void test_open_migrates_the_previous_schema_version(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    store_close(&fx->st);
+    site_exec(fx, "DROP TABLE suspicious; UPDATE mika_schema SET version = 1;"
+                  "DELETE FROM whitelist WHERE prefix = '-AZ';"
+                  "INSERT INTO users (id, passkey, uploaded) VALUES (7, 'old', 99)");
+    int fd = open(fx->log, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    close(fd);
+    open_store(fx);
+    const char *log = log_text(fx);
+    assert_non_null(strstr(log, "schema migrated to version 2"));
+    assert_null(strstr(log, "schema migrated to version 1"));
+    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 2);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM suspicious"), 0);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM whitelist"), 15);
+    assert_int_equal(get_user(fx, 7).uploaded, 99);
+    struct acct_delta d = {.user_id = 7, .torrent_id = 1, .uploaded = 1, .suspicious = 2,
+                           .suspicious_up = 1, .at = 5};
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply(&fx->st, &d, 1, &eb), 0);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM suspicious WHERE reason = 'too_fast'"), 1);
 }
 
 struct opener {
@@ -442,6 +472,7 @@ int main(void)
         T(test_open_of_an_unreachable_server_is_eunavail_promptly),
         T(test_tables_have_bigint_counters_and_bytea_hashes),
         T(test_a_schema_from_a_newer_mika_is_refused),
+        T(test_open_migrates_the_previous_schema_version),
         T(test_nodes_opening_an_empty_database_together_migrate_it_once),
         T(test_a_lost_connection_is_eunavail_then_the_next_call_reconnects),
         T(test_a_locked_row_is_eunavail_promptly_and_leaves_nothing),

@@ -1143,6 +1143,68 @@ static void test_user_history_books_each_torrent_and_its_completion(void **state
     assert_int_equal(hs.rows[0].torrent_id, tb);
 }
 
+struct suspicious_seen {
+    struct suspicious_row rows[8];
+    size_t n;
+};
+
+static int collect_suspicious(const struct suspicious_row *row, void *arg)
+{
+    struct suspicious_seen *s = arg;
+    assert_true(s->n < 8);
+    s->rows[s->n++] = *row;
+    return 0;
+}
+
+/* An upload too good to be true is booked raw, not credited, and recorded
+ * with its reason; the user's list is newest first. */
+static void test_apply_records_suspicious_uploads_newest_first(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    uint32_t u = add_user(fx, 8, "sus"), other = add_user(fx, 9, "fine");
+    uint32_t t = add_torrent(fx, 0x5a);
+    struct acct_delta d[] = {
+        {.user_id = u, .torrent_id = t, .uploaded = 5000, .has_credit = true, .credited_up = 0,
+         .suspicious = 1, .suspicious_up = 5000, .at = 2000, .announces = 1},
+        {.user_id = u, .torrent_id = t, .uploaded = 1ull << 41, .has_credit = true,
+         .credited_up = 0, .suspicious = 2, .suspicious_up = 1ull << 41, .at = 2100,
+         .announces = 1},
+        {.user_id = other, .torrent_id = t, .uploaded = 10, .at = 2100, .announces = 1},
+    };
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply(&fx->st, d, 3, &eb), 0);
+    struct user_rec r = get_user(fx, u);
+    assert_int_equal(r.uploaded, 0);
+    assert_int_equal(r.raw_uploaded, 5000 + (1ull << 41));
+    struct suspicious_seen ss = {0};
+    uint64_t total = 0;
+    assert_int_equal(store_user_suspicious(&fx->st, u, 0, 10, collect_suspicious, &ss, &total,
+                                           &eb),
+                     0);
+    assert_int_equal(total, 2);
+    assert_int_equal(ss.n, 2);
+    assert_int_equal(ss.rows[0].at, 2100);
+    assert_int_equal(ss.rows[0].uploaded, 1ull << 41);
+    assert_string_equal(ss.rows[0].reason, "too_fast");
+    assert_memory_equal(ss.rows[0].info_hash, "\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x5a"
+                                              "\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x5a\x5a", 20);
+    assert_int_equal(ss.rows[1].at, 2000);
+    assert_string_equal(ss.rows[1].reason, "no_leechers");
+    ss.n = 0;
+    assert_int_equal(store_user_suspicious(&fx->st, u, 1, 10, collect_suspicious, &ss, &total,
+                                           &eb),
+                     0);
+    assert_int_equal(ss.n, 1);
+    assert_int_equal(ss.rows[0].at, 2000);
+    ss.n = 0;
+    assert_int_equal(store_user_suspicious(&fx->st, other, 0, 10, collect_suspicious, &ss,
+                                           &total, &eb),
+                     0);
+    assert_int_equal(total, 0);
+    assert_int_equal(ss.n, 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -1184,6 +1246,7 @@ int main(int argc, char **argv)
         T(test_apply_many_deltas_in_one_batch_sums_exactly),
         T(test_peers_keep_the_newest_report_and_load_with_their_hash),
         T(test_user_history_books_each_torrent_and_its_completion),
+        T(test_apply_records_suspicious_uploads_newest_first),
     };
     char group[64];
     snprintf(group, sizeof(group), "store conformance: %s", backend);
