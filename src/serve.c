@@ -118,6 +118,14 @@ static int load_whitelist(const struct whitelist_row *row, void *arg)
     return MK_OK;
 }
 
+static int load_token(const struct token_row *row, void *arg)
+{
+    struct load_state *ls = arg;
+    struct torrent_token tok = {row->user_id, row->up_mult, row->down_mult, row->expires};
+    torrents_set_token(ls->d->torrents, row->info_hash, &tok);
+    return MK_OK;
+}
+
 static int load_snatch(const struct snatch_row *row, void *arg)
 {
     struct load_state *ls = arg;
@@ -145,6 +153,12 @@ static int daemon_load(struct daemon *d, bool reload, struct mk_errbuf *eb)
     }
     if (rc == MK_OK) {
         rc = store_load_snatches(&d->loader, load_snatch, &ls, eb);
+    }
+    if (rc == MK_OK) {
+        rc = store_load_tokens(&d->loader, 0, (int64_t)time(NULL), load_token, &ls, eb);
+        if (rc == MK_ENOTSUP) {
+            rc = MK_OK; /* a backend without tokens: nobody has one */
+        }
     }
     if (rc == MK_OK) {
         rc = store_load_whitelist(&d->loader, load_whitelist, &ls, eb);

@@ -153,6 +153,9 @@ void api_users_stats(struct api *a, const struct api_req *r, struct api_resp *ou
 void api_users_history(struct api *a, const struct api_req *r, struct api_resp *out);
 void api_users_hnr(struct api *a, const struct api_req *r, struct api_resp *out);
 void api_users_suspicious(struct api *a, const struct api_req *r, struct api_resp *out);
+void api_users_tokens_list(struct api *a, const struct api_req *r, struct api_resp *out);
+void api_users_tokens_add(struct api *a, const struct api_req *r, struct api_resp *out);
+void api_users_tokens_delete(struct api *a, const struct api_req *r, struct api_resp *out);
 void api_users_peers(struct api *a, const struct api_req *r, struct api_resp *out);
 /* Re-applies the effective download right of every user of a class. */
 int api_users_refresh_class(struct api *a, uint32_t class_id, struct mk_errbuf *eb);

@@ -47,6 +47,8 @@ static const struct api_route api_routes[] = {
     {"/api/v1/users/{}/history", .get = api_users_history},
     {"/api/v1/users/{}/hnr", .get = api_users_hnr},
     {"/api/v1/users/{}/suspicious", .get = api_users_suspicious},
+    {"/api/v1/users/{}/tokens", .get = api_users_tokens_list, .post = api_users_tokens_add},
+    {"/api/v1/users/{}/tokens/{}", .del = api_users_tokens_delete},
     {"/api/v1/torrents", .get = api_torrents_list, .post = api_torrents_create},
     {"/api/v1/torrents/{}", .get = api_torrents_get, .patch = api_torrents_update,
      .del = api_torrents_delete},

@@ -653,3 +653,131 @@ void api_users_suspicious(struct api *a, const struct api_req *r, struct api_res
     json_object_set_new(j, "limit", json_integer(limit));
     api_ok(out, 200, j);
 }
+
+/* ---- freeleech tokens --------------------------------------------------------- */
+
+static json_t *api_token_json(const struct token_row *t)
+{
+    char hex[41];
+    api_hex(t->info_hash, 20, hex);
+    json_t *j = json_object();
+    json_object_set_new(j, "info_hash", json_string(hex));
+    json_object_set_new(j, "upload_multiplier", api_mult_json(t->up_mult));
+    json_object_set_new(j, "download_multiplier", api_mult_json(t->down_mult));
+    json_object_set_new(j, "expires_at", t->expires ? json_integer(t->expires) : json_null());
+    return j;
+}
+
+static int api_token_add(const struct token_row *row, void *arg)
+{
+    json_array_append_new(arg, api_token_json(row));
+    return 0;
+}
+
+/* GET /api/v1/users/{id}/tokens: the user's tokens still in force. */
+void api_users_tokens_list(struct api *a, const struct api_req *r, struct api_resp *out)
+{
+    struct user_rec u;
+    json_t *arr = json_array();
+    struct mk_errbuf eb = {{0}};
+    pthread_mutex_lock(&a->mu);
+    int rc = api_users_load(a, r, &u, out);
+    if (rc == 0) {
+        rc = store_load_tokens(&a->store, u.row.id, (int64_t)time(NULL), api_token_add, arr, &eb);
+        if (rc != 0) {
+            api_store_error(out, rc, &eb, "tokens");
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (rc != 0) {
+        json_decref(arr);
+        return;
+    }
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_integer(u.row.id));
+    json_object_set_new(j, "tokens", arr);
+    api_ok(out, 200, j);
+}
+
+/* POST /api/v1/users/{id}/tokens {info_hash, download_multiplier = 0,
+ * upload_multiplier = 1, expires_at}: stored, then in force at the very next
+ * announce (it replaces the user's own factors on that torrent). */
+void api_users_tokens_add(struct api *a, const struct api_req *r, struct api_resp *out)
+{
+    static const char *const fields[] = {"info_hash", "upload_multiplier", "download_multiplier",
+                                         "expires_at", NULL};
+    json_t *body = api_body(r, false, fields, out);
+    if (!body) {
+        return;
+    }
+    struct token_row t = {.up_mult = 1000, .down_mult = 0};
+    const char *hex = NULL;
+    uint64_t expires = 0;
+    int rc = 0;
+    if (api_get_str(body, "info_hash", 40, false, &hex, out) < 0 ||
+        api_get_mult(body, "upload_multiplier", &t.up_mult, out) < 0 ||
+        api_get_mult(body, "download_multiplier", &t.down_mult, out) < 0 ||
+        api_get_u64(body, "expires_at", INT64_MAX, &expires, out) < 0) {
+        rc = -1;
+    } else if (!hex) {
+        api_error(out, 400, "missing_field", "info_hash: required");
+        rc = -1;
+    } else if (!api_unhex20(hex, t.info_hash)) {
+        api_error(out, 400, "invalid_value", "info_hash: must be 40 hex digits");
+        rc = -1;
+    }
+    t.expires = (int64_t)expires;
+    json_decref(body);
+    if (rc != 0) {
+        return;
+    }
+    struct user_rec u;
+    struct mk_errbuf eb = {{0}};
+    pthread_mutex_lock(&a->mu);
+    rc = api_users_load(a, r, &u, out);
+    if (rc == 0) {
+        t.user_id = u.row.id;
+        rc = store_token_put(&a->store, &t, &eb);
+        if (rc != 0) {
+            api_store_error(out, rc, &eb, "torrent");
+        } else {
+            struct torrent_token tok = {t.user_id, t.up_mult, t.down_mult, t.expires};
+            if (torrents_set_token(a->tracker->torrents, t.info_hash, &tok) != 0) {
+                mk_log(MK_LOG_ERROR, "api", "token of user %u stored but not applied in memory",
+                       t.user_id);
+            }
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (rc == 0) {
+        api_ok(out, 201, api_token_json(&t));
+    }
+}
+
+/* DELETE /api/v1/users/{id}/tokens/{info_hash}. */
+void api_users_tokens_delete(struct api *a, const struct api_req *r, struct api_resp *out)
+{
+    uint8_t ih[20];
+    if (!api_unhex20(r->params[1], ih)) {
+        api_error(out, 400, "invalid_value", "info_hash: must be 40 hex digits");
+        return;
+    }
+    struct user_rec u;
+    struct mk_errbuf eb = {{0}};
+    pthread_mutex_lock(&a->mu);
+    int rc = api_users_load(a, r, &u, out);
+    if (rc == 0) {
+        rc = store_token_delete(&a->store, u.row.id, ih, &eb);
+        if (rc != 0) {
+            api_store_error(out, rc, &eb, "token");
+        } else {
+            torrents_drop_token(a->tracker->torrents, ih, u.row.id);
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    if (rc == 0) {
+        json_t *j = json_object();
+        json_object_set_new(j, "deleted", json_true());
+        api_ok(out, 200, j);
+    }
+}

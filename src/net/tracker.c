@@ -417,6 +417,11 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
         .personal = {user->personal_up, user->personal_down},
         .event = event_mults(t, delta.at),
     };
+    /* A freeleech token replaces the user's own factors on this torrent. */
+    const struct torrent_token *token = torrent_token_find(tor, user->id, delta.at);
+    if (token) {
+        mults.personal = (struct acct_mult){token->up_mult, token->down_mult};
+    }
     uint64_t torrent_size = tor->size;
     struct peerset *ps = v6 ? &tor->v6 : &tor->v4;
     /* Was anyone there to upload to? A leecher seen by any announce since

@@ -165,7 +165,15 @@ static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION] = {
     " at INTEGER NOT NULL,"
     " uploaded INTEGER NOT NULL,"
     " reason TEXT NOT NULL);"
-    "CREATE INDEX suspicious_user ON suspicious (user_id, at);",
+    "CREATE INDEX suspicious_user ON suspicious (user_id, at);"
+    /* Freeleech tokens: a user's own factors on one torrent, until expires_at. */
+    "CREATE TABLE tokens ("
+    " user_id INTEGER NOT NULL,"
+    " torrent_id INTEGER NOT NULL,"
+    " upload_multiplier INTEGER NOT NULL DEFAULT 1000,"
+    " download_multiplier INTEGER NOT NULL DEFAULT 0,"
+    " expires_at INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (user_id, torrent_id)) WITHOUT ROWID;",
 };
 
 /* Seeded once, when the database is created: widely used clients' BEP 20
@@ -808,6 +816,100 @@ static int sqlite_user_suspicious(void *ctx, uint32_t user_id, uint64_t offset, 
     return err;
 }
 
+static int sqlite_load_tokens(void *ctx, uint32_t user_id, int64_t now, store_token_fn fn,
+                              void *arg, struct mk_errbuf *eb)
+{
+    struct sqlite_store *s = ctx;
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT k.user_id, t.info_hash, k.upload_multiplier, k.download_multiplier,"
+             " k.expires_at FROM tokens k JOIN torrents t ON t.id = k.torrent_id"
+             " WHERE (k.expires_at = 0 OR k.expires_at > %" PRId64 ")%s"
+             " ORDER BY k.user_id, k.torrent_id",
+             now, user_id ? " AND k.user_id = ?1" : "");
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return sqlite_fail(s->db, rc, eb, "tokens");
+    }
+    if (user_id) {
+        sqlite3_bind_int64(st, 1, user_id);
+    }
+    int err = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(st, 1) != 20) {
+            continue;
+        }
+        struct token_row row = {
+            .user_id = (uint32_t)sqlite3_column_int64(st, 0),
+            .up_mult = sqlite_mult(st, 2),
+            .down_mult = sqlite_mult(st, 3),
+            .expires = sqlite3_column_int64(st, 4),
+        };
+        memcpy(row.info_hash, sqlite3_column_blob(st, 1), 20);
+        err = fn(&row, arg);
+        if (err < 0) {
+            break;
+        }
+    }
+    if (err == 0 && rc != SQLITE_DONE) {
+        err = sqlite_fail(s->db, rc, eb, "tokens");
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+static int sqlite_token_put(void *ctx, const struct token_row *row, struct mk_errbuf *eb)
+{
+    struct sqlite_store *s = ctx;
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "INSERT INTO tokens (user_id, torrent_id, upload_multiplier,"
+                                " download_multiplier, expires_at)"
+                                " SELECT ?1, t.id, ?3, ?4, ?5 FROM torrents t, users u"
+                                " WHERE t.info_hash = ?2 AND u.id = ?1"
+                                " ON CONFLICT (user_id, torrent_id) DO UPDATE SET"
+                                " upload_multiplier = ?3, download_multiplier = ?4,"
+                                " expires_at = ?5",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return sqlite_fail(s->db, rc, eb, "tokens");
+    }
+    sqlite3_bind_int64(st, 1, row->user_id);
+    sqlite3_bind_blob(st, 2, row->info_hash, 20, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, row->up_mult);
+    sqlite3_bind_int64(st, 4, row->down_mult);
+    sqlite3_bind_int64(st, 5, row->expires);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        return sqlite_fail(s->db, rc, eb, "tokens");
+    }
+    return sqlite3_changes(s->db) == 1 ? 0 : mk_fail(eb, MK_ENOTFOUND, "user or torrent");
+}
+
+static int sqlite_token_delete(void *ctx, uint32_t user_id, const uint8_t info_hash[20],
+                               struct mk_errbuf *eb)
+{
+    struct sqlite_store *s = ctx;
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "DELETE FROM tokens WHERE user_id = ?1 AND torrent_id ="
+                                " (SELECT id FROM torrents WHERE info_hash = ?2)",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return sqlite_fail(s->db, rc, eb, "tokens");
+    }
+    sqlite3_bind_int64(st, 1, user_id);
+    sqlite3_bind_blob(st, 2, info_hash, 20, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        return sqlite_fail(s->db, rc, eb, "tokens");
+    }
+    return sqlite3_changes(s->db) == 1 ? 0 : mk_fail(eb, MK_ENOTFOUND, "token");
+}
+
 static int sqlite_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *eb)
 {
     struct sqlite_store *s = ctx;
@@ -1050,4 +1152,7 @@ const struct store_ops store_sqlite_ops = {
     .prune_peers = sqlite_prune_peers,
     .user_history = sqlite_user_history,
     .user_suspicious = sqlite_user_suspicious,
+    .load_tokens = sqlite_load_tokens,
+    .token_put = sqlite_token_put,
+    .token_delete = sqlite_token_delete,
 };

@@ -471,3 +471,40 @@ int store_user_suspicious(struct store *st, uint32_t user_id, uint64_t offset, u
                                                eb),
                       eb);
 }
+
+int store_load_tokens(struct store *st, uint32_t user_id, int64_t now, store_token_fn fn,
+                      void *arg, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v3(st, st->ops && st->ops->load_tokens, "load_tokens", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done(st, "load_tokens", st->ops->load_tokens(st->ctx, user_id, now, fn, arg, eb),
+                      eb);
+}
+
+int store_token_put(struct store *st, const struct token_row *row, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v3(st, st->ops && st->ops->token_put, "token_put", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done_v2(st, "token_put", st->ops->token_put(st->ctx, row, eb), eb);
+}
+
+int store_token_delete(struct store *st, uint32_t user_id, const uint8_t info_hash[20],
+                       struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v3(st, st->ops && st->ops->token_delete, "token_delete", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done_v2(st, "token_delete", st->ops->token_delete(st->ctx, user_id, info_hash, eb),
+                         eb);
+}

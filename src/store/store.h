@@ -235,6 +235,16 @@ struct suspicious_row {
 };
 typedef int (*store_suspicious_fn)(const struct suspicious_row *row, void *arg);
 
+/* A freeleech token: a user's own factors on one torrent, until expires. */
+struct token_row {
+    uint32_t user_id;
+    uint8_t info_hash[20];
+    uint32_t up_mult;     /* per-mille */
+    uint32_t down_mult;
+    int64_t expires;      /* unix seconds; 0: never */
+};
+typedef int (*store_token_fn)(const struct token_row *row, void *arg);
+
 #define MK_STORE_V1 1
 #define MK_STORE_V2 2 /* adds the admin API's methods (ping ... settings_put) */
 #define MK_STORE_V3 3 /* adds peers: load_peers, prune_peers; apply_segment keeps them */
@@ -332,6 +342,14 @@ struct store_ops {
     int (*user_suspicious)(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
                            store_suspicious_fn fn, void *arg, uint64_t *total,
                            struct mk_errbuf *eb);
+    /* Streams tokens not expired at now (all users, or user_id if nonzero). */
+    int (*load_tokens)(void *ctx, uint32_t user_id, int64_t now, store_token_fn fn, void *arg,
+                       struct mk_errbuf *eb);
+    /* Inserts or replaces a token (MK_ENOTFOUND: no such user or torrent). */
+    int (*token_put)(void *ctx, const struct token_row *row, struct mk_errbuf *eb);
+    /* MK_ENOTFOUND if the user had no token on that torrent. */
+    int (*token_delete)(void *ctx, uint32_t user_id, const uint8_t info_hash[20],
+                        struct mk_errbuf *eb);
 };
 
 /* The registry: NULL when no backend has that name. */
@@ -361,6 +379,11 @@ int store_load_peers(struct store *st, int64_t seen_since, store_peer_fn fn, voi
 int store_prune_peers(struct store *st, int64_t seen_before, struct mk_errbuf *eb);
 int store_user_history(struct store *st, uint32_t user_id, uint64_t offset, uint32_t limit,
                        store_history_fn fn, void *arg, uint64_t *total, struct mk_errbuf *eb);
+int store_load_tokens(struct store *st, uint32_t user_id, int64_t now, store_token_fn fn,
+                      void *arg, struct mk_errbuf *eb);
+int store_token_put(struct store *st, const struct token_row *row, struct mk_errbuf *eb);
+int store_token_delete(struct store *st, uint32_t user_id, const uint8_t info_hash[20],
+                       struct mk_errbuf *eb);
 int store_user_suspicious(struct store *st, uint32_t user_id, uint64_t offset, uint32_t limit,
                           store_suspicious_fn fn, void *arg, uint64_t *total,
                           struct mk_errbuf *eb);

@@ -106,6 +106,7 @@ static void torrent_destroy(struct torrent *tor)
     peerset_fini(&tor->v4);
     peerset_fini(&tor->v6);
     u32set_fini(&tor->snatchers);
+    free(tor->tokens);
     free(tor->reason);
     free(tor);
 }
@@ -407,4 +408,83 @@ void torrents_each(struct torrents *t, void (*fn)(const struct torrent *tor, voi
         }
         pthread_mutex_unlock(&s->mu);
     }
+}
+
+/* ---- freeleech tokens -------------------------------------------------- */
+
+/* Index of the first token with user_id >= id. */
+static uint32_t token_lower_bound(const struct torrent *tor, uint32_t id)
+{
+    uint32_t lo = 0, hi = tor->ntokens;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (tor->tokens[mid].user_id < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+const struct torrent_token *torrent_token_find(const struct torrent *tor, uint32_t user_id,
+                                               int64_t now)
+{
+    uint32_t i = token_lower_bound(tor, user_id);
+    if (i == tor->ntokens || tor->tokens[i].user_id != user_id) {
+        return NULL;
+    }
+    const struct torrent_token *tok = &tor->tokens[i];
+    return tok->expires != 0 && now >= tok->expires ? NULL : tok;
+}
+
+int torrents_set_token(struct torrents *t, const uint8_t info_hash[20],
+                       const struct torrent_token *tok)
+{
+    struct torrent_shard *shard;
+    struct torrent *tor = torrents_lock(t, info_hash, &shard);
+    int rc = MK_OK;
+    if (!tor) {
+        rc = MK_ENOTFOUND;
+        goto out_unlock;
+    }
+    uint32_t i = token_lower_bound(tor, tok->user_id);
+    if (i < tor->ntokens && tor->tokens[i].user_id == tok->user_id) {
+        tor->tokens[i] = *tok;
+        goto out_unlock;
+    }
+    if (tor->ntokens == TORRENT_TOKENS_MAX) {
+        rc = MK_ELIMIT;
+        goto out_unlock;
+    }
+    struct torrent_token *grown = realloc(tor->tokens, (tor->ntokens + 1) * sizeof(*grown));
+    if (!grown) {
+        rc = MK_ENOMEM;
+        goto out_unlock;
+    }
+    tor->tokens = grown;
+    memmove(&grown[i + 1], &grown[i], (tor->ntokens - i) * sizeof(*grown));
+    grown[i] = *tok;
+    tor->ntokens++;
+out_unlock:
+    torrents_unlock(shard);
+    return rc;
+}
+
+bool torrents_drop_token(struct torrents *t, const uint8_t info_hash[20], uint32_t user_id)
+{
+    struct torrent_shard *shard;
+    struct torrent *tor = torrents_lock(t, info_hash, &shard);
+    bool dropped = false;
+    if (tor) {
+        uint32_t i = token_lower_bound(tor, user_id);
+        if (i < tor->ntokens && tor->tokens[i].user_id == user_id) {
+            memmove(&tor->tokens[i], &tor->tokens[i + 1],
+                    (tor->ntokens - i - 1) * sizeof(*tor->tokens));
+            tor->ntokens--;
+            dropped = true;
+        }
+    }
+    torrents_unlock(shard);
+    return dropped;
 }

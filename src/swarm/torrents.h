@@ -31,6 +31,8 @@ struct torrent {
     uint32_t down_mult;
     uint64_t size;            /* total bytes, 0 if unknown */
     uint32_t leech_seen;      /* tracker clock: last announce that saw a leecher in the swarm */
+    struct torrent_token *tokens; /* owned, sorted by user_id; a freeleech token each */
+    uint32_t ntokens;
     struct peerset v4;
     struct peerset v6;
     struct u32set snatchers;  /* user ids that have snatched it */
@@ -77,6 +79,26 @@ uint32_t torrents_sweep(struct torrents *t, uint32_t generation);
  * without bumping the count: the store deduplicates snatches, so the books
  * stay exact, and the next reload brings the count back. */
 bool torrent_snatch(struct torrent *tor, uint32_t user_id);
+
+/* A user's personal factor on one torrent until it expires (a freeleech
+ * token is down_mult 0): it replaces the user's own factors there. */
+struct torrent_token {
+    uint32_t user_id;
+    uint32_t up_mult;   /* per-mille */
+    uint32_t down_mult;
+    int64_t expires;    /* unix seconds; 0: never */
+};
+#define TORRENT_TOKENS_MAX 65536
+
+/* The token of user_id in force at now, or NULL. O(log tokens). */
+const struct torrent_token *torrent_token_find(const struct torrent *tor, uint32_t user_id,
+                                               int64_t now);
+/* Sets (or replaces) a token; takes the torrent's shard lock. MK_ENOTFOUND
+ * for an unknown torrent, MK_ELIMIT past TORRENT_TOKENS_MAX. */
+int torrents_set_token(struct torrents *t, const uint8_t info_hash[20],
+                       const struct torrent_token *tok);
+/* Removes a user's token; false if there was none. */
+bool torrents_drop_token(struct torrents *t, const uint8_t info_hash[20], uint32_t user_id);
 
 /* Records a snatch loaded from the store, without counting it again (the
  * stored count already includes it). Keyed by info_hash, which snatch_row

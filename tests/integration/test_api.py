@@ -239,6 +239,9 @@ class DocumentTest(ApiCase):
                   'prefix': urllib.parse.quote(prefix, safe='')}
         if path.startswith('/api/v1/classes/'):
             values['id'] = c['id']
+        if '/tokens/{info_hash}' in path:
+            self.m.api_ok('POST', '/api/v1/users/%d/tokens' % u['id'],
+                          {'info_hash': t['info_hash']}, status=201)
         return re.sub(r'\{(\w+)\}', lambda mm: str(values[mm.group(1)]), path)
 
     SAMPLE_BODIES = {
@@ -261,6 +264,8 @@ class DocumentTest(ApiCase):
             return {'prefix': '-W%s' % random_hash().hex()[:12], 'name': 'doc'}
         if (path, method) == ('/api/v1/classes', 'post'):
             return {'name': 'doc-%s' % random_hash().hex()[:8]}
+        if (path, method) == ('/api/v1/users/{id}/tokens', 'post'):
+            return {'info_hash': self.new_torrent()['info_hash']}
         return self.SAMPLE_BODIES.get((path, method))
 
     def test_every_documented_route_answers_as_documented(self):
@@ -289,7 +294,7 @@ class DocumentTest(ApiCase):
                     self.assertIn(401, documented, path)
                     self.assertEqual(self.m.api(method.upper(), concrete, key=None)[0], 401)
                 checked += 1
-        self.assertEqual(checked, 31)
+        self.assertEqual(checked, 34)
 
     def resolve(self, schema):
         while '$ref' in schema:
@@ -486,6 +491,34 @@ class HistoryTest(ApiCase):
         page = self.m.api_ok('GET', path + '?limit=1')
         self.assertEqual((len(page['history']), page['total'], page['limit']), (1, 2, 1))
         self.assertError(self.m.api('GET', '/api/v1/users/4000000000/history'), 404)
+
+    def test_a_freeleech_token_zeroes_downloads_on_its_torrent_until_taken_back(self):
+        u = self.new_user()
+        t, other = self.new_torrent(), self.new_torrent()
+        tok = self.m.api_ok('POST', '/api/v1/users/%d/tokens' % u['id'],
+                            {'info_hash': t['info_hash']}, status=201)
+        self.assertEqual((tok['download_multiplier'], tok['upload_multiplier'],
+                          tok['expires_at']), (0, 1, None))
+        listed = self.m.api_ok('GET', '/api/v1/users/%d/tokens' % u['id'])['tokens']
+        self.assertEqual([x['info_hash'] for x in listed], [t['info_hash']])
+        p1, p2 = peer_id(), peer_id()
+        self.announce(u['passkey'], t['info_hash'], p1, left=100)
+        self.announce(u['passkey'], t['info_hash'], p1, left=100, downloaded=1000)
+        self.announce(u['passkey'], other['info_hash'], p2, left=100)
+        self.announce(u['passkey'], other['info_hash'], p2, left=100, downloaded=1000)
+        stats = lambda: self.m.api_ok('GET', '/api/v1/users/%d/stats' % u['id'])
+        wait_until(lambda: stats()['raw_downloaded'] == 2000, timeout=10, what='books flushed')
+        self.assertEqual(stats()['downloaded'], 1000)  # only the other torrent counts
+        self.m.api_ok('DELETE', '/api/v1/users/%d/tokens/%s' % (u['id'], t['info_hash']))
+        self.announce(u['passkey'], t['info_hash'], p1, left=100, downloaded=1500)
+        wait_until(lambda: stats()['raw_downloaded'] == 2500, timeout=10, what='books flushed')
+        self.assertEqual(stats()['downloaded'], 1500)
+        self.assertError(self.m.api('DELETE', '/api/v1/users/%d/tokens/%s'
+                                    % (u['id'], t['info_hash'])), 404)
+        self.assertError(self.m.api('POST', '/api/v1/users/%d/tokens' % u['id'],
+                                    {'info_hash': 'zz'}), 400)
+        self.assertError(self.m.api('POST', '/api/v1/users/%d/tokens' % u['id'],
+                                    {'info_hash': random_hash().hex()}), 404)
 
     def test_an_upload_nobody_could_receive_is_suspicious_and_not_credited(self):
         u = self.new_user()

@@ -495,9 +495,55 @@ static void test_torrents_each_visits_every_torrent_once(void **state)
     torrents_free(t);
 }
 
+/* Tokens: sorted by user, found in O(log n), replaced in place, expired by
+ * time, dropped; unknown torrents refused. */
+static void test_tokens_set_find_expire_and_drop(void **state)
+{
+    (void)state;
+    struct torrents *t = torrents_new(4);
+    assert_non_null(t);
+    struct torrent_row row;
+    memset(&row, 0, sizeof(row));
+    row.id = 7;
+    memset(row.info_hash, 0x77, 20);
+    row.enabled = true;
+    assert_int_equal(torrents_put(t, &row, 1), 0);
+    for (uint32_t u = 50; u > 0; u -= 5) {
+        struct torrent_token tok = {u, 1000, 0, u == 25 ? 100 : 0};
+        assert_int_equal(torrents_set_token(t, row.info_hash, &tok), 0);
+    }
+    struct torrent_token again = {30, 2000, 500, 0};
+    assert_int_equal(torrents_set_token(t, row.info_hash, &again), 0);
+    struct torrent_shard *shard;
+    struct torrent *tor = torrents_lock(t, row.info_hash, &shard);
+    assert_int_equal(tor->ntokens, 10);
+    for (uint32_t i = 1; i < tor->ntokens; i++) {
+        assert_true(tor->tokens[i - 1].user_id < tor->tokens[i].user_id);
+    }
+    const struct torrent_token *found = torrent_token_find(tor, 30, 50);
+    assert_non_null(found);
+    assert_int_equal(found->up_mult, 2000);
+    assert_int_equal(found->down_mult, 500);
+    assert_null(torrent_token_find(tor, 31, 50));
+    assert_non_null(torrent_token_find(tor, 25, 99));
+    assert_null(torrent_token_find(tor, 25, 100)); /* expired */
+    torrents_unlock(shard);
+    assert_true(torrents_drop_token(t, row.info_hash, 30));
+    assert_false(torrents_drop_token(t, row.info_hash, 30));
+    uint8_t other[20];
+    memset(other, 0x11, 20);
+    assert_int_equal(torrents_set_token(t, other, &again), MK_ENOTFOUND);
+    tor = torrents_lock(t, row.info_hash, &shard);
+    assert_int_equal(tor->ntokens, 9);
+    assert_null(torrent_token_find(tor, 30, 50));
+    torrents_unlock(shard);
+    torrents_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tokens_set_find_expire_and_drop),
         cmocka_unit_test(test_torrents_put_then_lock_finds_it),
         cmocka_unit_test(test_torrents_nshards_rounds_up_to_power_of_two),
         cmocka_unit_test(test_torrents_update_keeps_peers_and_snatchers),
