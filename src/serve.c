@@ -36,7 +36,6 @@ extern char **environ;
 #define FLUSH_PERIOD_MS 200
 #define JOURNAL_SEGMENT_BYTES (1u << 20) /* ~21k records: one store transaction each */
 #define JOURNAL_SEGMENT_MS 200           /* the books trail the answers by about this */
-#define JOURNAL_FSYNC_MS 1000            /* a power loss loses at most this much */
 #define DRAIN_MS 10000           /* how long shutdown waits for a busy store */
 #define REAP_TICK_MS 50          /* the main thread reaps a few shards this often */
 #define WHITELIST_MAX 4096
@@ -279,7 +278,11 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
     /* The books first: segments a crash left behind are closed and applied
      * before anything is loaded (so snatch counts include them) and before
      * any new announce is answered. */
-    snprintf(d->journal_dir, sizeof(d->journal_dir), "%s.journal", cfg->db_path);
+    if (cfg->journal_dir[0]) {
+        snprintf(d->journal_dir, sizeof(d->journal_dir), "%s", cfg->journal_dir);
+    } else {
+        snprintf(d->journal_dir, sizeof(d->journal_dir), "%s.journal", cfg->db_path);
+    }
     rc = journal_recover(d->journal_dir, eb);
     if (rc < 0) {
         return rc;
@@ -320,6 +323,11 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
     }
 
     flusher_set_peer_ttl(d->flusher, cfg->interval * cfg->expiry_factor);
+    flusher_set_backlog_sink(d->flusher, &d->tracker.journal_backlog);
+    if (!cfg->journal_enabled) {
+        mk_log(MK_LOG_WARN, "serve", "journal.enabled = false: announces are answered but no"
+                                     " books are kept (for benchmarks only)");
+    }
     rc = flusher_start(d->flusher, eb);
     if (rc != MK_OK) {
         return rc;
@@ -333,8 +341,11 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
         .boot = boot,
         .seg_max_bytes = JOURNAL_SEGMENT_BYTES,
         .seg_max_ms = JOURNAL_SEGMENT_MS,
-        .fsync = JOURNAL_FSYNC_INTERVAL,
-        .fsync_interval_ms = JOURNAL_FSYNC_MS,
+        .enabled = cfg->journal_enabled,
+        .fsync = strcmp(cfg->journal_fsync, "always") == 0  ? JOURNAL_FSYNC_ALWAYS
+                 : strcmp(cfg->journal_fsync, "never") == 0 ? JOURNAL_FSYNC_NEVER
+                                                             : JOURNAL_FSYNC_INTERVAL,
+        .fsync_interval_ms = cfg->journal_fsync_ms,
     };
 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);

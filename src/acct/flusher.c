@@ -35,6 +35,7 @@ struct flusher {
     pthread_cond_t wake;
     bool stopping;                /* under lock */
     uint32_t peer_ttl_s;          /* 0: never prune */
+    _Atomic uint64_t *backlog_sink; /* NULL: nobody asked */
     int64_t pruned_at;            /* unix seconds of the last prune */
     _Atomic uint64_t applied;     /* records */
 };
@@ -246,6 +247,19 @@ int flusher_pass(struct flusher *f)
     }
 }
 
+void flusher_set_backlog_sink(struct flusher *f, _Atomic uint64_t *sink)
+{
+    f->backlog_sink = sink;
+}
+
+static void flusher_report_backlog(struct flusher *f)
+{
+    if (f->backlog_sink) {
+        atomic_store_explicit(f->backlog_sink, journal_backlog_bytes(f->dir),
+                              memory_order_relaxed);
+    }
+}
+
 void flusher_set_peer_ttl(struct flusher *f, uint32_t ttl_s)
 {
     f->peer_ttl_s = ttl_s;
@@ -278,6 +292,7 @@ static void *flusher_main(void *arg)
         }
         pthread_mutex_unlock(&f->lock);
         int rc = flusher_pass(f);
+        flusher_report_backlog(f);
         if (rc == MK_OK) {
             flusher_prune(f);
             wait_ms = f->period_ms;

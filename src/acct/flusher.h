@@ -10,6 +10,7 @@
 #ifndef MIKA_ACCT_FLUSHER_H
 #define MIKA_ACCT_FLUSHER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,10 @@ int flusher_pass(struct flusher *f);
 /* Makes the thread also delete stored peers not seen for ttl_s seconds (the
  * tracker expired them), about once a minute. 0 (the default) never does. */
 void flusher_set_peer_ttl(struct flusher *f, uint32_t ttl_s);
+
+/* After every pass, stores the bytes of segments still waiting into *sink
+ * (the tracker refuses announces past its bound, /metrics shows it). */
+void flusher_set_backlog_sink(struct flusher *f, _Atomic uint64_t *sink);
 
 /* Starts the background thread that runs a pass every period. */
 int flusher_start(struct flusher *f, struct mk_errbuf *eb);

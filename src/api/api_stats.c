@@ -232,6 +232,9 @@ void api_stats_metrics(struct api *a, const struct api_req *r, struct api_resp *
     api_metric(&t, "mika_connections_refused_total", "counter",
                "Connections closed at once because the connection cap was reached.",
                st.conns_refused);
+    api_metric(&t, "mika_journal_backlog_bytes", "gauge",
+               "Journal segments waiting for the store (grows while it is down).",
+               atomic_load(&a->tracker->journal_backlog));
     api_metric(&t, "mika_swarms", "gauge", "Torrents with at least one peer.", tot.swarms);
     api_metric(&t, "mika_torrents", "gauge", "Registered torrents, not deleted.", tot.torrents);
     api_metric(&t, "mika_users", "gauge", "Users in memory.", users_count(a->tracker->users));

@@ -56,6 +56,7 @@ struct config_key {
      .doc = (text), __VA_ARGS__}
 
 static const char *const config_event_loops[] = {"auto", "epoll", "poll", "kqueue", NULL};
+static const char *const config_fsync_policies[] = {"interval", "always", "never", NULL};
 
 static const struct config_key config_keys[] = {
     CONFIG_ROW("server", "port", CONFIG_U16, port, 1, 65535, "34000",
@@ -152,6 +153,18 @@ static const struct config_key config_keys[] = {
                "size units beyond this add nothing"),
     CONFIG_ROW("bonus", "seeder_weight", CONFIG_U32, bonus_seeder_weight, 0, 1000000, "0",
                "thousandths per other seeder: rate / (1 + weight/1000 x (seeders - 1))"),
+
+    CONFIG_ROW("journal", "enabled", CONFIG_BOOL, journal_enabled, 0, 0, "true",
+               "keep the books; false answers announces without them (benchmarks only)"),
+    CONFIG_ROW("journal", "dir", CONFIG_STRING, journal_dir, 0, 0, "",
+               "directory of the journal segments; empty = <store.path>.journal"),
+    CONFIG_ROW("journal", "fsync", CONFIG_ENUM, journal_fsync, 0, 0, "interval",
+               "interval, always or never: when segments are flushed to the disk",
+               .choices = config_fsync_policies),
+    CONFIG_ROW("journal", "fsync_interval_ms", CONFIG_U32, journal_fsync_ms, 1, 3600000, "1000",
+               "with fsync = interval: at most this long between flushes"),
+    CONFIG_ROW("journal", "max_mib", CONFIG_U32, journal_max_mib, 1, 1048576, "1024",
+               "MiB of segments waiting for the store past which announces are refused"),
 
     CONFIG_ROW("hnr", "seed_hours", CONFIG_U32, hnr_seed_hours, 0, 100000, "72",
                "hours a snatcher must seed a torrent; 0 = no hit-and-run rule"),

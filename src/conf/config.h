@@ -85,6 +85,13 @@ struct mk_config {
     uint32_t bonus_size_units_max;   /* size_units_max = 10 */
     uint32_t bonus_seeder_weight;    /* seeder_weight = 0 (per-mille per other seeder) */
 
+    /* [journal]: the books' write-ahead journal (docs/ACCOUNTING.md) */
+    bool journal_enabled;            /* enabled = true; false keeps no books (benchmarks only) */
+    char journal_dir[4096];          /* dir = "" (<store.path>.journal) */
+    char journal_fsync[16];          /* fsync = interval | always | never */
+    uint32_t journal_fsync_ms;       /* fsync_interval_ms = 1000 */
+    uint32_t journal_max_mib;        /* max_mib = 1024: backlog past this refuses announces */
+
     /* [hnr]: hit-and-run, judged when the API lists a user's history */
     uint32_t hnr_seed_hours;         /* seed_hours = 72; 0 = no hit-and-run rule */
     uint32_t hnr_window_days;        /* window_days = 14 after completing */

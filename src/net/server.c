@@ -469,7 +469,7 @@ static void on_before_wait(struct loop *l, void *arg)
 {
     struct server_worker *w = arg;
     while (w->pending) {
-        int rc = journal_commit(&w->journal, now_ms());
+        int rc = w->journal_open ? journal_commit(&w->journal, now_ms()) : MK_OK;
         struct conn *list = w->pending;
         w->pending = NULL;
         struct conn *next;
@@ -492,7 +492,9 @@ static void on_before_wait(struct loop *l, void *arg)
             }
         }
     }
-    journal_tick(&w->journal, now_ms());
+    if (w->journal_open) {
+        journal_tick(&w->journal, now_ms());
+    }
 }
 
 static void on_accept(struct loop *l, int lfd, int mask, void *arg)
@@ -629,8 +631,10 @@ static void *worker_main(void *arg)
     while (w->conns) {
         conn_close(w, w->conns);
     }
-    journal_writer_close(&w->journal);
-    w->journal_open = false;
+    if (w->journal_open) {
+        journal_writer_close(&w->journal);
+        w->journal_open = false;
+    }
     return NULL;
 }
 
@@ -679,13 +683,17 @@ int server_worker_new(struct server_worker **out, uint32_t id, const struct trac
     }
     /* One batch holds a turn's records; a turn answers at most what fits in
      * the connections' input buffers, and a full batch is written early. */
-    rc = journal_writer_open(&w->journal, jcfg->dir, jcfg->boot, id, 4096, jcfg->seg_max_bytes,
-                             jcfg->seg_max_ms, jcfg->fsync, jcfg->fsync_interval_ms, eb);
-    if (rc != MK_OK) {
-        goto out_free;
+    if (jcfg->enabled) {
+        rc = journal_writer_open(&w->journal, jcfg->dir, jcfg->boot, id, 4096,
+                                 jcfg->seg_max_bytes, jcfg->seg_max_ms, jcfg->fsync,
+                                 jcfg->fsync_interval_ms, eb);
+        if (rc != MK_OK) {
+            goto out_free;
+        }
+        w->journal_open = true;
     }
-    w->journal_open = true;
-    rc = tracker_local_init(&w->local, t, &w->journal, ((uint64_t)id << 32) ^ (uint64_t)time(NULL));
+    rc = tracker_local_init(&w->local, t, w->journal_open ? &w->journal : NULL,
+                            ((uint64_t)id << 32) ^ (uint64_t)time(NULL));
     if (rc != MK_OK) {
         mk_fail(eb, rc, "worker: out of memory");
         goto out_free;

@@ -19,6 +19,7 @@ struct server_worker;
 
 /* How a worker journals the books (acct/journal.h). */
 struct server_journal_cfg {
+    bool enabled;              /* false: no journal, no books (benchmarks only) */
     const char *dir;
     uint64_t boot;             /* this process's random id */
     uint64_t seg_max_bytes;

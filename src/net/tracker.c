@@ -111,6 +111,7 @@ int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *u
         .size_units_max = cfg->bonus_size_units_max,
         .seeder_weight = cfg->bonus_seeder_weight,
     };
+    atomic_init(&t->journal_backlog, 0);
     atomic_init(&t->live.event_up, ACCT_MULT_ONE);
     atomic_init(&t->live.event_down, ACCT_MULT_ONE);
     atomic_init(&t->live.event_ends, 0);
@@ -317,6 +318,9 @@ static struct acct_mult event_mults(const struct tracker *t, int64_t now)
  * first. False only when the journal cannot be written. */
 static bool journal_delta(struct tracker_local *l, const struct acct_delta *delta)
 {
+    if (!l->journal) {
+        return true; /* journal.enabled = false: no books are kept */
+    }
     if (journal_add(l->journal, delta) == MK_OK) {
         return true;
     }
@@ -358,6 +362,12 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
     }
     if (addr.family == AF_INET && !cfg->ipv4) {
         return answer_failure(b, FAIL_FAMILY_V4);
+    }
+    /* The store has been away so long that the journal reached its bound:
+     * refuse rather than answer what could not be booked. */
+    if (atomic_load_explicit(&t->journal_backlog, memory_order_relaxed) >
+        (uint64_t)cfg->journal_max_mib << 20) {
+        return answer_failure(b, FAIL_BOOKS);
     }
     if (addr.family == AF_INET6 && !cfg->ipv6) {
         return answer_failure(b, FAIL_FAMILY_V6);

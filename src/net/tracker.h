@@ -80,6 +80,7 @@ struct tracker {
     struct timespec epoch;      /* CLOCK_MONOTONIC at start: the tracker clock's zero */
     struct tracker_settings live; /* starts from cfg; the API may change it */
     struct acct_bonus_params bonus; /* from cfg's [bonus], in the units rules.h uses */
+    _Atomic uint64_t journal_backlog; /* bytes of segments waiting for the store (flusher) */
     /* Points at slots (set by tracker_init), so that workers holding a const
      * tracker can still count. */
     struct tracker_counters *counters;

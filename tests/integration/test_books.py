@@ -534,5 +534,24 @@ class RestartTest(unittest.TestCase):
         self.assertEqual(raw_stats(m, uid), (900, 60))
 
 
+class JournalOffTest(unittest.TestCase):
+    """journal.enabled = false (for benchmarks): announces are answered and
+    nothing is booked or journaled."""
+
+    def test_announces_are_answered_and_nothing_is_booked(self):
+        with Mika({'journal': {'enabled': 'false'}}) as m:
+            uid, pk = m.add_user()
+            _, ih = m.add_torrent()
+            m.reload()
+            pid = peer_id()
+            for up in (0, 1000, 5000):
+                d = bdecode(m.announce(pk, ih, pid, 6881, uploaded=up, downloaded=0, left=5))
+                self.assertIn(b'interval', d)
+            self.assertIn('no books are kept', m.log_text())
+            m.stop()
+            self.assertEqual(raw_stats(m, uid), (0, 0))
+            self.assertEqual(journal_files(m), [])
+
+
 if __name__ == '__main__':
     run_tests(globals())

@@ -1416,6 +1416,23 @@ static void test_suspicious_uploads_are_not_credited(void **state)
     f->journal.nbatch = 0;
 }
 
+/* Past journal.max_mib of segments waiting for the store, announces are
+ * refused (and change nothing) rather than answered without their books. */
+static void test_journal_backlog_past_its_bound_refuses_announces(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(fx_announce(f, (struct ann){.left = 5}, SA), 200);
+    f->journal.nbatch = 0;
+    atomic_store(&f->t.journal_backlog, ((uint64_t)f->cfg.journal_max_mib << 20) + 1);
+    assert_failure(f, fx_announce(f, (struct ann){.left = 5, .up = 10}, SA),
+                   "tracker cannot record this announce now, try again later");
+    assert_int_equal(f->journal.nbatch, 0);
+    atomic_store(&f->t.journal_backlog, (uint64_t)f->cfg.journal_max_mib << 20);
+    assert_int_equal(fx_announce(f, (struct ann){.left = 5, .up = 10}, SA), 200);
+    assert_int_equal(f->journal.nbatch, 1);
+    f->journal.nbatch = 0;
+}
+
 /* A peer may always leave: a torrent disabled, or download rights revoked,
  * while it was in the swarm must not keep it there until it expires. */
 static void test_stopped_leaves_even_when_refused_otherwise(void **state)
@@ -1984,6 +2001,7 @@ int main(void)
         T(test_credit_applies_every_multiplier),
         T(test_seed_time_and_bonus_points_are_booked),
         T(test_suspicious_uploads_are_not_credited),
+        T(test_journal_backlog_past_its_bound_refuses_announces),
         T(test_completed_with_left_is_not_a_snatch),
         T(test_ipv4_param_replaces_v4_source_when_allowed),
         T(test_ipv4_param_is_ignored_when_not_allowed),
