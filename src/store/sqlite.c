@@ -488,6 +488,8 @@ struct sqlite_sink {
     store_whitelist_fn whitelist;
     store_snatch_fn snatch;
     store_peer_fn peer;
+    store_history_fn history;
+    store_suspicious_fn suspicious;
     void *arg;
 };
 
@@ -716,19 +718,64 @@ static int sqlite_load_peers(void *ctx, int64_t seen_since, store_peer_fn fn, vo
                        &(struct sqlite_sink){.peer = fn, .arg = arg}, eb);
 }
 
-static int sqlite_user_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
-                               store_history_fn fn, void *arg, uint64_t *total,
-                               struct mk_errbuf *eb)
+static int sqlite_history_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
 {
-    struct sqlite_store *s = ctx;
+    struct history_row row;
+    memset(&row, 0, sizeof(row));
+    row.torrent_id = (uint32_t)sqlite3_column_int64(st, 0);
+    if (sqlite3_column_bytes(st, 1) == 20) {
+        memcpy(row.info_hash, sqlite3_column_blob(st, 1), 20);
+    }
+    uint64_t *u64[] = {&row.size, &row.uploaded, &row.downloaded, &row.raw_uploaded,
+                       &row.raw_downloaded, &row.seed_time, &row.leech_time, &row.announces};
+    for (int i = 0; i < 8; i++) {
+        sqlite3_int64 v = sqlite3_column_int64(st, 2 + i);
+        *u64[i] = v > 0 ? (uint64_t)v : 0;
+    }
+    row.first_announce = sqlite3_column_int64(st, 10);
+    row.last_announce = sqlite3_column_int64(st, 11);
+    row.completed_at = sqlite3_column_int64(st, 12);
+    return sink->history(&row, sink->arg);
+}
+
+static int sqlite_suspicious_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
+{
+    struct suspicious_row row;
+    memset(&row, 0, sizeof(row));
+    if (sqlite3_column_bytes(st, 0) == 20) {
+        memcpy(row.info_hash, sqlite3_column_blob(st, 0), 20);
+    }
+    row.at = sqlite3_column_int64(st, 1);
+    sqlite3_int64 up = sqlite3_column_int64(st, 2);
+    row.uploaded = up > 0 ? (uint64_t)up : 0;
+    const unsigned char *why = sqlite3_column_text(st, 3);
+    snprintf(row.reason, sizeof(row.reason), "%s", why ? (const char *)why : "");
+    return sink->suspicious(&row, sink->arg);
+}
+
+/* One page of a user's rows in `table`: *total counts them all, then the
+ * page's query streams through the sink. */
+static int sqlite_user_page(struct sqlite_store *s, const char *table, uint32_t user_id,
+                            const char *page_sql, sqlite_row_fn row,
+                            const struct sqlite_sink *sink, uint64_t *total,
+                            struct mk_errbuf *eb)
+{
     int64_t count = 0;
-    char sql[640];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM user_torrents WHERE user_id = %u", user_id);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE user_id = %u", table, user_id);
     int err = sqlite_get_int(s->db, sql, &count, eb);
     if (err < 0) {
         return err;
     }
     *total = (uint64_t)count;
+    return sqlite_load(s, page_sql, table, row, sink, eb);
+}
+
+static int sqlite_user_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
+                               store_history_fn fn, void *arg, uint64_t *total,
+                               struct mk_errbuf *eb)
+{
+    char sql[640];
     snprintf(sql, sizeof(sql),
              "SELECT h.torrent_id, t.info_hash, coalesce(t.size, 0), h.uploaded, h.downloaded,"
              " h.raw_uploaded, h.raw_downloaded, h.seed_time, h.leech_time, h.announces,"
@@ -737,83 +784,22 @@ static int sqlite_user_history(void *ctx, uint32_t user_id, uint64_t offset, uin
              " WHERE h.user_id = %u ORDER BY h.last_announce DESC, h.torrent_id"
              " LIMIT %u OFFSET %" PRIu64,
              user_id, limit, offset);
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        return sqlite_fail(s->db, rc, eb, "user_torrents");
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct history_row row;
-        memset(&row, 0, sizeof(row));
-        row.torrent_id = (uint32_t)sqlite3_column_int64(st, 0);
-        if (sqlite3_column_bytes(st, 1) == 20) {
-            memcpy(row.info_hash, sqlite3_column_blob(st, 1), 20);
-        }
-        uint64_t *u64[] = {&row.size, &row.uploaded, &row.downloaded, &row.raw_uploaded,
-                           &row.raw_downloaded, &row.seed_time, &row.leech_time, &row.announces};
-        for (int i = 0; i < 8; i++) {
-            sqlite3_int64 v = sqlite3_column_int64(st, 2 + i);
-            *u64[i] = v > 0 ? (uint64_t)v : 0;
-        }
-        row.first_announce = sqlite3_column_int64(st, 10);
-        row.last_announce = sqlite3_column_int64(st, 11);
-        row.completed_at = sqlite3_column_int64(st, 12);
-        err = fn(&row, arg);
-        if (err < 0) {
-            break;
-        }
-    }
-    if (err == 0 && rc != SQLITE_DONE) {
-        err = sqlite_fail(s->db, rc, eb, "user_torrents");
-    }
-    sqlite3_finalize(st);
-    return err;
+    return sqlite_user_page(ctx, "user_torrents", user_id, sql, sqlite_history_row,
+                            &(struct sqlite_sink){.history = fn, .arg = arg}, total, eb);
 }
 
 static int sqlite_user_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
                                   store_suspicious_fn fn, void *arg, uint64_t *total,
                                   struct mk_errbuf *eb)
 {
-    struct sqlite_store *s = ctx;
-    int64_t count = 0;
     char sql[512];
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM suspicious WHERE user_id = %u", user_id);
-    int err = sqlite_get_int(s->db, sql, &count, eb);
-    if (err < 0) {
-        return err;
-    }
-    *total = (uint64_t)count;
     snprintf(sql, sizeof(sql),
              "SELECT t.info_hash, x.at, x.uploaded, x.reason FROM suspicious x"
              " JOIN torrents t ON t.id = x.torrent_id WHERE x.user_id = %u"
              " ORDER BY x.at DESC, x.id DESC LIMIT %u OFFSET %" PRIu64,
              user_id, limit, offset);
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-    if (rc != SQLITE_OK) {
-        return sqlite_fail(s->db, rc, eb, "suspicious");
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct suspicious_row row;
-        memset(&row, 0, sizeof(row));
-        if (sqlite3_column_bytes(st, 0) == 20) {
-            memcpy(row.info_hash, sqlite3_column_blob(st, 0), 20);
-        }
-        row.at = sqlite3_column_int64(st, 1);
-        sqlite3_int64 up = sqlite3_column_int64(st, 2);
-        row.uploaded = up > 0 ? (uint64_t)up : 0;
-        const unsigned char *why = sqlite3_column_text(st, 3);
-        snprintf(row.reason, sizeof(row.reason), "%s", why ? (const char *)why : "");
-        err = fn(&row, arg);
-        if (err < 0) {
-            break;
-        }
-    }
-    if (err == 0 && rc != SQLITE_DONE) {
-        err = sqlite_fail(s->db, rc, eb, "suspicious");
-    }
-    sqlite3_finalize(st);
-    return err;
+    return sqlite_user_page(ctx, "suspicious", user_id, sql, sqlite_suspicious_row,
+                            &(struct sqlite_sink){.suspicious = fn, .arg = arg}, total, eb);
 }
 
 static int sqlite_load_tokens(void *ctx, uint32_t user_id, int64_t now, store_token_fn fn,
