@@ -124,6 +124,8 @@ static json_t *api_torrents_json(struct api *a, const struct torrent_rec *t)
     json_object_set_new(j, "seeders", json_integer((json_int_t)live.seeders));
     json_object_set_new(j, "leechers", json_integer((json_int_t)live.leechers));
     json_object_set_new(j, "snatches", json_integer(snatches));
+    json_object_set_new(j, "transferred",
+                        json_integer((json_int_t)(t->transferred & INT64_MAX)));
     json_object_set_new(j, "created_at", json_integer(t->created_at));
     return j;
 }

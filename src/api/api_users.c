@@ -43,6 +43,7 @@ static json_t *api_users_json(const struct api *a, const struct user_rec *u)
     json_object_set_new(j, "seed_time", json_integer((json_int_t)(u->seed_time & INT64_MAX)));
     json_object_set_new(j, "leech_time", json_integer((json_int_t)(u->leech_time & INT64_MAX)));
     json_object_set_new(j, "bonus_points", json_real((double)u->bonus / ACCT_POINT));
+    json_object_set_new(j, "announces", json_integer((json_int_t)(u->announces & INT64_MAX)));
     json_object_set_new(j, "created_at", json_integer(u->created_at));
     return j;
 }
@@ -539,6 +540,9 @@ static int api_history_add(const struct history_row *h, void *arg)
     json_object_set_new(j, "completed_at",
                         h->completed_at ? json_integer(h->completed_at) : json_null());
     json_object_set_new(j, "hit_and_run", json_boolean(hnr));
+    /* Active: announced within the time a silent peer takes to expire. */
+    int64_t ttl = (int64_t)p->cfg->interval * p->cfg->expiry_factor;
+    json_object_set_new(j, "active", json_boolean(p->now - h->last_announce <= ttl));
     json_array_append_new(p->arr, j);
     return 0;
 }

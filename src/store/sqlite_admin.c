@@ -125,7 +125,7 @@ static void admin_bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
     " COALESCE(u.name, ''), u.class_id, u.upload_multiplier, u.download_multiplier,"              \
     " u.uploaded, u.downloaded, u.created_at,"                                                     \
     " (SELECT COUNT(*) FROM snatches s WHERE s.user_id = u.id),"                                   \
-    " u.raw_uploaded, u.raw_downloaded, u.seed_time, u.leech_time, u.bonus"                        \
+    " u.raw_uploaded, u.raw_downloaded, u.seed_time, u.leech_time, u.bonus, u.announces"           \
     " FROM users u LEFT JOIN classes c ON c.id = u.class_id"
 
 static void admin_user_rec(sqlite3_stmt *st, struct user_rec *r)
@@ -149,6 +149,7 @@ static void admin_user_rec(sqlite3_stmt *st, struct user_rec *r)
     r->seed_time = admin_u64(st, 15);
     r->leech_time = admin_u64(st, 16);
     r->bonus = admin_u64(st, 17);
+    r->announces = admin_u64(st, 18);
 }
 
 /* Runs a one-row user query whose ?1 is already bound. */
@@ -395,7 +396,8 @@ int sqlite_admin_torrent_get(void *ctx, const uint8_t info_hash[20], struct torr
     int err = admin_prepare(db,
                             "SELECT id, enabled, deleted, deleted_reason, snatches,"
                             " COALESCE(name, ''), size, freeleech, upload_multiplier,"
-                            " download_multiplier, created_at FROM torrents WHERE info_hash = ?1",
+                            " download_multiplier, created_at, transferred FROM torrents"
+                            " WHERE info_hash = ?1",
                             &st, eb);
     if (err != 0) {
         return err;
@@ -417,6 +419,7 @@ int sqlite_admin_torrent_get(void *ctx, const uint8_t info_hash[20], struct torr
         out->up_mult = admin_u32(st, 8, MK_MULT_MAX);
         out->down_mult = admin_u32(st, 9, MK_MULT_MAX);
         out->created_at = sqlite3_column_int64(st, 10);
+        out->transferred = admin_u64(st, 11);
     } else if (rc == SQLITE_DONE) {
         err = mk_fail(eb, MK_ENOTFOUND, "torrent");
     } else {

@@ -150,6 +150,7 @@ struct user_rec {
     uint64_t seed_time;               /* seconds, read-only here */
     uint64_t leech_time;
     uint64_t bonus;                   /* micro-points, read-only here */
+    uint64_t announces;               /* read-only here */
     uint32_t snatches;                /* torrents this user completed; read-only */
     int64_t created_at;               /* unix seconds; read-only */
 };
@@ -164,6 +165,7 @@ struct torrent_rec {
     uint32_t up_mult;                 /* MK_MULT_ONE = 1.0x */
     uint32_t down_mult;
     int64_t created_at;               /* read-only */
+    uint64_t transferred;             /* raw bytes downloaded by its peers; read-only */
 };
 
 struct class_row {

@@ -481,7 +481,11 @@ class HistoryTest(ApiCase):
         self.assertEqual((a['downloaded'], a['raw_downloaded'], a['uploaded'], a['announces']),
                          (5000, 5000, 0, 2))
         self.assertTrue(a['hit_and_run'])
+        self.assertTrue(a['active'] and b['active'])
         self.assertEqual((b['downloaded'], b['uploaded'], b['announces']), (100, 100, 3))
+        self.assertEqual(self.m.api_ok('GET', '/api/v1/users/%d' % u['id'])['announces'], 5)
+        self.assertEqual(self.m.api_ok('GET', '/api/v1/torrents/' + t1['info_hash'])
+                         ['transferred'], 5000)
         self.assertFalse(b['hit_and_run'])
         self.assertLessEqual(a['first_announce'], a['last_announce'])
         self.assertGreaterEqual(a['completed_at'], a['first_announce'])
