@@ -226,7 +226,7 @@ int flusher_pass(struct flusher *f)
                 mk_log(MK_LOG_ERROR, "flusher", "segment left on disk: %s", eb.msg);
                 continue;
             }
-            struct store_segment_id id = {seg->boot, seg->writer, seg->seq, n};
+            struct store_segment_id id = {seg->boot, seg->writer, seg->seq, n, 0};
             size_t merged = flusher_merge(f, n);
             rc = store_apply_segment(f->store, &id, f->merged, merged, &eb);
             if (rc == MK_EEXIST) {

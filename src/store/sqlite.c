@@ -972,14 +972,15 @@ static int sqlite_step_done(sqlite3 *db, sqlite3_stmt *st, struct mk_errbuf *eb,
     return 0;
 }
 
-static int sqlite_apply_one(struct sqlite_store *s, const struct acct_delta *d,
+static int sqlite_apply_one(struct sqlite_store *s, uint32_t kinds, const struct acct_delta *d,
                             struct mk_errbuf *eb)
 {
     int err = 0;
+    bool users = kinds & STORE_KIND_USERS, torrents = kinds & STORE_KIND_TORRENTS;
     uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
     uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
-    if (d->uploaded || d->downloaded || cu || cd || d->seed_seconds || d->leech_seconds ||
-        d->bonus || d->announces) {
+    if (users && (d->uploaded || d->downloaded || cu || cd || d->seed_seconds || d->leech_seconds ||
+        d->bonus || d->announces)) {
         sqlite3_bind_int64(s->add_traffic, 1, sqlite_clamp(cu, d->user_id));
         sqlite3_bind_int64(s->add_traffic, 2, sqlite_clamp(cd, d->user_id));
         sqlite3_bind_int64(s->add_traffic, 3, d->user_id);
@@ -991,7 +992,7 @@ static int sqlite_apply_one(struct sqlite_store *s, const struct acct_delta *d,
         sqlite3_bind_int64(s->add_traffic, 9, d->announces);
         err = sqlite_step_done(s->db, s->add_traffic, eb, "apply traffic");
     }
-    if (err == 0 && d->announces) {
+    if (err == 0 && users && d->announces) {
         sqlite3_stmt *h = s->add_history;
         sqlite3_bind_int64(h, 1, d->user_id);
         sqlite3_bind_int64(h, 2, d->torrent_id);
@@ -1005,31 +1006,35 @@ static int sqlite_apply_one(struct sqlite_store *s, const struct acct_delta *d,
         sqlite3_bind_int64(h, 10, d->first_at ? d->first_at : d->at);
         sqlite3_bind_int64(h, 11, d->at);
         err = sqlite_step_done(s->db, h, eb, "apply history");
-        if (err == 0 && d->downloaded) {
-            sqlite3_bind_int64(s->add_transferred, 1, d->torrent_id);
-            sqlite3_bind_int64(s->add_transferred, 2, sqlite_clamp(d->downloaded, d->user_id));
-            err = sqlite_step_done(s->db, s->add_transferred, eb, "apply transferred");
-        }
+    }
+    if (err == 0 && torrents && d->announces && d->downloaded) {
+        sqlite3_bind_int64(s->add_transferred, 1, d->torrent_id);
+        sqlite3_bind_int64(s->add_transferred, 2, sqlite_clamp(d->downloaded, d->user_id));
+        err = sqlite_step_done(s->db, s->add_transferred, eb, "apply transferred");
     }
     if (err == 0 && d->snatch) {
-        sqlite3_bind_int64(s->add_snatch, 1, d->user_id);
-        sqlite3_bind_int64(s->add_snatch, 2, d->torrent_id);
-        sqlite3_bind_int64(s->add_snatch, 3, d->at);
-        err = sqlite_step_done(s->db, s->add_snatch, eb, "apply snatch");
-        /* Count a snatch only when this insert created it: a replayed batch
-         * or a client sending completed twice adds nothing. */
-        if (err == 0 && sqlite3_changes(s->db) == 1) {
+        bool created = true;
+        if (users) {
+            sqlite3_bind_int64(s->add_snatch, 1, d->user_id);
+            sqlite3_bind_int64(s->add_snatch, 2, d->torrent_id);
+            sqlite3_bind_int64(s->add_snatch, 3, d->at);
+            err = sqlite_step_done(s->db, s->add_snatch, eb, "apply snatch");
+            /* Count a snatch only when this insert created it: a replayed batch
+             * or a client sending completed twice adds nothing. */
+            created = err == 0 && sqlite3_changes(s->db) == 1;
+        }
+        if (err == 0 && torrents && created) {
             sqlite3_bind_int64(s->bump_snatches, 1, d->torrent_id);
             err = sqlite_step_done(s->db, s->bump_snatches, eb, "apply snatch count");
         }
-        if (err == 0) {
+        if (err == 0 && users) {
             sqlite3_bind_int64(s->mark_completed, 1, d->user_id);
             sqlite3_bind_int64(s->mark_completed, 2, d->torrent_id);
             sqlite3_bind_int64(s->mark_completed, 3, d->at);
             err = sqlite_step_done(s->db, s->mark_completed, eb, "apply completion");
         }
     }
-    if (err == 0 && d->suspicious) {
+    if (err == 0 && users && d->suspicious) {
         static const char *const reasons[] = {"", "no_leechers", "too_fast", "unknown"};
         sqlite3_bind_int64(s->add_suspicious, 1, d->user_id);
         sqlite3_bind_int64(s->add_suspicious, 2, d->torrent_id);
@@ -1038,7 +1043,7 @@ static int sqlite_apply_one(struct sqlite_store *s, const struct acct_delta *d,
         sqlite3_bind_text(s->add_suspicious, 5, reasons[d->suspicious & 3], -1, SQLITE_STATIC);
         err = sqlite_step_done(s->db, s->add_suspicious, eb, "apply suspicious");
     }
-    if (err == 0 && d->has_peer) {
+    if (err == 0 && (kinds & STORE_KIND_PEERS) && d->has_peer) {
         const struct peer_row *p = &d->peer;
         sqlite3_stmt *st = s->put_peer;
         sqlite3_bind_int64(st, 1, d->torrent_id);
@@ -1081,8 +1086,9 @@ static int sqlite_apply_batch(struct sqlite_store *s, const struct store_segment
             return MK_EEXIST;
         }
     }
+    uint32_t kinds = once && once->kinds ? once->kinds : STORE_KIND_ALL;
     for (size_t i = 0; i < n && err == 0; i++) {
-        err = sqlite_apply_one(s, &rows[i], eb);
+        err = sqlite_apply_one(s, kinds, &rows[i], eb);
     }
     if (err == 0) {
         err = sqlite_exec(s->db, "COMMIT", eb);

@@ -10,7 +10,13 @@
  * start-up and on SIGHUP, then the flusher). Every method may block; none is
  * ever called from an event-loop worker.
  *
- * Backends: "sqlite" (store/sqlite.c). Issue 6 adds postgres, mysql, redis.
+ * Kinds: users, torrents and peers may each live in their own backend
+ * ([store.users], [store.torrents], [store.peers] in the config); the books
+ * go with the users. A backend opened for some kinds may still create its
+ * whole schema; it is only ever asked about the kinds it was opened for.
+ *
+ * Backends: "sqlite" (store/sqlite.c), "postgres" (store/pg.c), "mysql"
+ * (store/mysql.c), "redis" (store/redis.c); docs/STORES.md shows each layout.
  */
 #ifndef MIKA_STORE_STORE_H
 #define MIKA_STORE_STORE_H
@@ -61,7 +67,8 @@ struct whitelist_row {
 /* One user's snatch of one torrent: recorded once, whatever the client sends.
  * Loaders fill info_hash from the torrent (a join), so the caller can find the
  * torrent without a lookup by id; snatches of torrents that no longer exist
- * are not returned. */
+ * are not returned. A backend that holds users but not torrents (a split
+ * config) leaves info_hash all zero and the caller resolves torrent_id. */
 struct snatch_row {
     uint32_t user_id;
     uint32_t torrent_id;
@@ -74,7 +81,9 @@ struct snatch_row {
 struct peer_row {
     uint32_t torrent_id;
     uint32_t user_id;
-    uint8_t info_hash[20];  /* filled by load_peers (a join); unused when writing */
+    uint8_t info_hash[20];  /* filled by load_peers (a join, or kept with the row by a
+                             * peers-only backend); all zero: the caller resolves
+                             * torrent_id. Writers may leave it zero. */
     uint8_t peer_id[20];
     uint8_t family;         /* 4 or 6 */
     uint8_t ip[16];         /* network order; IPv4 in the first 4 bytes */
@@ -114,12 +123,36 @@ struct acct_delta {
     struct peer_row peer;
 };
 
-/* Names one journal segment (acct/journal.h) for exactly-once application. */
+/* The kinds of state; a config names one backend per kind. */
+enum store_kind {
+    STORE_KIND_USERS = 1,    /* users, classes, settings, whitelist, tokens, and the books:
+                              * users' totals, history, snatch rows, suspicious uploads */
+    STORE_KIND_TORRENTS = 2, /* torrents, with their snatch counts and transferred bytes */
+    STORE_KIND_PEERS = 4,    /* each peer's last report (the baselines a restart needs) */
+    STORE_KIND_ALL = 7,
+};
+
+/* Names one journal segment (acct/journal.h) for exactly-once application.
+ * Exactly-once is per store: each backend records the ids it applied, so a
+ * segment whose kinds live in three backends is applied once in each.
+ *
+ * kinds says which parts of each delta this store applies (0 = all):
+ *   USERS     users' raw and credited totals, seed/leech time, bonus and
+ *             announces; the user_torrents history row; the snatch row
+ *             (ignored when present) and the history's completed_at; the
+ *             suspicious row.
+ *   TORRENTS  torrents.transferred += downloaded (with announces > 0);
+ *             torrents.snatches += 1 for a snatch. With USERS in the same
+ *             store, only when the snatch row was new; alone, for every
+ *             delta with snatch set (the tracker already counts a user's
+ *             snatch of a torrent once, and the segment id stops replays).
+ *   PEERS     the peer row (newest version wins, gone ones kept as gone). */
 struct store_segment_id {
     uint64_t boot;
     uint32_t writer;
     uint64_t seq;
     uint64_t records; /* journal records it held (rows may be fewer, merged); 0: rows */
+    uint32_t kinds;   /* STORE_KIND_* parts to apply; 0 = all */
 };
 
 /* ---- since MK_STORE_V2: what the admin API reads and writes ------------- */
@@ -200,7 +233,8 @@ typedef int (*store_setting_fn)(const struct setting_row *row, void *arg);
 
 struct store_cfg {
     const char *path; /* sqlite: database file; created with the schema if absent */
-    const char *dsn;  /* postgres: libpq connection string or URI (docs/STORES.md) */
+    const char *dsn;  /* server backends: postgresql://, mysql://, redis:// (docs/STORES.md) */
+    uint32_t kinds;   /* STORE_KIND_* this open will be asked about; 0 = all */
 };
 
 /* Row callbacks return 0 to go on or a negative mk_err to stop the load. */
