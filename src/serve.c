@@ -42,6 +42,7 @@ extern char **environ;
 
 struct daemon {
     struct mk_config cfg;
+    struct store_place places[3]; /* users, torrents, peers: from cfg */
     struct store loader;         /* used by the main thread: start-up and SIGHUP */
     struct store books;          /* used by the flusher thread only */
     struct users *users;
@@ -62,7 +63,9 @@ void serve_usage(void)
            "\n"
            "Runs the tracker. Without --config it uses the built-in defaults: the\n"
            "HTTP tracker on port 34000 on every IPv4 and IPv6 address, users,\n"
-           "torrents and the client whitelist in ./mika.db (SQLite), peers in memory.\n"
+           "torrents, the client whitelist, the books and peers' last reports in\n"
+           "./mika.db (SQLite); [store.users], [store.torrents] and [store.peers]\n"
+           "may each name another backend (docs/STORES.md).\n"
            "Any key can be set with MIKA_<SECTION>_<KEY>, e.g. MIKA_TRACKER_INTERVAL=900.\n"
            "Signals: SIGHUP reloads users, torrents and the whitelist from the store;\n"
            "SIGTERM and SIGINT stop after writing the books.\n"
@@ -260,12 +263,15 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
 {
     const struct mk_config *cfg = &d->cfg;
     raise_fd_limit(cfg->max_connections + 256);
-    struct store_cfg scfg = {.path = cfg->db_path};
-    int rc = store_open(&d->loader, "sqlite", &scfg, eb);
+    for (unsigned k = 0; k < 3; k++) {
+        struct store_place *p = &d->places[k];
+        config_store_kind(cfg, k, &p->backend, &p->path, &p->dsn);
+    }
+    int rc = store_open_kinds(&d->loader, d->places, eb);
     if (rc != MK_OK) {
         return rc;
     }
-    rc = store_open(&d->books, "sqlite", &scfg, eb);
+    rc = store_open_kinds(&d->books, d->places, eb);
     if (rc != MK_OK) {
         return rc;
     }
@@ -369,7 +375,8 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
     }
     /* The admin API after the workers, so its first change meets a running
      * tracker; a busy API port leaves the tracker serving without it. */
-    struct api_deps adeps = {.cfg = cfg, .tracker = &d->tracker, .generation = &d->generation};
+    struct api_deps adeps = {.cfg = cfg, .tracker = &d->tracker, .generation = &d->generation,
+                             .places = d->places};
     rc = api_start(&d->api, &adeps, eb);
     if (rc == MK_EUNAVAIL) {
         mk_log(MK_LOG_ERROR, "serve", "%s; serving the tracker without the admin API", eb->msg);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "conf/config.h"
+#include "store/store.h"
 #include "net/tracker.h"
 #include "util/err.h"
 
@@ -23,6 +24,7 @@ struct api_deps {
     const struct mk_config *cfg;
     struct tracker *tracker;              /* live settings, users, torrents, whitelist */
     const _Atomic uint32_t *generation;   /* serve.c's load generation, for the *_put calls */
+    const struct store_place *places;     /* [3]: where users, torrents and peers live */
 };
 
 struct api;

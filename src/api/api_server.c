@@ -399,8 +399,7 @@ int api_start(struct api **out, const struct api_deps *deps, struct mk_errbuf *e
     pthread_cond_init(&a->sample_cv, NULL);
     api_announce_base(a);
 
-    struct store_cfg scfg = {.path = cfg->db_path};
-    int rc = store_open(&a->store, "sqlite", &scfg, eb);
+    int rc = store_open_kinds(&a->store, deps->places, eb);
     if (rc == 0) {
         rc = api_settings_load(a, eb);
     }

@@ -771,7 +771,9 @@ void api_users_tokens_delete(struct api *a, const struct api_req *r, struct api_
     pthread_mutex_lock(&a->mu);
     int rc = api_users_load(a, r, &u, out);
     if (rc == 0) {
-        rc = store_token_delete(&a->store, u.row.id, ih, &eb);
+        struct token_row key = {.user_id = u.row.id};
+        memcpy(key.info_hash, ih, 20);
+        rc = store_token_delete(&a->store, &key, &eb);
         if (rc != 0) {
             api_store_error(out, rc, &eb, "token");
         } else {

@@ -56,6 +56,20 @@ struct config_key {
      .doc = (text), __VA_ARGS__}
 
 static const char *const config_event_loops[] = {"auto", "epoll", "poll", "kqueue", NULL};
+static const char *const config_backends[] = {"sqlite", "memory", "postgres", "mysql", "redis",
+                                              NULL};
+/* A kind's backend may be left empty: it then uses [store]'s. */
+static const char *const config_kind_backends[] = {"", "sqlite", "memory", "postgres", "mysql",
+                                                   "redis", NULL};
+
+/* The three [store.<kind>] sections have the same keys. */
+#define CONFIG_STORE_KIND(sec, i)                                                                  \
+    CONFIG_ROW(sec, "backend", CONFIG_ENUM, store_kinds[i].backend, 0, 0, "",                     \
+               "backend of this kind; empty = [store] backend", .choices = config_kind_backends), \
+    CONFIG_ROW(sec, "path", CONFIG_STRING, store_kinds[i].path, 0, 0, "",                         \
+               "sqlite: database file of this kind; empty = [store] path"),                       \
+    CONFIG_ROW(sec, "dsn", CONFIG_STRING, store_kinds[i].dsn, 0, 0, "",                           \
+               "server backends: connection URI of this kind; empty = [store] dsn")
 static const char *const config_fsync_policies[] = {"interval", "always", "never", NULL};
 
 static const struct config_key config_keys[] = {
@@ -115,8 +129,17 @@ static const struct config_key config_keys[] = {
     CONFIG_ROW("proxy", "trusted", CONFIG_CIDRS, trusted_proxies, 0, 0, "",
                "comma list of proxy addresses or CIDRs whose real_ip_header is believed"),
 
+    CONFIG_ROW("store", "backend", CONFIG_ENUM, store_backend, 0, 0, "sqlite",
+               "where users, torrents and peers are kept: sqlite, memory, postgres, mysql or redis",
+               .choices = config_backends),
     CONFIG_ROW("store", "path", CONFIG_STRING, db_path, 0, 0, "./mika.db",
-               "SQLite database file, created if absent", .nonempty = true),
+               "SQLite database file, created if absent; also names the journal directory",
+               .nonempty = true),
+    CONFIG_ROW("store", "dsn", CONFIG_STRING, store_dsn, 0, 0, "",
+               "server backends: postgresql://, mysql:// or redis:// URI (docs/STORES.md)"),
+    CONFIG_STORE_KIND("store.users", 0),
+    CONFIG_STORE_KIND("store.torrents", 1),
+    CONFIG_STORE_KIND("store.peers", 2),
 
     CONFIG_ROW("log", "level", CONFIG_LOG_LEVEL, log_level, 0, 0, "info",
                "least severe level written: debug, info, warn or error"),
@@ -634,6 +657,8 @@ static bool config_env_name(const struct config_key *k, char *out, size_t cap)
     for (char *p = out; *p; p++) {
         if (*p >= 'a' && *p <= 'z') {
             *p = (char)(*p - 'a' + 'A');
+        } else if (*p == '.') {
+            *p = '_'; /* [store.users] backend: MIKA_STORE_USERS_BACKEND */
         }
     }
     return true;
@@ -647,6 +672,8 @@ static bool config_env_has_section_prefix(const char *name, size_t len)
         for (int j = 0; j < n; j++) {
             if (prefix[j] >= 'a' && prefix[j] <= 'z') {
                 prefix[j] = (char)(prefix[j] - 'a' + 'A');
+            } else if (prefix[j] == '.') {
+                prefix[j] = '_';
             }
         }
         if (n > 0 && len >= (size_t)n && memcmp(name, prefix, (size_t)n) == 0) {
@@ -753,6 +780,33 @@ static int config_check_api(const struct mk_config *cfg, struct mk_errbuf *eb)
     return 0;
 }
 
+void config_store_kind(const struct mk_config *cfg, unsigned kind, const char **backend,
+                       const char **path, const char **dsn)
+{
+    const struct mk_store_kind_cfg *k = &cfg->store_kinds[kind < 3 ? kind : 0];
+    *backend = k->backend[0] ? k->backend : cfg->store_backend;
+    *path = k->path[0] ? k->path : cfg->db_path;
+    *dsn = k->dsn[0] ? k->dsn : cfg->store_dsn;
+}
+
+/* A server backend with no address would only fail later, at open, with
+ * the driver's words; say which key is missing instead. */
+static int config_check_store(const struct mk_config *cfg, struct mk_errbuf *eb)
+{
+    static const char *const kinds[] = {"users", "torrents", "peers"};
+    for (unsigned i = 0; i < 3; i++) {
+        const char *backend, *path, *dsn;
+        config_store_kind(cfg, i, &backend, &path, &dsn);
+        bool server = strcmp(backend, "sqlite") != 0 && strcmp(backend, "memory") != 0;
+        if (server && !dsn[0]) {
+            return mk_fail(eb, MK_EINVAL,
+                           "store.%s: backend \"%s\" needs a dsn (set store.%s.dsn or store.dsn)",
+                           kinds[i], backend, kinds[i]);
+        }
+    }
+    return 0;
+}
+
 static int config_check(const struct mk_config *cfg, struct mk_errbuf *eb)
 {
     if (cfg->min_interval > cfg->interval) {
@@ -772,7 +826,8 @@ static int config_check(const struct mk_config *cfg, struct mk_errbuf *eb)
     if (!cfg->ipv4 && !cfg->ipv6) {
         return mk_fail(eb, MK_EINVAL, "server.ipv4 and server.ipv6 are both off");
     }
-    return config_check_api(cfg, eb);
+    int rc = config_check_store(cfg, eb);
+    return rc ? rc : config_check_api(cfg, eb);
 }
 
 int config_load(struct mk_config *cfg, const char *path, char *const *envp,

@@ -60,8 +60,15 @@ struct mk_config {
     struct mk_cidr trusted_proxies[MK_CONFIG_MAX_PROXIES]; /* trusted = "" comma list */
     uint32_t ntrusted_proxies;
 
-    /* [store] */
+    /* [store], and [store.users], [store.torrents], [store.peers] (enum store_kind order) */
+    char store_backend[16];    /* backend = sqlite | memory | postgres | mysql | redis */
     char db_path[4096];        /* path = ./mika.db (SQLite, WAL) */
+    char store_dsn[1024];      /* dsn = "": server backends' URI */
+    struct mk_store_kind_cfg {
+        char backend[16];      /* "" = [store] backend */
+        char path[4096];       /* "" = [store] path */
+        char dsn[1024];        /* "" = [store] dsn */
+    } store_kinds[3];          /* users, torrents, peers */
 
     /* [log] */
     enum mk_log_level log_level;   /* level = info */
@@ -114,6 +121,12 @@ int config_load(struct mk_config *cfg, const char *path, char *const *envp,
 
 /* True when addr (family AF_INET/AF_INET6, bytes in network order) lies in
  * one of the trusted proxy ranges. */
+/* The backend, SQLite path and DSN of one kind (enum store_kind's bit
+ * index: 0 users, 1 torrents, 2 peers), [store]'s where the kind's own
+ * section leaves them empty. */
+void config_store_kind(const struct mk_config *cfg, unsigned kind, const char **backend,
+                       const char **path, const char **dsn);
+
 bool config_is_trusted_proxy(const struct mk_config *cfg, int family, const uint8_t *addr);
 
 /* Visits every known key as "section.key" with its default rendered as text;

@@ -831,7 +831,7 @@ static int pg_snatch_row(const PGresult *r, void *arg)
 {
     const struct pg_sink *sink = arg;
     int64_t uid = pg_int(r, 0, 0), tid = pg_int(r, 0, 1);
-    if (!pg_id_ok(uid) || !pg_id_ok(tid) || PQgetlength(r, 0, 3) != 20) {
+    if (!pg_id_ok(uid) || !pg_id_ok(tid)) {
         mk_log(MK_LOG_WARN, "store.pg",
                "snatches row (user_id %" PRId64 ", torrent_id %" PRId64 ") skipped: malformed",
                uid, tid);
@@ -842,7 +842,10 @@ static int pg_snatch_row(const PGresult *r, void *arg)
         .torrent_id = (uint32_t)tid,
         .at = pg_int(r, 0, 2),
     };
-    memcpy(row.info_hash, PQgetvalue(r, 0, 3), 20);
+    /* No torrent row here (gone, or kept in another backend): all zero. */
+    if (PQgetlength(r, 0, 3) == 20) {
+        memcpy(row.info_hash, PQgetvalue(r, 0, 3), 20);
+    }
     return sink->snatch(&row, sink->arg);
 }
 
@@ -854,7 +857,7 @@ static int pg_peer_row(const PGresult *r, void *arg)
     int iplen = PQgetlength(r, 0, 4);
     if (!pg_id_ok(uid) || !pg_id_ok(tid) || PQgetlength(r, 0, 2) != 20 ||
         !((family == 4 && iplen == 4) || (family == 6 && iplen == 16)) || port < 1 ||
-        port > 65535 || PQgetlength(r, 0, 11) != 20) {
+        port > 65535) {
         mk_log(MK_LOG_WARN, "store.pg",
                "peers row (torrent_id %" PRId64 ", user_id %" PRId64 ") skipped: malformed", tid,
                uid);
@@ -873,7 +876,9 @@ static int pg_peer_row(const PGresult *r, void *arg)
     row.seeder = pg_bool(r, 0, 8);
     row.partial = pg_bool(r, 0, 9);
     row.last_seen = pg_int(r, 0, 10);
-    memcpy(row.info_hash, PQgetvalue(r, 0, 11), 20);
+    if (PQgetlength(r, 0, 11) == 20) {
+        memcpy(row.info_hash, PQgetvalue(r, 0, 11), 20);
+    }
     return sink->peer(&row, sink->arg);
 }
 
@@ -911,7 +916,7 @@ static int pg_load_snatches(void *ctx, store_snatch_fn fn, void *arg, struct mk_
     /* The join drops snatches of torrents that are gone. */
     return pg_stream(ctx,
                      "SELECT s.user_id, s.torrent_id, s.at, t.info_hash"
-                     " FROM snatches s JOIN torrents t ON t.id = s.torrent_id"
+                     " FROM snatches s LEFT JOIN torrents t ON t.id = s.torrent_id"
                      " ORDER BY s.torrent_id, s.user_id",
                      NULL, "snatches", pg_snatch_row,
                      &(struct pg_sink){.snatch = fn, .arg = arg}, eb);
@@ -925,7 +930,7 @@ static int pg_load_peers(void *ctx, int64_t seen_since, store_peer_fn fn, void *
     return pg_stream(ctx,
                      "SELECT p.torrent_id, p.user_id, p.peer_id, p.family, p.ip, p.port,"
                      " p.uploaded, p.downloaded, p.seeder, p.partial, p.last_seen, t.info_hash"
-                     " FROM peers p JOIN torrents t ON t.id = p.torrent_id"
+                     " FROM peers p LEFT JOIN torrents t ON t.id = p.torrent_id"
                      " WHERE p.last_seen >= $1 AND NOT p.gone",
                      &p, "peers", pg_peer_row, &(struct pg_sink){.peer = fn, .arg = arg}, eb);
 }
@@ -980,7 +985,7 @@ static int pg_user_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_
                         " h.downloaded, h.raw_uploaded, h.raw_downloaded, h.seed_time,"
                         " h.leech_time, h.announces, h.first_announce, h.last_announce,"
                         " COALESCE(h.completed_at, 0)"
-                        " FROM user_torrents h JOIN torrents t ON t.id = h.torrent_id"
+                        " FROM user_torrents h LEFT JOIN torrents t ON t.id = h.torrent_id"
                         " WHERE h.user_id = $1 ORDER BY h.last_announce DESC, h.torrent_id"
                         " LIMIT $2 OFFSET $3",
                         &p, "user_torrents", pg_history_row,
@@ -1000,6 +1005,7 @@ static int pg_suspicious_row(const PGresult *r, void *arg)
     row.at = pg_int(r, 0, 1);
     row.uploaded = pg_u64(r, 0, 2);
     pg_text(r, 0, 3, row.reason, sizeof(row.reason));
+    row.torrent_id = (uint32_t)pg_int(r, 0, 4);
     return sink->suspicious(&row, sink->arg);
 }
 
@@ -1022,8 +1028,8 @@ static int pg_user_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint
         pg_param_int(&p, limit);
         pg_param_int(&p, offset > INT64_MAX ? INT64_MAX : (int64_t)offset);
         err = pg_stream(s,
-                        "SELECT t.info_hash, x.at, x.uploaded, x.reason FROM suspicious x"
-                        " JOIN torrents t ON t.id = x.torrent_id WHERE x.user_id = $1"
+                        "SELECT t.info_hash, x.at, x.uploaded, x.reason, x.torrent_id FROM suspicious x"
+                        " LEFT JOIN torrents t ON t.id = x.torrent_id WHERE x.user_id = $1"
                         " ORDER BY x.at DESC, x.id DESC LIMIT $2 OFFSET $3",
                         &p, "suspicious", pg_suspicious_row,
                         &(struct pg_sink){.suspicious = fn, .arg = arg}, eb);
@@ -1319,9 +1325,11 @@ static void pg_send_history(struct pg_pipe *pp, const struct pg_history_sum *h)
 
 /* What is written per announce, not summed: a snatch, a suspicious upload,
  * the peer's newest report. */
-static void pg_send_events(struct pg_pipe *pp, const struct acct_delta *d)
+static void pg_send_events(struct pg_pipe *pp, uint32_t kinds, const struct acct_delta *d)
 {
-    if (d->snatch) {
+    /* Both users' and torrents' backends keep the snatch row: the counter
+     * moves only when the row is new (store.h, kinds). */
+    if (d->snatch && (kinds & (STORE_KIND_USERS | STORE_KIND_TORRENTS))) {
         struct pg_params p = {0};
         pg_param_int(&p, d->user_id);
         pg_param_int(&p, d->torrent_id);
@@ -1329,7 +1337,7 @@ static void pg_send_events(struct pg_pipe *pp, const struct acct_delta *d)
         pg_pipe_send(pp, PG_ADD_SNATCH, &p);
         pg_pipe_send(pp, PG_MARK_COMPLETED, &p);
     }
-    if (d->suspicious) {
+    if (d->suspicious && (kinds & STORE_KIND_USERS)) {
         static const char *const reasons[] = {"", "no_leechers", "too_fast", "unknown"};
         struct pg_params p = {0};
         pg_param_int(&p, d->user_id);
@@ -1339,7 +1347,7 @@ static void pg_send_events(struct pg_pipe *pp, const struct acct_delta *d)
         pg_param_text(&p, reasons[d->suspicious & 3]);
         pg_pipe_send(pp, PG_ADD_SUSPICIOUS, &p);
     }
-    if (d->has_peer) {
+    if (d->has_peer && (kinds & STORE_KIND_PEERS)) {
         const struct peer_row *pr = &d->peer;
         struct pg_params p = {0};
         pg_param_int(&p, d->torrent_id);
@@ -1360,8 +1368,8 @@ static void pg_send_events(struct pg_pipe *pp, const struct acct_delta *d)
 }
 
 /* The batch's statements, pipelined, inside the caller's transaction. */
-static int pg_apply_pipelined(struct pg_store *s, const struct acct_delta *rows, size_t n,
-                              struct mk_errbuf *eb)
+static int pg_apply_pipelined(struct pg_store *s, uint32_t kinds, const struct acct_delta *rows,
+                              size_t n, struct mk_errbuf *eb)
 {
     struct pg_sums m;
     if (pg_sums_build(&m, rows, n) < 0) {
@@ -1372,20 +1380,21 @@ static int pg_apply_pipelined(struct pg_store *s, const struct acct_delta *rows,
         return pg_fail(s, NULL, eb, "apply: pipeline");
     }
     struct pg_pipe pp = {.s = s, .eb = eb};
-    for (size_t i = 0; i < m.nusers; i++) {
+    bool users = kinds & STORE_KIND_USERS, torrents = kinds & STORE_KIND_TORRENTS;
+    for (size_t i = 0; users && i < m.nusers; i++) {
         pg_send_user(&pp, &m.users[i]);
     }
-    for (size_t i = 0; i < m.nhistory; i++) {
+    for (size_t i = 0; users && i < m.nhistory; i++) {
         pg_send_history(&pp, &m.history[i]);
     }
-    for (size_t i = 0; i < m.ntorrents; i++) {
+    for (size_t i = 0; torrents && i < m.ntorrents; i++) {
         struct pg_params p = {0};
         pg_param_int(&p, m.torrents[i].id);
         pg_param_int(&p, pg_clamp(m.torrents[i].transferred, 0));
         pg_pipe_send(&pp, PG_ADD_TRANSFERRED, &p);
     }
     for (size_t i = 0; i < n; i++) {
-        pg_send_events(&pp, &rows[i]);
+        pg_send_events(&pp, kinds, &rows[i]);
     }
     pg_sums_free(&m);
     /* What was queued is read even after a failure: a pipeline must be
@@ -1431,7 +1440,8 @@ static int pg_apply_batch(struct pg_store *s, const struct store_segment_id *onc
         }
     }
     if (err == 0 && n > 0) {
-        err = pg_apply_pipelined(s, rows, n, eb);
+        err = pg_apply_pipelined(s, once && once->kinds ? once->kinds : STORE_KIND_ALL, rows, n,
+                                 eb);
     }
     return pg_end(s, err, eb);
 }

@@ -351,19 +351,19 @@ static void sqlite_close(void *ctx)
     free(s);
 }
 
-static int sqlite_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf *eb)
+/* Opens path (a file name, or with memory a memdb VFS name that every
+ * connection of this process opening the same name shares). */
+static int sqlite_open_at(void **ctx, const char *path, bool memory, struct mk_errbuf *eb)
 {
-    if (!cfg || !cfg->path || !*cfg->path) {
-        return mk_fail(eb, MK_EINVAL, "sqlite: no database path");
-    }
     struct sqlite_store *s = calloc(1, sizeof(*s));
     if (!s) {
         return mk_fail(eb, MK_ENOMEM, "sqlite: out of memory");
     }
-    int rc = sqlite3_open_v2(cfg->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | (memory ? SQLITE_OPEN_URI : 0);
+    int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
     int err = 0;
     if (rc != SQLITE_OK) {
-        err = mk_fail(eb, sqlite_err(rc), "sqlite: open %s: %s", cfg->path,
+        err = mk_fail(eb, sqlite_err(rc), "sqlite: open %s: %s", path,
                       s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
         goto out_close;
     }
@@ -374,18 +374,19 @@ static int sqlite_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf
      * writes; NORMAL is durable across process crashes in WAL mode and loses
      * at most the last transactions on power loss. */
     sqlite3_stmt *st = NULL;
-    rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+    rc = sqlite3_prepare_v2(s->db, memory ? "PRAGMA journal_mode = MEMORY" : "PRAGMA journal_mode = WAL",
+                            -1, &st, NULL);
     if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *mode = (const char *)sqlite3_column_text(st, 0);
-        if (!mode || strcmp(mode, "wal") != 0) {
-            mk_log(MK_LOG_WARN, "store.sqlite", "%s: journal_mode is %s, not wal", cfg->path,
+        if (!memory && (!mode || strcmp(mode, "wal") != 0)) {
+            mk_log(MK_LOG_WARN, "store.sqlite", "%s: journal_mode is %s, not wal", path,
                    mode ? mode : "?");
         }
         rc = SQLITE_OK;
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_OK) {
-        err = sqlite_fail(s->db, rc, eb, cfg->path);
+        err = sqlite_fail(s->db, rc, eb, path);
         goto out_close;
     }
     /* 16 MiB of page cache: the flusher's updates touch users' and peers'
@@ -477,6 +478,37 @@ static int sqlite_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf
 out_close:
     sqlite_close(s);
     return err;
+}
+
+static int sqlite_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf *eb)
+{
+    if (!cfg || !cfg->path || !*cfg->path) {
+        return mk_fail(eb, MK_EINVAL, "sqlite: no database path");
+    }
+    return sqlite_open_at(ctx, cfg->path, false, eb);
+}
+
+/* "memory": the same schema and code on a database in this process's
+ * memory, gone when the last connection closes (the daemon holds one for
+ * its life). cfg->path only names it, so that the loader's, the flusher's
+ * and the API's connections meet in one database. */
+static int sqlite_open_memory(void **ctx, const struct store_cfg *cfg, struct mk_errbuf *eb)
+{
+    const char *name = cfg && cfg->path && *cfg->path ? cfg->path : "mika";
+    char uri[600];
+    size_t n = (size_t)snprintf(uri, sizeof(uri), "file:/mika-memory/");
+    for (const char *p = name; *p && n + 4 < sizeof(uri); p++) {
+        /* A URI: anything but [A-Za-z0-9._-] is percent-encoded. */
+        unsigned char c = (unsigned char)*p;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '.' || c == '_' || c == '-') {
+            uri[n++] = (char)c;
+        } else {
+            n += (size_t)snprintf(uri + n, sizeof(uri) - n, "%%%02X", c);
+        }
+    }
+    snprintf(uri + n, sizeof(uri) - n, "?vfs=memdb");
+    return sqlite_open_at(ctx, uri, true, eb);
 }
 
 /* ---- loaders ------------------------------------------------------------ */
@@ -657,19 +689,16 @@ static int sqlite_snatch_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
                "snatches row (user_id %lld, torrent_id %lld) skipped: id out of range", uid, tid);
         return 0;
     }
-    const void *hash = sqlite3_column_blob(st, 3);
-    if (sqlite3_column_bytes(st, 3) != 20) {
-        mk_log(MK_LOG_WARN, "store.sqlite",
-               "snatches row (user_id %lld, torrent_id %lld) skipped: torrent has a bad info_hash",
-               uid, tid);
-        return 0;
-    }
     struct snatch_row row = {
         .user_id = (uint32_t)uid,
         .torrent_id = (uint32_t)tid,
         .at = sqlite3_column_int64(st, 2),
     };
-    memcpy(row.info_hash, hash, 20);
+    /* No torrent row here (a split config keeps torrents elsewhere): all
+     * zero, and the caller names the torrent by id. */
+    if (sqlite3_column_bytes(st, 3) == 20) {
+        memcpy(row.info_hash, sqlite3_column_blob(st, 3), 20);
+    }
     return sink->snatch(&row, sink->arg);
 }
 
@@ -684,7 +713,7 @@ static int sqlite_peer_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
     sqlite3_int64 port = sqlite3_column_int64(st, 5);
     if (!sqlite_id_ok(uid) || !sqlite_id_ok(tid) || sqlite3_column_bytes(st, 2) != 20 ||
         !((family == 4 && iplen == 4) || (family == 6 && iplen == 16)) || port < 1 ||
-        port > 65535 || sqlite3_column_bytes(st, 11) != 20) {
+        port > 65535) {
         mk_log(MK_LOG_WARN, "store.sqlite",
                "peers row (torrent_id %lld, user_id %lld) skipped: malformed", tid, uid);
         return 0;
@@ -700,7 +729,9 @@ static int sqlite_peer_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
     row.seeder = sqlite3_column_int(st, 8) != 0;
     row.partial = sqlite3_column_int(st, 9) != 0;
     row.last_seen = sqlite3_column_int64(st, 10);
-    memcpy(row.info_hash, sqlite3_column_blob(st, 11), 20);
+    if (sqlite3_column_bytes(st, 11) == 20) {
+        memcpy(row.info_hash, sqlite3_column_blob(st, 11), 20);
+    }
     return sink->peer(&row, sink->arg);
 }
 
@@ -711,7 +742,7 @@ static int sqlite_load_peers(void *ctx, int64_t seen_since, store_peer_fn fn, vo
     snprintf(sql, sizeof(sql),
              "SELECT p.torrent_id, p.user_id, p.peer_id, p.family, p.ip, p.port, p.uploaded,"
              " p.downloaded, p.seeder, p.partial, p.last_seen, t.info_hash"
-             " FROM peers p JOIN torrents t ON t.id = p.torrent_id"
+             " FROM peers p LEFT JOIN torrents t ON t.id = p.torrent_id"
              " WHERE p.last_seen >= %" PRId64 " AND p.gone = 0",
              seen_since);
     return sqlite_load(ctx, sql, "peers", sqlite_peer_row,
@@ -750,6 +781,7 @@ static int sqlite_suspicious_row(sqlite3_stmt *st, const struct sqlite_sink *sin
     row.uploaded = up > 0 ? (uint64_t)up : 0;
     const unsigned char *why = sqlite3_column_text(st, 3);
     snprintf(row.reason, sizeof(row.reason), "%s", why ? (const char *)why : "");
+    row.torrent_id = (uint32_t)sqlite3_column_int64(st, 4);
     return sink->suspicious(&row, sink->arg);
 }
 
@@ -780,7 +812,7 @@ static int sqlite_user_history(void *ctx, uint32_t user_id, uint64_t offset, uin
              "SELECT h.torrent_id, t.info_hash, coalesce(t.size, 0), h.uploaded, h.downloaded,"
              " h.raw_uploaded, h.raw_downloaded, h.seed_time, h.leech_time, h.announces,"
              " h.first_announce, h.last_announce, coalesce(h.completed_at, 0)"
-             " FROM user_torrents h JOIN torrents t ON t.id = h.torrent_id"
+             " FROM user_torrents h LEFT JOIN torrents t ON t.id = h.torrent_id"
              " WHERE h.user_id = %u ORDER BY h.last_announce DESC, h.torrent_id"
              " LIMIT %u OFFSET %" PRIu64,
              user_id, limit, offset);
@@ -794,8 +826,8 @@ static int sqlite_user_suspicious(void *ctx, uint32_t user_id, uint64_t offset, 
 {
     char sql[512];
     snprintf(sql, sizeof(sql),
-             "SELECT t.info_hash, x.at, x.uploaded, x.reason FROM suspicious x"
-             " JOIN torrents t ON t.id = x.torrent_id WHERE x.user_id = %u"
+             "SELECT t.info_hash, x.at, x.uploaded, x.reason, x.torrent_id FROM suspicious x"
+             " LEFT JOIN torrents t ON t.id = x.torrent_id WHERE x.user_id = %u"
              " ORDER BY x.at DESC, x.id DESC LIMIT %u OFFSET %" PRIu64,
              user_id, limit, offset);
     return sqlite_user_page(ctx, "suspicious", user_id, sql, sqlite_suspicious_row,
@@ -809,7 +841,7 @@ static int sqlite_load_tokens(void *ctx, uint32_t user_id, int64_t now, store_to
     char sql[512];
     snprintf(sql, sizeof(sql),
              "SELECT k.user_id, t.info_hash, k.upload_multiplier, k.download_multiplier,"
-             " k.expires_at FROM tokens k JOIN torrents t ON t.id = k.torrent_id"
+             " k.expires_at, k.torrent_id FROM tokens k LEFT JOIN torrents t ON t.id = k.torrent_id"
              " WHERE (k.expires_at = 0 OR k.expires_at > %" PRId64 ")%s"
              " ORDER BY k.user_id, k.torrent_id",
              now, user_id ? " AND k.user_id = ?1" : "");
@@ -823,16 +855,16 @@ static int sqlite_load_tokens(void *ctx, uint32_t user_id, int64_t now, store_to
     }
     int err = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (sqlite3_column_bytes(st, 1) != 20) {
-            continue;
-        }
         struct token_row row = {
             .user_id = (uint32_t)sqlite3_column_int64(st, 0),
             .up_mult = sqlite_mult(st, 2),
             .down_mult = sqlite_mult(st, 3),
             .expires = sqlite3_column_int64(st, 4),
+            .torrent_id = (uint32_t)sqlite3_column_int64(st, 5),
         };
-        memcpy(row.info_hash, sqlite3_column_blob(st, 1), 20);
+        if (sqlite3_column_bytes(st, 1) == 20) {
+            memcpy(row.info_hash, sqlite3_column_blob(st, 1), 20);
+        }
         err = fn(&row, arg);
         if (err < 0) {
             break;
@@ -852,8 +884,9 @@ static int sqlite_token_put(void *ctx, const struct token_row *row, struct mk_er
     int rc = sqlite3_prepare_v2(s->db,
                                 "INSERT INTO tokens (user_id, torrent_id, upload_multiplier,"
                                 " download_multiplier, expires_at)"
-                                " SELECT ?1, t.id, ?3, ?4, ?5 FROM torrents t, users u"
-                                " WHERE t.info_hash = ?2 AND u.id = ?1"
+                                " SELECT ?1, t.id, ?3, ?4, ?5 FROM users u, (SELECT ?6 AS id"
+                                " WHERE ?6 > 0 UNION ALL SELECT id FROM torrents"
+                                " WHERE ?6 = 0 AND info_hash = ?2) t WHERE u.id = ?1"
                                 " ON CONFLICT (user_id, torrent_id) DO UPDATE SET"
                                 " upload_multiplier = ?3, download_multiplier = ?4,"
                                 " expires_at = ?5",
@@ -866,6 +899,7 @@ static int sqlite_token_put(void *ctx, const struct token_row *row, struct mk_er
     sqlite3_bind_int64(st, 3, row->up_mult);
     sqlite3_bind_int64(st, 4, row->down_mult);
     sqlite3_bind_int64(st, 5, row->expires);
+    sqlite3_bind_int64(st, 6, row->torrent_id);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
@@ -874,20 +908,21 @@ static int sqlite_token_put(void *ctx, const struct token_row *row, struct mk_er
     return sqlite3_changes(s->db) == 1 ? 0 : mk_fail(eb, MK_ENOTFOUND, "user or torrent");
 }
 
-static int sqlite_token_delete(void *ctx, uint32_t user_id, const uint8_t info_hash[20],
-                               struct mk_errbuf *eb)
+static int sqlite_token_delete(void *ctx, const struct token_row *key, struct mk_errbuf *eb)
 {
     struct sqlite_store *s = ctx;
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db,
                                 "DELETE FROM tokens WHERE user_id = ?1 AND torrent_id ="
-                                " (SELECT id FROM torrents WHERE info_hash = ?2)",
+                                " (CASE WHEN ?3 > 0 THEN ?3 ELSE"
+                                " (SELECT id FROM torrents WHERE info_hash = ?2) END)",
                                 -1, &st, NULL);
     if (rc != SQLITE_OK) {
         return sqlite_fail(s->db, rc, eb, "tokens");
     }
-    sqlite3_bind_int64(st, 1, user_id);
-    sqlite3_bind_blob(st, 2, info_hash, 20, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, key->user_id);
+    sqlite3_bind_blob(st, 2, key->info_hash, 20, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, key->torrent_id);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
@@ -937,11 +972,11 @@ static int sqlite_load_whitelist(void *ctx, store_whitelist_fn fn, void *arg,
 
 static int sqlite_load_snatches(void *ctx, store_snatch_fn fn, void *arg, struct mk_errbuf *eb)
 {
-    /* The join drops snatches of torrents that are gone: nobody can announce
-     * them, and the loader finds torrents by info_hash. */
+    /* Snatches of torrents that are gone come back with no info_hash, and the
+     * loader (which finds torrents by info_hash or id) drops them. */
     return sqlite_load(ctx,
                        "SELECT s.user_id, s.torrent_id, s.at, t.info_hash"
-                       " FROM snatches s JOIN torrents t ON t.id = s.torrent_id"
+                       " FROM snatches s LEFT JOIN torrents t ON t.id = s.torrent_id"
                        " ORDER BY s.torrent_id, s.user_id",
                        "snatches", sqlite_snatch_row,
                        &(struct sqlite_sink){.snatch = fn, .arg = arg}, eb);
@@ -1013,8 +1048,10 @@ static int sqlite_apply_one(struct sqlite_store *s, uint32_t kinds, const struct
         err = sqlite_step_done(s->db, s->add_transferred, eb, "apply transferred");
     }
     if (err == 0 && d->snatch) {
-        bool created = true;
-        if (users) {
+        /* Both kinds keep the snatch row: the torrents' backend counts a
+         * snatch only when its own row is new, wherever the users live. */
+        bool created = false;
+        if (users || torrents) {
             sqlite3_bind_int64(s->add_snatch, 1, d->user_id);
             sqlite3_bind_int64(s->add_snatch, 2, d->torrent_id);
             sqlite3_bind_int64(s->add_snatch, 3, d->at);
@@ -1110,41 +1147,53 @@ static int sqlite_apply_segment(void *ctx, const struct store_segment_id *id,
     return sqlite_apply_batch(ctx, id, rows, n, eb);
 }
 
+/* The methods "sqlite" and "memory" share: they differ only in open. */
+#define SQLITE_METHODS \
+    .close = sqlite_close, \
+    .load_users = sqlite_load_users, \
+    .load_torrents = sqlite_load_torrents, \
+    .load_whitelist = sqlite_load_whitelist, \
+    .load_snatches = sqlite_load_snatches, \
+    .apply = sqlite_apply, \
+    .apply_segment = sqlite_apply_segment, \
+    .ping = sqlite_admin_ping, \
+    .user_get = sqlite_admin_user_get, \
+    .user_get_by_passkey = sqlite_admin_user_get_by_passkey, \
+    .user_list = sqlite_admin_user_list, \
+    .user_insert = sqlite_admin_user_insert, \
+    .user_update = sqlite_admin_user_update, \
+    .user_delete = sqlite_admin_user_delete, \
+    .torrent_get = sqlite_admin_torrent_get, \
+    .torrent_insert = sqlite_admin_torrent_insert, \
+    .torrent_update = sqlite_admin_torrent_update, \
+    .whitelist_insert = sqlite_admin_whitelist_insert, \
+    .whitelist_delete = sqlite_admin_whitelist_delete, \
+    .class_list = sqlite_admin_class_list, \
+    .class_get = sqlite_admin_class_get, \
+    .class_insert = sqlite_admin_class_insert, \
+    .class_update = sqlite_admin_class_update, \
+    .class_delete = sqlite_admin_class_delete, \
+    .settings_load = sqlite_admin_settings_load, \
+    .settings_put = sqlite_admin_settings_put, \
+    .load_peers = sqlite_load_peers, \
+    .prune_peers = sqlite_prune_peers, \
+    .user_history = sqlite_user_history, \
+    .user_suspicious = sqlite_user_suspicious, \
+    .load_tokens = sqlite_load_tokens, \
+    .token_put = sqlite_token_put, \
+    .token_delete = sqlite_token_delete, \
+    .torrent_get_by_id = sqlite_admin_torrent_get_by_id,
+
 const struct store_ops store_sqlite_ops = {
     .version = MK_STORE_V3,
     .name = "sqlite",
     .open = sqlite_open,
-    .close = sqlite_close,
-    .load_users = sqlite_load_users,
-    .load_torrents = sqlite_load_torrents,
-    .load_whitelist = sqlite_load_whitelist,
-    .load_snatches = sqlite_load_snatches,
-    .apply = sqlite_apply,
-    .apply_segment = sqlite_apply_segment,
-    .ping = sqlite_admin_ping,
-    .user_get = sqlite_admin_user_get,
-    .user_get_by_passkey = sqlite_admin_user_get_by_passkey,
-    .user_list = sqlite_admin_user_list,
-    .user_insert = sqlite_admin_user_insert,
-    .user_update = sqlite_admin_user_update,
-    .user_delete = sqlite_admin_user_delete,
-    .torrent_get = sqlite_admin_torrent_get,
-    .torrent_insert = sqlite_admin_torrent_insert,
-    .torrent_update = sqlite_admin_torrent_update,
-    .whitelist_insert = sqlite_admin_whitelist_insert,
-    .whitelist_delete = sqlite_admin_whitelist_delete,
-    .class_list = sqlite_admin_class_list,
-    .class_get = sqlite_admin_class_get,
-    .class_insert = sqlite_admin_class_insert,
-    .class_update = sqlite_admin_class_update,
-    .class_delete = sqlite_admin_class_delete,
-    .settings_load = sqlite_admin_settings_load,
-    .settings_put = sqlite_admin_settings_put,
-    .load_peers = sqlite_load_peers,
-    .prune_peers = sqlite_prune_peers,
-    .user_history = sqlite_user_history,
-    .user_suspicious = sqlite_user_suspicious,
-    .load_tokens = sqlite_load_tokens,
-    .token_put = sqlite_token_put,
-    .token_delete = sqlite_token_delete,
+    SQLITE_METHODS
+};
+
+const struct store_ops store_memory_ops = {
+    .version = MK_STORE_V3,
+    .name = "memory",
+    .open = sqlite_open_memory,
+    SQLITE_METHODS
 };

@@ -388,26 +388,35 @@ int sqlite_admin_user_delete(void *ctx, uint32_t id, struct mk_errbuf *eb)
 
 /* ---- torrents ------------------------------------------------------------ */
 
-int sqlite_admin_torrent_get(void *ctx, const uint8_t info_hash[20], struct torrent_rec *out,
-                             struct mk_errbuf *eb)
+/* One torrent by info_hash (by_id false) or by id: the same columns. */
+static int admin_torrent_find(void *ctx, bool by_id, uint32_t id, const uint8_t info_hash[20],
+                              struct torrent_rec *out, struct mk_errbuf *eb)
 {
     sqlite3 *db = admin_db(ctx);
     sqlite3_stmt *st;
     int err = admin_prepare(db,
-                            "SELECT id, enabled, deleted, deleted_reason, snatches,"
-                            " COALESCE(name, ''), size, freeleech, upload_multiplier,"
-                            " download_multiplier, created_at, transferred FROM torrents"
-                            " WHERE info_hash = ?1",
+                            by_id ? "SELECT id, enabled, deleted, deleted_reason, snatches,"
+                                    " COALESCE(name, ''), size, freeleech, upload_multiplier,"
+                                    " download_multiplier, created_at, transferred, info_hash"
+                                    " FROM torrents WHERE id = ?1"
+                                  : "SELECT id, enabled, deleted, deleted_reason, snatches,"
+                                    " COALESCE(name, ''), size, freeleech, upload_multiplier,"
+                                    " download_multiplier, created_at, transferred, info_hash"
+                                    " FROM torrents WHERE info_hash = ?1",
                             &st, eb);
     if (err != 0) {
         return err;
     }
-    sqlite3_bind_blob(st, 1, info_hash, 20, SQLITE_TRANSIENT);
+    if (by_id) {
+        sqlite3_bind_int64(st, 1, id);
+    } else {
+        sqlite3_bind_blob(st, 1, info_hash, 20, SQLITE_TRANSIENT);
+    }
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    if (rc == SQLITE_ROW && sqlite3_column_bytes(st, 12) == 20) {
         memset(out, 0, sizeof(*out));
         out->row.id = admin_u32(st, 0, UINT32_MAX - 1);
-        memcpy(out->row.info_hash, info_hash, 20);
+        memcpy(out->row.info_hash, sqlite3_column_blob(st, 12), 20);
         out->row.enabled = sqlite3_column_int64(st, 1) != 0;
         out->row.deleted = sqlite3_column_int64(st, 2) != 0;
         admin_text(st, 3, out->row.reason, sizeof(out->row.reason));
@@ -420,13 +429,25 @@ int sqlite_admin_torrent_get(void *ctx, const uint8_t info_hash[20], struct torr
         out->down_mult = admin_u32(st, 9, MK_MULT_MAX);
         out->created_at = sqlite3_column_int64(st, 10);
         out->transferred = admin_u64(st, 11);
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == SQLITE_DONE || rc == SQLITE_ROW) {
         err = mk_fail(eb, MK_ENOTFOUND, "torrent");
     } else {
         err = admin_fail(db, rc, eb, "torrent");
     }
     sqlite3_finalize(st);
     return err;
+}
+
+int sqlite_admin_torrent_get(void *ctx, const uint8_t info_hash[20], struct torrent_rec *out,
+                             struct mk_errbuf *eb)
+{
+    return admin_torrent_find(ctx, false, 0, info_hash, out, eb);
+}
+
+int sqlite_admin_torrent_get_by_id(void *ctx, uint32_t id, struct torrent_rec *out,
+                                   struct mk_errbuf *eb)
+{
+    return admin_torrent_find(ctx, true, id, NULL, out, eb);
 }
 
 /* Binds ?1 info_hash, ?2 enabled, ?3 deleted, ?4 reason, ?5 name, ?6 size,

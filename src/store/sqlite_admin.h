@@ -19,6 +19,8 @@ int sqlite_admin_user_list(void *ctx, const struct user_filter *f, store_user_re
 int sqlite_admin_user_insert(void *ctx, struct user_rec *rec, bool has_id, struct mk_errbuf *eb);
 int sqlite_admin_user_update(void *ctx, const struct user_rec *rec, struct mk_errbuf *eb);
 int sqlite_admin_user_delete(void *ctx, uint32_t id, struct mk_errbuf *eb);
+int sqlite_admin_torrent_get_by_id(void *ctx, uint32_t id, struct torrent_rec *out,
+                                   struct mk_errbuf *eb);
 int sqlite_admin_torrent_get(void *ctx, const uint8_t info_hash[20], struct torrent_rec *out,
                              struct mk_errbuf *eb);
 int sqlite_admin_torrent_insert(void *ctx, struct torrent_rec *rec, struct mk_errbuf *eb);

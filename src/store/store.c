@@ -13,10 +13,9 @@
 
 #include "util/log.h"
 
-extern const struct store_ops store_pg_ops; /* store/pg.c */
-
 static const struct store_ops *const store_backends[] = {
     &store_sqlite_ops,
+    &store_memory_ops,
     &store_pg_ops,
 };
 
@@ -496,8 +495,7 @@ int store_token_put(struct store *st, const struct token_row *row, struct mk_err
     return store_done_v2(st, "token_put", st->ops->token_put(st->ctx, row, eb), eb);
 }
 
-int store_token_delete(struct store *st, uint32_t user_id, const uint8_t info_hash[20],
-                       struct mk_errbuf *eb)
+int store_token_delete(struct store *st, const struct token_row *key, struct mk_errbuf *eb)
 {
     struct mk_errbuf local;
     eb = eb ? eb : &local;
@@ -505,6 +503,18 @@ int store_token_delete(struct store *st, uint32_t user_id, const uint8_t info_ha
     if (rc < 0) {
         return rc;
     }
-    return store_done_v2(st, "token_delete", st->ops->token_delete(st->ctx, user_id, info_hash, eb),
+    return store_done_v2(st, "token_delete", st->ops->token_delete(st->ctx, key, eb), eb);
+}
+
+int store_torrent_get_by_id(struct store *st, uint32_t id, struct torrent_rec *out,
+                            struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v3(st, st->ops && st->ops->torrent_get_by_id, "torrent_get_by_id", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done_v2(st, "torrent_get_by_id", st->ops->torrent_get_by_id(st->ctx, id, out, eb),
                          eb);
 }

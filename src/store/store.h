@@ -142,10 +142,9 @@ enum store_kind {
  *             (ignored when present) and the history's completed_at; the
  *             suspicious row.
  *   TORRENTS  torrents.transferred += downloaded (with announces > 0);
- *             torrents.snatches += 1 for a snatch. With USERS in the same
- *             store, only when the snatch row was new; alone, for every
- *             delta with snatch set (the tracker already counts a user's
- *             snatch of a torrent once, and the segment id stops replays).
+ *             torrents.snatches += 1 for a snatch whose (user, torrent) row
+ *             this store had not recorded yet: a backend holding torrents
+ *             keeps that row too, even when users live elsewhere.
  *   PEERS     the peer row (newest version wins, gone ones kept as gone). */
 struct store_segment_id {
     uint64_t boot;
@@ -268,16 +267,19 @@ struct suspicious_row {
     int64_t at;               /* unix seconds of the announce */
     uint64_t uploaded;        /* raw bytes not credited */
     char reason[16];          /* "no_leechers" or "too_fast" */
+    uint32_t torrent_id;      /* info_hash is all zero when the backend holds no torrents */
 };
 typedef int (*store_suspicious_fn)(const struct suspicious_row *row, void *arg);
 
 /* A freeleech token: a user's own factors on one torrent, until expires. */
 struct token_row {
     uint32_t user_id;
-    uint8_t info_hash[20];
+    uint8_t info_hash[20]; /* loads: all zero when the backend holds no torrents */
     uint32_t up_mult;     /* per-mille */
     uint32_t down_mult;
     int64_t expires;      /* unix seconds; 0: never */
+    uint32_t torrent_id;  /* writes: the torrent's id when the caller knows it (a split
+                           * config); 0: the backend finds it by info_hash */
 };
 typedef int (*store_token_fn)(const struct token_row *row, void *arg);
 
@@ -383,9 +385,13 @@ struct store_ops {
                        struct mk_errbuf *eb);
     /* Inserts or replaces a token (MK_ENOTFOUND: no such user or torrent). */
     int (*token_put)(void *ctx, const struct token_row *row, struct mk_errbuf *eb);
-    /* MK_ENOTFOUND if the user had no token on that torrent. */
-    int (*token_delete)(void *ctx, uint32_t user_id, const uint8_t info_hash[20],
-                        struct mk_errbuf *eb);
+    /* Deletes key's user's token on key's torrent (key->torrent_id, or by
+     * key->info_hash when 0). MK_ENOTFOUND if the user had none there. */
+    int (*token_delete)(void *ctx, const struct token_row *key, struct mk_errbuf *eb);
+    /* As torrent_get, by id: what a split config needs to name the torrents
+     * of rows kept in the users' backend. */
+    int (*torrent_get_by_id)(void *ctx, uint32_t id, struct torrent_rec *out,
+                             struct mk_errbuf *eb);
 };
 
 /* The registry: NULL when no backend has that name. */
@@ -393,6 +399,8 @@ const struct store_ops *store_find(const char *name);
 
 /* Backends known to the registry (one file each). */
 extern const struct store_ops store_sqlite_ops; /* store/sqlite.c */
+extern const struct store_ops store_memory_ops; /* store/sqlite.c: an in-memory database */
+extern const struct store_ops store_pg_ops;     /* store/pg.c */
 
 /* An open store: the backend and its context. */
 struct store {
@@ -402,6 +410,20 @@ struct store {
 
 int store_open(struct store *st, const char *backend, const struct store_cfg *cfg,
                struct mk_errbuf *eb);
+
+/* Where one kind lives: a backend name and how to reach it. */
+struct store_place {
+    const char *backend;
+    const char *path;
+    const char *dsn;
+};
+
+/* Opens the store of users, torrents and peers (places[0..2], enum
+ * store_kind's bit order). Kinds placed alike share one open backend; when
+ * all three do, st is that backend itself. Otherwise st routes each method
+ * to its kind's backend (store/split.c) and applies each journal segment
+ * once in each. */
+int store_open_kinds(struct store *st, const struct store_place places[3], struct mk_errbuf *eb);
 void store_close(struct store *st);
 int store_load_users(struct store *st, store_user_fn fn, void *arg, struct mk_errbuf *eb);
 int store_load_torrents(struct store *st, store_torrent_fn fn, void *arg, struct mk_errbuf *eb);
@@ -418,8 +440,9 @@ int store_user_history(struct store *st, uint32_t user_id, uint64_t offset, uint
 int store_load_tokens(struct store *st, uint32_t user_id, int64_t now, store_token_fn fn,
                       void *arg, struct mk_errbuf *eb);
 int store_token_put(struct store *st, const struct token_row *row, struct mk_errbuf *eb);
-int store_token_delete(struct store *st, uint32_t user_id, const uint8_t info_hash[20],
-                       struct mk_errbuf *eb);
+int store_token_delete(struct store *st, const struct token_row *key, struct mk_errbuf *eb);
+int store_torrent_get_by_id(struct store *st, uint32_t id, struct torrent_rec *out,
+                            struct mk_errbuf *eb);
 int store_user_suspicious(struct store *st, uint32_t user_id, uint64_t offset, uint32_t limit,
                           store_suspicious_fn fn, void *arg, uint64_t *total,
                           struct mk_errbuf *eb);

@@ -1,8 +1,11 @@
 /* tests/conformance/test_store_conformance.c: what every store backend must
  * do, run unchanged against each one through the store_* wrappers.
  *
- * Usage: test_store_conformance <backend>   (sqlite | postgres)
- * sqlite gets a fresh database file per test; postgres a fresh, empty schema
+ * Usage: test_store_conformance <backend>   (sqlite | memory | split | postgres)
+ * sqlite gets a fresh database file per test; memory a fresh in-memory
+ * database that a second connection keeps alive across reopens (as the
+ * daemon's loader does); split puts users, torrents and peers in three
+ * SQLite files through store_open_kinds (store/split.c); postgres a fresh, empty schema
  * per test in the server named by MIKA_TEST_PG_DSN (tests/lib/pgserver.py
  * starts one; CTest registers both runs). A missing server is a failure,
  * never a skip. Only the fixture knows the backend: every test reads and
@@ -36,6 +39,9 @@ struct fixture {
     int log_fd;
     struct store_cfg cfg;
     struct store st;
+    struct store keeper;              /* memory: holds the database between reopens */
+    char parts[3][128];               /* split: one SQLite file per kind */
+    struct store_place places[3];
 };
 
 /* ---- fixture: the only backend-specific code --------------------------- */
@@ -73,6 +79,19 @@ static int setup(void **state)
     if (strcmp(backend, "sqlite") == 0) {
         snprintf(fx->db, sizeof(fx->db), "%s/mika.db", fx->dir);
         fx->cfg.path = fx->db;
+    } else if (strcmp(backend, "memory") == 0) {
+        snprintf(fx->db, sizeof(fx->db), "%s/mika.db", fx->dir);
+        fx->cfg.path = fx->db;
+        struct mk_errbuf eb = {{0}};
+        if (store_open(&fx->keeper, "memory", &fx->cfg, &eb) != 0) {
+            fail_msg("memory keeper: %s", eb.msg);
+        }
+    } else if (strcmp(backend, "split") == 0) {
+        static const char *const names[3] = {"users", "torrents", "peers"};
+        for (int k = 0; k < 3; k++) {
+            snprintf(fx->parts[k], sizeof(fx->parts[k]), "%s/%s.db", fx->dir, names[k]);
+            fx->places[k] = (struct store_place){"sqlite", fx->parts[k], ""};
+        }
     } else if (strcmp(backend, "postgres") == 0) {
         snprintf(fx->schema, sizeof(fx->schema), "conf_%d_%u", (int)getpid(), ++seq);
         char sql[128];
@@ -92,6 +111,7 @@ static int teardown(void **state)
 {
     struct fixture *fx = *state;
     store_close(&fx->st);
+    store_close(&fx->keeper);
     mk_log_setup(MK_LOG_INFO, MK_LOG_TEXT, 2);
     close(fx->log_fd);
     if (fx->schema[0]) {
@@ -122,7 +142,8 @@ static const char *log_text(struct fixture *fx)
 static void open_store(struct fixture *fx)
 {
     struct mk_errbuf eb = {{0}};
-    int rc = store_open(&fx->st, backend, &fx->cfg, &eb);
+    int rc = strcmp(backend, "split") == 0 ? store_open_kinds(&fx->st, fx->places, &eb)
+                                           : store_open(&fx->st, backend, &fx->cfg, &eb);
     if (rc != 0) {
         fail_msg("store_open(%s): %s: %s", backend, mk_err_name(rc), eb.msg);
     }
@@ -1210,11 +1231,11 @@ static void test_apply_records_suspicious_uploads_newest_first(void **state)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: %s sqlite|postgres\n", argv[0]);
+        fprintf(stderr, "usage: %s sqlite|memory|split|postgres\n", argv[0]);
         return 2;
     }
     backend = argv[1];
-    if (!store_find(backend)) {
+    if (strcmp(backend, "split") != 0 && !store_find(backend)) {
         fprintf(stderr, "%s: no backend \"%s\" in the registry\n", argv[0], backend);
         return 1;
     }
