@@ -57,23 +57,19 @@ struct fuzz_route {
     const char *content_type;
     bool user_out;     /* a 2xx answer is a user object */
     bool torrent_out;  /* a 2xx answer is a torrent object */
-    bool existing_only; /* path parameter: only the seeded ids (see below) */
 };
 
 static const struct fuzz_route fuzz_routes[] = {
-    {api_users_create, "application/json", true, false, false},
-    {api_users_update, "application/json", true, false, false},
-    {api_users_rotate, "application/json", true, false, false},
-    {api_torrents_create, "application/json", false, true, false},
-    {api_torrents_create, "application/x-bittorrent", false, true, false},
-    {api_torrents_update, "application/json", false, true, false},
-    {api_whitelist_add, "application/json", false, false, false},
-    {api_classes_create, "application/json", false, false, false},
-    /* api_classes_update reads the class it failed to load (api_admin.c, `bool
-     * was = c.may_download` after a failed api_class_load: UBSan stops on it),
-     * so until that is fixed it gets only classes that exist. */
-    {api_classes_update, "application/json", false, false, true},
-    {api_settings_put, "application/json", false, false, false},
+    {api_users_create, "application/json", true, false},
+    {api_users_update, "application/json", true, false},
+    {api_users_rotate, "application/json", true, false},
+    {api_torrents_create, "application/json", false, true},
+    {api_torrents_create, "application/x-bittorrent", false, true},
+    {api_torrents_update, "application/json", false, true},
+    {api_whitelist_add, "application/json", false, false},
+    {api_classes_create, "application/json", false, false},
+    {api_classes_update, "application/json", false, false},
+    {api_settings_put, "application/json", false, false},
 };
 #define FUZZ_NROUTES (sizeof(fuzz_routes) / sizeof(fuzz_routes[0]))
 
@@ -236,8 +232,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         served = 0;
     }
     const struct fuzz_route *rt = &fuzz_routes[data[0] % FUZZ_NROUTES];
-    const char *param = rt->existing_only ? fuzz_params[data[1] & 1]
-                                          : fuzz_params[data[1] % FUZZ_NPARAMS];
+    const char *param = fuzz_params[data[1] % FUZZ_NPARAMS];
     fuzz_call(env, rt, param, data + 2, size - 2);
     return 0;
 }

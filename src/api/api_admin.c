@@ -278,7 +278,7 @@ void api_classes_update(struct api *a, const struct api_req *r, struct api_resp 
         api_error(out, 400, "missing_field", "body: no field to change");
         return;
     }
-    struct class_row c;
+    struct class_row c = {0}; /* read below even when the load failed */
     struct mk_errbuf eb = {{0}};
     pthread_mutex_lock(&a->mu);
     int rc = api_class_load(a, r, &c, out);

@@ -232,6 +232,12 @@ void api_stats_metrics(struct api *a, const struct api_req *r, struct api_resp *
     api_metric(&t, "mika_connections_refused_total", "counter",
                "Connections closed at once because the connection cap was reached.",
                st.conns_refused);
+    api_metric(&t, "mika_passkey_guess_blocks_total", "counter",
+               "Times an address reached tracker.passkey_guess_limit unknown passkeys a minute.",
+               st.guess_blocked);
+    api_metric(&t, "mika_passkey_guess_refused_total", "counter",
+               "Requests refused because their address was guessing passkeys.",
+               st.guess_refused);
     api_metric(&t, "mika_journal_backlog_bytes", "gauge",
                "Journal segments waiting for the store (grows while it is down).",
                atomic_load(&a->tracker->journal_backlog));

@@ -542,6 +542,7 @@ struct config_file {
     FILE *f;
     int lineno;      /* of the line last handed to inih */
     bool too_long;   /* the reader stopped at an over-long line */
+    bool nul;        /* the reader stopped at a line holding a NUL byte */
     struct mk_config *cfg;
     const char *path;
     struct mk_errbuf *eb;
@@ -555,12 +556,29 @@ struct config_file {
 static char *config_read_line(char *str, int num, void *stream)
 {
     struct config_file *cf = stream;
-    if (cf->too_long || !fgets(str, num, cf->f)) {
+    if (cf->too_long || cf->nul || num < 2) {
+        return NULL;
+    }
+    /* Not fgets: a NUL byte would end the line early and hide the rest of
+     * it (a "[section]" after it is lost without a word). */
+    size_t len = 0;
+    int c = 0;
+    while (len < (size_t)num - 1 && (c = getc(cf->f)) != EOF) {
+        str[len++] = (char)c;
+        cf->nul |= c == '\0';
+        if (c == '\n') {
+            break;
+        }
+    }
+    str[len] = '\0';
+    if (len == 0) {
         return NULL;
     }
     cf->lineno++;
-    size_t len = strlen(str);
-    if (len > 0 && str[len - 1] != '\n' && !feof(cf->f)) {
+    if (cf->nul) {
+        return NULL;
+    }
+    if (str[len - 1] != '\n' && !feof(cf->f)) {
         cf->too_long = true;
         return NULL;
     }
@@ -632,6 +650,10 @@ static int config_load_file(struct mk_config *cfg, const char *path, struct mk_e
     }
     if (rc < 0) {
         return mk_fail(eb, MK_ENOMEM, "%s: inih failed (%d)", path, rc);
+    }
+    if (cf.nul) {
+        return mk_fail(eb, MK_EINVAL, "%s:%d: NUL byte in the line (is this a text file?)", path,
+                       cf.lineno);
     }
     if (cf.too_long) {
         return mk_fail(eb, MK_EINVAL,

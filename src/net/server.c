@@ -283,12 +283,14 @@ static int conn_answer(struct server_worker *w, struct conn *c, const struct htt
     uint32_t now_s = (uint32_t)(now_ms() / 1000);
     if (c->guarded && guard_passkey_refused(w->guard, c->guard_key, now_s)) {
         guard_passkey_refusal(w->guard);
+        atomic_fetch_add_explicit(&w->local.counters->guess_refused, 1, memory_order_relaxed);
         c->closing = true;
         bencode_failure(b, passkey_refusal);
         return 200;
     }
     int status = tracker_answer(w->t, &w->local, req, &c->src, b);
     if (c->guarded && is_unknown_passkey(b) && guard_passkey_miss(w->guard, c->guard_key, now_s)) {
+        atomic_fetch_add_explicit(&w->local.counters->guess_blocked, 1, memory_order_relaxed);
         int64_t now = now_ms();
         if (now - w->guard_log_ms >= 1000) {
             char text[INET6_ADDRSTRLEN];

@@ -679,6 +679,8 @@ void tracker_stats_read(const struct tracker *t, struct tracker_stats *out)
         out->conns_opened += atomic_load_explicit(&c->conns_opened, memory_order_relaxed);
         out->conns_closed += atomic_load_explicit(&c->conns_closed, memory_order_relaxed);
         out->conns_refused += atomic_load_explicit(&c->conns_refused, memory_order_relaxed);
+        out->guess_blocked += atomic_load_explicit(&c->guess_blocked, memory_order_relaxed);
+        out->guess_refused += atomic_load_explicit(&c->guess_refused, memory_order_relaxed);
     }
 }
 

@@ -55,6 +55,8 @@ struct tracker_counters {
     _Atomic uint64_t conns_opened;  /* tracker-port connections accepted (server.c) */
     _Atomic uint64_t conns_closed;
     _Atomic uint64_t conns_refused; /* turned away at the connection cap */
+    _Atomic uint64_t guess_blocked; /* addresses that reached passkey_guess_limit (server.c) */
+    _Atomic uint64_t guess_refused; /* requests refused while their address was blocked */
 };
 
 /* A sum over every slot. */
@@ -67,6 +69,8 @@ struct tracker_stats {
     uint64_t conns_opened;
     uint64_t conns_closed;
     uint64_t conns_refused;
+    uint64_t guess_blocked;
+    uint64_t guess_refused;
 };
 
 /* State shared by every worker. Members guard themselves (shard locks,

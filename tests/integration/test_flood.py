@@ -151,6 +151,7 @@ class PasskeyGuessTest(MikaTestCase):
     passkeys is refused for a while, whatever passkey it sends next, while
     other addresses are served."""
     LIMIT = 10
+    with_api = True
     config = {'server': {'workers': 1},
               'tracker': {'interval': 600, 'min_interval': 300, 'passkey_guess_limit': LIMIT}}
     REFUSAL = b'too many unknown passkeys from this address, try again later'
@@ -188,6 +189,11 @@ class PasskeyGuessTest(MikaTestCase):
         # Another address is served.
         self.assertIn(b'8:intervali600e', self.get_from('127.4.0.2', good))
         self.mika.wait_log('unknown passkeys a minute', timeout=5)
+        # Counted for the operator: one address blocked, four requests refused.
+        status, _, text = self.mika.api('GET', '/metrics')
+        self.assertEqual(status, 200)
+        self.assertIn('\nmika_passkey_guess_blocks_total 1\n', text)
+        self.assertIn('\nmika_passkey_guess_refused_total 4\n', text)
 
 
 if __name__ == '__main__':

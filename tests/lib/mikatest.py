@@ -793,12 +793,13 @@ class MikaTestCase(unittest.TestCase):
 
     config = {}
     env = {}
+    with_api = False  # True: the daemon is a MikaApi (self.mika.api(...) works)
 
     @classmethod
     def setUpClass(cls):
         """Starts the class's daemon."""
         super().setUpClass()
-        cls.mika = Mika(cls.config, cls.env)
+        cls.mika = (MikaApi if cls.with_api else Mika)(cls.config, cls.env)
         cls.mika.__enter__()
 
     @classmethod

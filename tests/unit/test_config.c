@@ -364,6 +364,25 @@ static void test_overlong_line_is_an_error_with_its_line(void **state)
     assert_memory_equal(eb.msg, want, strlen(want));
 }
 
+/* A NUL byte would otherwise cut its line short and swallow what follows
+ * (a "[log]" after it went unseen, its keys landing in the section before). */
+static void test_nul_byte_is_an_error_with_its_line(void **state)
+{
+    static const char ini[] = "[tracker]\ninterval = 1800\n\0[log]\nlevel = debug\n";
+    struct fixture *fx = *state;
+    FILE *f = fopen(fx->path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(ini, 1, sizeof(ini) - 1, f), sizeof(ini) - 1);
+    fclose(f);
+    struct mk_config c;
+    struct mk_errbuf eb = {{0}};
+    config_defaults(&c);
+    assert_int_equal(config_load(&c, fx->path, NULL, &eb), MK_EINVAL);
+    char want[256];
+    snprintf(want, sizeof(want), "%s:3: NUL byte in the line (is this a text file?)", fx->path);
+    assert_string_equal(eb.msg, want);
+}
+
 static void test_missing_file_is_eio(void **state)
 {
     struct mk_config c;
@@ -711,6 +730,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_syntax_error_reports_its_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_indented_line_is_not_a_continuation, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_nul_byte_is_an_error_with_its_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlong_line_is_an_error_with_its_line, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_missing_file_is_eio, setup, teardown),
