@@ -263,6 +263,15 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
 {
     const struct mk_config *cfg = &d->cfg;
     raise_fd_limit(cfg->max_connections + 256);
+    /* A scrape's hashes cost up to 71 bytes each ("info_hash=", 20 escaped
+     * bytes, "&"), plus the path: a limit the request line cannot carry
+     * would only show as 414 answers. */
+    size_t scrape_line = 64 + (size_t)cfg->scrape_max_hashes * 71;
+    if (scrape_line > cfg->max_request_line) {
+        mk_log(MK_LOG_WARN, "serve", "tracker.scrape_max_hashes = %u needs a request line of about"
+               " %zu bytes, above http.max_request_line = %u: such scrapes are refused with 414",
+               cfg->scrape_max_hashes, scrape_line, cfg->max_request_line);
+    }
     for (unsigned k = 0; k < 3; k++) {
         struct store_place *p = &d->places[k];
         config_store_kind(cfg, k, &p->backend, &p->path, &p->dsn);

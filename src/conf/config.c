@@ -113,7 +113,7 @@ static const struct config_key config_keys[] = {
                "most peers returned in one answer, whatever numwant says"),
     CONFIG_ROW("tracker", "expiry_factor", CONFIG_U32, expiry_factor, 1, 100, "2",
                "a peer expires after interval x expiry_factor seconds without announcing"),
-    CONFIG_ROW("tracker", "scrape_max_hashes", CONFIG_U32, scrape_max_hashes, 1, 1000, "64",
+    CONFIG_ROW("tracker", "scrape_max_hashes", CONFIG_U32, scrape_max_hashes, 1, 1000, "24",
                "most info_hash parameters in one scrape"),
     CONFIG_ROW("tracker", "allow_ip_param", CONFIG_BOOL, allow_ip_param, 0, 0, "false",
                "honour the ip=, ipv4= and ipv6= announce parameters"),

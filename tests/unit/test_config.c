@@ -104,7 +104,7 @@ static void test_defaults_are_the_documented_values(void **state)
     assert_int_equal(c.numwant_default, 30);
     assert_int_equal(c.numwant_max, 100);
     assert_int_equal(c.expiry_factor, 2);
-    assert_int_equal(c.scrape_max_hashes, 64);
+    assert_int_equal(c.scrape_max_hashes, 24);
     assert_false(c.allow_ip_param);
     assert_true(c.whitelist);
     assert_string_equal(c.real_ip_header, "");
