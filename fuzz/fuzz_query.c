@@ -36,7 +36,7 @@ static void fuzz_announce(const char *q, size_t size)
 {
     struct announce_req req;
     struct mk_errbuf eb = {{0}};
-    int rc = announce_parse(q, size, &req, &eb);
+    int rc = announce_parse(q, size, QUERY_MAX_PARAMS, &req, &eb);
     FUZZ_CHECK(rc == 0 || rc == MK_EINVAL || rc == MK_ELIMIT);
     if (rc != 0) {
         fuzz_check_message(&eb);

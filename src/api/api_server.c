@@ -23,7 +23,6 @@
 #include "util/log.h"
 
 #define API_THREADS 4
-#define API_MAX_CONNECTIONS 64
 #define API_CONNECTION_TIMEOUT 30 /* seconds */
 /* A client that keeps sending past this after its body was refused is cut off. */
 #define API_DISCARD_MAX (64u << 20)
@@ -432,7 +431,7 @@ int api_start(struct api **out, const struct api_deps *deps, struct mk_errbuf *e
         flags, cfg->api_port, NULL, NULL, api_access, a, MHD_OPTION_SOCK_ADDR, &ss,
         MHD_OPTION_HTTPS_MEM_CERT, a->tls.cert_pem, MHD_OPTION_HTTPS_MEM_KEY, a->tls.key_pem,
         MHD_OPTION_HTTPS_PRIORITIES, API_TLS_PRIORITIES, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)API_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
+        (unsigned)API_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned)a->cfg->api_max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT,
         MHD_OPTION_NOTIFY_COMPLETED, api_completed, a, MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log,
         a, MHD_OPTION_END);

@@ -102,6 +102,10 @@ static const struct config_key config_keys[] = {
                "seconds from a request's first byte to its complete headers"),
     CONFIG_ROW("http", "max_keepalive_requests", CONFIG_U32, max_keepalive_requests, 1, 1000000,
                "1000", "requests served on one connection before it is closed"),
+    CONFIG_ROW("http", "max_headers", CONFIG_U32, max_headers, 8, 1024, "64",
+               "header lines in one request; more are answered 431"),
+    CONFIG_ROW("http", "max_query_params", CONFIG_U32, max_query_params, 8, 1024, "64",
+               "parameters in one announce query; more are refused"),
 
     CONFIG_ROW("tracker", "interval", CONFIG_U32, interval, 1, 86400, "1800",
                "seconds between announces asked of clients"),
@@ -163,6 +167,8 @@ static const struct config_key config_keys[] = {
                "directory of the generated certificate, key and api.key", .nonempty = true),
     CONFIG_ROW("api", "max_body_bytes", CONFIG_U32, api_max_body_bytes, 1024, 67108864,
                "1048576", "largest request body the admin API accepts, in bytes"),
+    CONFIG_ROW("api", "max_connections", CONFIG_U32, api_max_connections, 1, 10000, "64",
+               "open admin API connections; more are refused at accept"),
     CONFIG_ROW("api", "announce_url", CONFIG_STRING, api_announce_url, 0, 0, "",
                "base of announce URLs in API answers; empty = http://<hostname>:<server.port>"),
 

@@ -42,6 +42,8 @@ struct mk_config {
     uint32_t idle_timeout;         /* idle_timeout = 30 s, keep-alive with no request */
     uint32_t header_timeout;       /* header_timeout = 10 s, from a request's first byte */
     uint32_t max_keepalive_requests; /* max_keepalive_requests = 1000 */
+    uint32_t max_headers;          /* max_headers = 64 header lines */
+    uint32_t max_query_params;     /* max_query_params = 64 announce parameters */
 
     /* [tracker] */
     uint32_t interval;         /* interval = 1800 s */
@@ -49,7 +51,7 @@ struct mk_config {
     uint32_t numwant_default;  /* numwant_default = 30 */
     uint32_t numwant_max;      /* numwant_max = 100 */
     uint32_t expiry_factor;    /* expiry_factor = 2: a peer expires after interval x this */
-    uint32_t scrape_max_hashes; /* scrape_max_hashes = 64 */
+    uint32_t scrape_max_hashes; /* scrape_max_hashes = 24 */
     bool allow_ip_param;       /* allow_ip_param = false: honour ipv4=/ipv6= */
     bool whitelist;            /* whitelist = true: check peer_id prefixes (BEP 20) */
     uint32_t max_upload_mibps; /* max_upload_mibps = 128: faster uploads are suspicious; 0 = off */
@@ -83,6 +85,7 @@ struct mk_config {
     char api_keys[1024];           /* keys = "": comma list of bearer keys; empty = data_dir/api.key */
     char api_data_dir[4096];       /* data_dir = . */
     uint32_t api_max_body_bytes;   /* max_body_bytes = 1048576 */
+    uint32_t api_max_connections;  /* max_connections = 64 */
     char api_announce_url[256];    /* announce_url = "": base of announce URLs in answers */
 
     /* [bonus]: points earned by seeding, booked on every announce (acct/rules.h) */

@@ -662,7 +662,7 @@ int server_worker_new(struct server_worker **out, uint32_t id, const struct trac
     w->limits = (struct http_limits){
         .max_request_line = cfg->max_request_line,
         .max_head = cfg->max_request_bytes,
-        .max_headers = 64,
+        .max_headers = cfg->max_headers,
     };
     w->real_ip_header = (struct mk_str){cfg->real_ip_header, strlen(cfg->real_ip_header)};
     /* This worker's share of the per-address limits: max_conns is its share

@@ -345,7 +345,7 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
     const struct mk_config *cfg = t->cfg;
     struct announce_req a;
     struct mk_errbuf eb = {{0}};
-    if (announce_parse(req->query.p, req->query.len, &a, &eb) != MK_OK) {
+    if (announce_parse(req->query.p, req->query.len, cfg->max_query_params, &a, &eb) != MK_OK) {
         bencode_failure(b, eb.msg);
         return 200;
     }

@@ -309,7 +309,7 @@ static int announce_param(enum query_key k, struct mk_str v, struct announce_req
     return 0;
 }
 
-int announce_parse(const char *query, size_t len, struct announce_req *out,
+int announce_parse(const char *query, size_t len, size_t max_params, struct announce_req *out,
                    struct mk_errbuf *eb)
 {
     static const enum query_key required[] = {KEY_INFO_HASH, KEY_PEER_ID,    KEY_PORT,
@@ -320,7 +320,7 @@ int announce_parse(const char *query, size_t len, struct announce_req *out,
     uint32_t seen = 0;
     size_t params = 0;
     while (query_next(&it, &key, &val)) {
-        if (++params > QUERY_MAX_PARAMS) {
+        if (++params > max_params) {
             return mk_fail(eb, MK_ELIMIT, "too many parameters");
         }
         enum query_key k = query_key_find(key);

@@ -16,7 +16,8 @@
 
 #include "util/err.h"
 
-#define QUERY_MAX_PARAMS 64 /* more than this: MK_ELIMIT "too many parameters" */
+/* The default cap on an announce's parameters (http.max_query_params). */
+#define QUERY_MAX_PARAMS 64
 
 enum announce_event {
     EVENT_NONE,      /* absent or empty: a regular update */
@@ -48,8 +49,9 @@ struct announce_req {
 };
 
 /* Parses query bytes (after '?', without it; may be empty). MK_EINVAL with a
- * message naming the key for anything missing or malformed. */
-int announce_parse(const char *query, size_t len, struct announce_req *out,
+ * message naming the key for anything missing or malformed; MK_ELIMIT "too
+ * many parameters" past max_params parameters, known or not. */
+int announce_parse(const char *query, size_t len, size_t max_params, struct announce_req *out,
                    struct mk_errbuf *eb);
 
 /* Collects the info_hash values of a scrape query into hashes (room for max),

@@ -6,8 +6,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
-from mikatest import (MikaTestCase, announce_url, bdecode, build_request, peer_id,  # noqa: E402
-                      run_tests, scrape_url, TIMEOUT_SCALE)
+from mikatest import (MikaTestCase, announce_url, bdecode, build_request, failure,  # noqa: E402
+                      peer_id, run_tests, scrape_url, TIMEOUT_SCALE)
 
 
 def ok_head(body, close=False):
@@ -170,6 +170,38 @@ class KeepaliveLimitTest(MikaTestCase):
                 self.assertEqual(st, 200)
                 self.assertEqual(hdrs[''], ok_head(body, close=(i == 2)), 'request %d' % i)
             self.assertTrue(c.wait_closed(3))
+
+
+class HeaderAndParameterLimitTest(MikaTestCase):
+    """http.max_headers and http.max_query_params are the operator's: one
+    more header line than allowed is 431 and a close, one more announce
+    parameter is the bencoded refusal naming the limit."""
+    config = {'http': {'max_headers': 8, 'max_query_params': 10}}
+
+    def test_one_header_line_too_many_is_431(self):
+        _, pk = self.mika.add_user()
+        _, ih = self.new_torrent()
+        path = announce_url(pk, ih, peer_id(), 6881, left=10, numwant=0)
+        eight = {'X-Pad-%d' % i: 'p' for i in range(7)}  # and Host
+        st, _, body = self.mika.get(path, headers=eight)
+        self.assertEqual(st, 200, body)
+        self.assertNotIn(b'failure', body)
+        nine = dict(eight, **{'X-Pad-7': 'p'})
+        resps, closed = self.mika.exchange(build_request(path, nine))
+        self.assertEqual(resps[0][0], 431)
+        self.assertTrue(closed)
+
+    def test_one_parameter_too_many_is_refused_by_name(self):
+        _, pk = self.mika.add_user()
+        _, ih = self.new_torrent()
+        path = announce_url(pk, ih, peer_id(), 6881, left=10, numwant=0)
+        have = len(path.partition('?')[2].split('&'))
+        self.assertLess(have, 10)
+        path += ''.join('&x%d=1' % i for i in range(10 - have))
+        st, _, body = self.mika.get(path)
+        self.assertNotIn(b'failure', body)
+        st, _, body = self.mika.get(path + '&y=1')
+        self.assertEqual((st, body), (200, failure('too many parameters')))
 
 
 class TimeoutTest(MikaTestCase):

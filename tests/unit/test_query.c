@@ -34,7 +34,7 @@ static struct result announce(const char *q)
     memset(&r, 0, sizeof(r));
     size_t len = strlen(q);
     char *g = guard_dup(q, len);
-    r.rc = announce_parse(g, len, &r.req, &r.eb);
+    r.rc = announce_parse(g, len, QUERY_MAX_PARAMS, &r.req, &r.eb);
     guard_free(g, len);
     return r;
 }
@@ -344,6 +344,20 @@ static void test_announce_parameter_count_limit(void **state)
     expect_fail(q, MK_ELIMIT, "too many parameters");
 }
 
+static void test_announce_parameter_cap_is_the_callers(void **state)
+{
+    (void)state;
+    char q[512];
+    strcpy(q, REQ "&x=1&y=2"); /* 8 parameters */
+    struct announce_req req;
+    struct mk_errbuf eb = {{0}};
+    assert_int_equal(announce_parse(q, strlen(q), 8, &req, &eb), MK_OK);
+    strcat(q, "&z=3");
+    assert_int_equal(announce_parse(q, strlen(q), 8, &req, &eb), MK_ELIMIT);
+    assert_string_equal(eb.msg, "too many parameters");
+    assert_int_equal(announce_parse(q, strlen(q), 9, &req, &eb), MK_OK);
+}
+
 /* scrape */
 
 struct scrape_result {
@@ -447,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_announce_ipv4_address_and_port),
         cmocka_unit_test(test_announce_ipv6_address_and_bracketed_port),
         cmocka_unit_test(test_announce_parameter_count_limit),
+        cmocka_unit_test(test_announce_parameter_cap_is_the_callers),
         cmocka_unit_test(test_scrape_sorts_and_removes_duplicates),
         cmocka_unit_test(test_scrape_single_binary_hash),
         cmocka_unit_test(test_scrape_accepts_max_distinct_with_repeats),
