@@ -488,6 +488,24 @@ class RestartTest(unittest.TestCase):
                          [(t1, 2), (t2, 1)])
         self.assertEqual(m.query('SELECT count(*) FROM snatches'), [(3,)])
 
+    def test_announces_faster_than_min_interval_are_answered_and_credited_once(self):
+        # min_interval is 60 s; these come within milliseconds. Each is
+        # answered normally (docs/SECURITY.md) and, crediting being by the
+        # difference from the peer's previous report, the same report sent
+        # again adds nothing.
+        m = self.m
+        uid, pk = m.add_user()
+        _, ih = m.add_torrent()
+        m.reload()
+        pid = peer_id()
+        self.announce(pk, ih, pid, uploaded=100, downloaded=10, left=5)
+        for _ in range(20):
+            d = self.announce(pk, ih, pid, uploaded=5100, downloaded=710, left=5)
+            self.assertEqual((d[b'interval'], d[b'min interval']), (120, 60))
+        m.stop()
+        self.assertEqual(raw_stats(m, uid), (5000, 700))
+        self.assertEqual(m.query('SELECT announces FROM users WHERE id = ?', (uid,)), [(21,)])
+
     def test_answered_announce_survives_sigkill_right_after_its_answer(self):
         m = self.m
         uid, pk = m.add_user()
