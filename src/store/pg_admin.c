@@ -285,8 +285,8 @@ int pg_admin_torrent_get(void *ctx, const uint8_t info_hash[20], struct torrent_
     PGresult *r;
     int err = pg_run(ctx,
                      "SELECT id, enabled, deleted, deleted_reason, snatches, COALESCE(name, ''),"
-                     " size, freeleech, upload_multiplier, download_multiplier, created_at"
-                     " FROM torrents WHERE info_hash = $1",
+                     " size, freeleech, upload_multiplier, download_multiplier, created_at,"
+                     " transferred FROM torrents WHERE info_hash = $1",
                      &p, &r, eb);
     if (err != 0) {
         return err;
@@ -308,6 +308,7 @@ int pg_admin_torrent_get(void *ctx, const uint8_t info_hash[20], struct torrent_
         out->up_mult = pg_u32(r, 0, 8, MK_MULT_MAX);
         out->down_mult = pg_u32(r, 0, 9, MK_MULT_MAX);
         out->created_at = pg_int(r, 0, 10);
+        out->transferred = pg_u64(r, 0, 11);
     } else {
         err = mk_fail(eb, MK_ENOTFOUND, "torrent");
     }

@@ -1005,12 +1005,14 @@ static void test_apply_many_deltas_in_one_batch_sums_exactly(void **state)
     struct acct_delta *d = calloc(NDELTAS, sizeof(*d));
     assert_non_null(d);
     uint64_t want_up[NUSERS + 1] = {0};
+    uint64_t want_transferred = 0;
     for (uint32_t i = 0; i < NDELTAS; i++) {
         uint32_t u = 1 + i % NUSERS;
         d[i] = (struct acct_delta){.user_id = u, .torrent_id = t, .uploaded = 1000 + i,
                                    .downloaded = i, .at = 100 + i, .announces = 1,
                                    .snatch = i % 7 == 0};
         want_up[u] += 1000 + i;
+        want_transferred += i;
     }
     struct store_segment_id seg = {.boot = 1, .writer = 1, .seq = 1};
     struct mk_errbuf eb;
@@ -1022,6 +1024,9 @@ static void test_apply_many_deltas_in_one_batch_sums_exactly(void **state)
     /* Every user with an i % 7 == 0 delta snatched once: i = 0, 7, ... hit
      * all residues mod 40 since gcd(7, 40) = 1. */
     assert_int_equal(get_torrent(fx, 0x77).row.snatches, NUSERS);
+    /* The torrent's transferred bytes: every delta's download, read back
+     * by torrent_get as the API shows it. */
+    assert_int_equal(get_torrent(fx, 0x77).transferred, want_transferred);
     free(d);
 }
 
