@@ -2,7 +2,8 @@
 """pgserver: a throwaway PostgreSQL server for the store tests.
 
 Owns: initdb in a fresh temp directory, one `postgres` process on 127.0.0.1
-and a free port, a database `mika_test`, and tearing all of it down.
+and a free port, a database `mika_test`, halting and resuming it on the same
+port (an outage, for the fault tests), and tearing all of it down.
 Not here: any schema (mika creates its own at open) or test logic.
 
 Usage, as CTest runs it:
@@ -100,23 +101,41 @@ class Server:
         # A free port can be taken between the probe and the bind: try a few.
         for _ in range(5):
             self.port = free_port()
-            logf = open(self.log, 'ab')
-            self.proc = subprocess.Popen(
-                [os.path.join(self.bin, 'postgres'), '-D', self.data, '-p', str(self.port),
-                 '-k', self.dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off',
-                 '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
-                 '-c', 'max_connections=50'],
-                preexec_fn=self.demote, stdout=logf, stderr=logf, cwd=self.dir)
-            logf.close()
-            if self.wait_ready():
+            if self.launch():
                 break
-            self.proc.wait()
-            self.proc = None
         else:
             self.fail('postgres did not start')
         self.run([os.path.join(self.bin, 'psql'), '-X', '-q', '-h', '127.0.0.1',
                   '-p', str(self.port), '-U', 'postgres', '-d', 'postgres',
                   '-c', 'CREATE DATABASE mika_test'])
+
+    def launch(self):
+        """Starts postgres on self.data and self.port; True once it answers."""
+        logf = open(self.log, 'ab')
+        self.proc = subprocess.Popen(
+            [os.path.join(self.bin, 'postgres'), '-D', self.data, '-p', str(self.port),
+             '-k', self.dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off',
+             '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
+             '-c', 'max_connections=50'],
+            preexec_fn=self.demote, stdout=logf, stderr=logf, cwd=self.dir)
+        logf.close()
+        if self.wait_ready():
+            return True
+        self.proc.wait()
+        self.proc = None
+        return False
+
+    def halt(self):
+        """Stops the server as an outage would, keeping its data and port."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown: sessions are cut
+            self.proc.wait(timeout=20)
+            self.proc = None
+
+    def resume(self):
+        """Starts the halted server again on the same data and port."""
+        if not self.launch():
+            self.fail('postgres did not start again on port %d' % self.port)
 
     def wait_ready(self):
         deadline = time.monotonic() + START_TIMEOUT
