@@ -3,9 +3,12 @@ through mika on 127.0.0.1, each with its own user's passkey URL.
 
 Owns: the two scenarios (Transmission seeds / libtorrent leeches, then the
 roles swap) and what mika must show for them (peer counts and the snatch in
-scrape, the users' uploaded/downloaded in SQLite). Users and the torrent are
-set up as an operator would, with `mika client user add` and `mika client
-torrent add <file.torrent>` against the admin API.
+scrape, the users' uploaded/downloaded in the store, read back with `mika
+client user get`). Users and the torrent are set up as an operator would,
+with `mika client user add` and `mika client torrent add <file.torrent>`
+against the admin API. With MIKA_TEST_STORE=<backend> (postgres, ...) every
+kind of state lives on a throwaway server of that backend
+(tests/lib/servers.py); without it, in the default SQLite file.
 Does not own: starting mika (tests/lib/mikatest.py) or driving the clients
 (tests/e2e/clients.py).
 
@@ -30,6 +33,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 
 from mikatest import MikaTestCase, free_port, run_mika, run_tests, wait_until  # noqa: E402
+from servers import SERVERS, store_config  # noqa: E402
 
 import clients  # noqa: E402
 
@@ -42,6 +46,7 @@ ANNOUNCE_WAIT = 30
 TRANSFER_WAIT = 60
 BOOKS_WAIT = 20
 API_PORT = free_port()
+STORE = os.environ.get("MIKA_TEST_STORE", "")
 
 
 class RealClientsTest(MikaTestCase):
@@ -51,10 +56,27 @@ class RealClientsTest(MikaTestCase):
 
     @classmethod
     def setUpClass(cls):
-        super().setUpClass()
+        cls.srv = None
+        if STORE:
+            cls.srv = SERVERS[STORE]()
+            cls.srv.start()
+            cls.config = dict(cls.config, store=store_config(STORE, cls.srv))
+        try:
+            super().setUpClass()
+        except BaseException:
+            cls.srv and cls.srv.stop()
+            raise
         wait_until(lambda: run_mika(["client", "--config", "mika.ini", "health"],
                                     cwd=cls.mika.dir)[0] == 0,
                    10, 0.1, "the admin API to answer `mika client health`")
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            if cls.srv is not None:
+                cls.srv.stop()
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="mika-e2e-")
@@ -123,18 +145,20 @@ class RealClientsTest(MikaTestCase):
         and the leecher downloaded at least the payload (and less than twice
         it: deltas, not each report's running total), and nothing the other
         way round (a seeder downloads nothing, its only peer uploads nothing)."""
-        m = self.mika
+        def stats(uid):
+            u = self.cli("user", "get", str(uid))
+            return u["uploaded"], u["downloaded"]
 
         def books():
             if pump is not None:
                 pump()
-            return m.user_stats(seeder_id), m.user_stats(leecher_id)
+            return stats(seeder_id), stats(leecher_id)
 
         def done():
             (s_up, _), (_, l_down) = books()
             return s_up >= PAYLOAD_SIZE and l_down >= PAYLOAD_SIZE
         try:
-            wait_until(done, BOOKS_WAIT, 0.2, "users' uploaded/downloaded in SQLite")
+            wait_until(done, BOOKS_WAIT, 0.2, "users' uploaded/downloaded in the store")
         finally:
             seeder, leecher = books()
             print("books: seeder (up, down)=%r leecher (up, down)=%r" % (seeder, leecher),

@@ -9,8 +9,7 @@ knows nothing of the backend's tables).
 Not here: what the backends store row by row (tests/conformance/), or the
 SQLite outage (test_books.py locks the file instead).
 
-A backend is one entry in SERVERS: a class with start(), dsn(), halt(),
-resume() and stop(), as tests/lib/pgserver.py's Server has.
+Each backend in tests/lib/servers.py's SERVERS gets its TestCase here.
 """
 import os
 import random
@@ -21,11 +20,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 from mikatest import MikaApi, bdecode, peer_id, random_hash, run_tests  # noqa: E402
-import pgserver  # noqa: E402
-
-SERVERS = {
-    'postgres': pgserver.Server,
-}
+from servers import SERVERS, store_config  # noqa: E402
 
 USERS = 12
 ROUNDS_BEFORE, ROUNDS_DURING, ROUNDS_AFTER = 3, 4, 3
@@ -53,7 +48,7 @@ class ServerFaultMixin:
         self.srv = SERVERS[self.BACKEND]()
         self.srv.start()
         self.addCleanup(self.srv.stop)
-        self.m = MikaApi({'store': {'backend': self.BACKEND, 'dsn': self.srv.dsn()},
+        self.m = MikaApi({'store': store_config(self.BACKEND, self.srv),
                           'tracker': {'interval': 60, 'min_interval': 1},
                           'log': {'level': 'info'}})
         self.addCleanup(self.m.cleanup)
@@ -125,8 +120,11 @@ class ServerFaultMixin:
             self.assertEqual(t['transferred'], want, ih.hex())
 
 
-class PostgresFaultTest(ServerFaultMixin, unittest.TestCase):
-    BACKEND = 'postgres'
+for _name in SERVERS:
+    _cls = type('%sFaultTest' % _name.capitalize(), (ServerFaultMixin, unittest.TestCase),
+                {'BACKEND': _name})
+    globals()[_cls.__name__] = _cls
+del _name, _cls
 
 
 if __name__ == '__main__':
