@@ -1,6 +1,7 @@
 # mika: the two commands a newcomer needs.
 #   make run   install what is missing, build, start the tracker on the embedded defaults
-#   make test  install what is missing, build (plain and ASan+UBSan), run every test
+#   make test  install what is missing, build (plain and ASan+UBSan), run every test,
+#              then the libFuzzer smoke run and memcheck (make valgrind)
 #   make fuzz  every libFuzzer target for FUZZ_SECONDS each (docs/SECURITY.md)
 #   make valgrind  unit tests, corpus replays and one daemon test under memcheck
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -13,8 +14,6 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 3
 VALGRIND_BUILD ?= build-valgrind
-VALGRIND_FLAGS ?= --error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
-	--errors-for-leak-kinds=definite,indirect --track-origins=yes --quiet
 
 .PHONY: all deps deps-test build build-asan run test test-plain test-asan fuzz fuzz-build \
 	fuzz-smoke valgrind clean bench
@@ -52,6 +51,7 @@ test: deps-test
 		MIKA_TEST_TIMEOUT_SCALE=3 ctest --output-on-failure -j $(JOBS) -LE e2e) || rc=$$?; \
 		scripts/test-summary.sh $(ASAN_BUILD); exit $$rc
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory valgrind
 
 # libFuzzer targets (clang, ASan+UBSan, coverage of the whole library).
 fuzz-build: deps-test
@@ -70,30 +70,13 @@ fuzz-smoke: fuzz-build
 	@echo "== tests: libFuzzer smoke, $(FUZZ_SMOKE_SECONDS) s per target =="
 	@fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
-# Memcheck over a plain Debug build: every unit test, every corpus replay and
-# the daemon itself through the HTTP integration test. Any error or definite
-# leak fails (valgrind exits 99).
+# Memcheck over a plain Debug build (scripts/valgrind.sh): every unit test,
+# every corpus replay and the daemon itself through the HTTP integration
+# test. Any error or definite leak fails. make test runs it last.
 valgrind: deps-test
-	@command -v valgrind >/dev/null || { echo "make valgrind needs valgrind:" \
-		"apt-get install -y valgrind" >&2; exit 1; }
 	@cmake -S . -B $(VALGRIND_BUILD) -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(VALGRIND_BUILD) -j $(JOBS)
-	@echo "== valgrind: unit tests =="
-	@mkdir -p $(VALGRIND_BUILD)/valgrind-logs
-	@for src in tests/unit/test_*.c; do n=$$(basename $$src .c); t=$(VALGRIND_BUILD)/$$n; \
-		log=$(VALGRIND_BUILD)/valgrind-logs/$$n.log; \
-		valgrind $(VALGRIND_FLAGS) $$t >$$log 2>&1 || { tail -n 60 $$log; exit 1; }; \
-		printf '  %-22s %s\n' $$n "$$(grep -E '^\[  PASSED  \]' $$log)"; done
-	@echo "== valgrind: fuzz corpus replays =="
-	@for src in fuzz/fuzz_*.c; do n=$$(basename $$src .c); \
-		valgrind $(VALGRIND_FLAGS) $(VALGRIND_BUILD)/replay_$$n fuzz/corpus/$${n#fuzz_} \
-			|| exit 1; done
-	@echo "== valgrind: the daemon under tests/integration/test_http.py =="
-	@printf '#!/bin/sh\nexec valgrind %s --log-file=%s/valgrind-logs/mika.%%p.log %s/mika "$$@"\n' \
-		"$(VALGRIND_FLAGS)" "$(abspath $(VALGRIND_BUILD))" "$(abspath $(VALGRIND_BUILD))" \
-		>$(VALGRIND_BUILD)/mika-valgrind && chmod +x $(VALGRIND_BUILD)/mika-valgrind
-	@MIKA_BIN=$(abspath $(VALGRIND_BUILD))/mika-valgrind MIKA_TEST_TIMEOUT_SCALE=20 \
-		/usr/bin/python3 tests/integration/test_http.py
+	@scripts/valgrind.sh $(VALGRIND_BUILD) $(JOBS)
 
 # mika, opentracker and the nginx floor under the same load (docs/BENCHMARKS.md).
 bench:
