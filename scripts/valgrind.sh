@@ -14,7 +14,9 @@ logs=$build/valgrind-logs
 flags="--error-exitcode=99 --leak-check=full --show-leak-kinds=definite,indirect \
 --errors-for-leak-kinds=definite,indirect --track-origins=yes --quiet"
 mkdir -p "$logs"
-rm -f "$logs"/*.log
+rm -f "$logs"/*.log "$logs"/*.rc
+# Statistical tests run a tenth of their sizes (tests/unit/test_peers.c).
+export MIKA_TEST_LIGHT=1
 
 echo "== valgrind: unit tests, $jobs at a time =="
 # One line per test: "name status". xargs keeps going past a failure; the
