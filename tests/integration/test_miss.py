@@ -17,8 +17,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
-from mikatest import (MikaTestCase, TIMEOUT_SCALE, announce_url, bdecode, failure,  # noqa: E402
-                      peer_id, random_hash, random_passkey, run_tests, scrape_url)
+from mikatest import (MikaTestCase, TIMEOUT_SCALE, announce_url, bdecode,  # noqa: E402
+                      build_request, failure, peer_id, random_hash, random_passkey, run_tests)
 
 LIMIT = 20           # tracker.passkey_guess_limit
 ADDRESSES = 4        # guessing addresses in the flood
@@ -152,6 +152,26 @@ class MissTest(MikaTestCase):
             self.assertNotIn(b'failure', b)
         # One for the user, one for the torrent, however the 8 interleaved.
         self.assertLessEqual(self.reads() - reads, 2)
+
+    def test_pipelined_requests_are_answered_in_order_around_a_lookup(self):
+        m = self.mika
+        _, known = self.new_user()
+        _, ih = self.new_torrent()
+        _, fresh = m.add_user()
+        _, fresh_ih = m.add_torrent()
+        urls = [announce_url(known, ih, peer_id(), 7101, left=0),
+                announce_url(fresh, ih, peer_id(), 7102, left=0),       # a user lookup
+                announce_url(random_passkey(), ih, peer_id(), 7103, left=0),
+                announce_url(known, fresh_ih, peer_id(), 7104, left=0),  # a torrent lookup
+                announce_url(fresh, fresh_ih, peer_id(), 7105, left=0, numwant=0)]
+        answers, closed = m.exchange(b''.join(build_request(u) for u in urls), count=len(urls))
+        self.assertFalse(closed)
+        bodies = [a[2] for a in answers]
+        self.assertEqual(bdecode(bodies[0])[b'complete'], 1)
+        self.assertEqual(bdecode(bodies[1])[b'complete'], 2)
+        self.assertEqual(bodies[2], failure('unknown passkey'))
+        self.assertEqual(bdecode(bodies[3])[b'complete'], 1)
+        self.assertEqual(bdecode(bodies[4])[b'complete'], 2)
 
     def test_a_locked_database_holds_up_no_known_user(self):
         m = self.mika
