@@ -307,8 +307,7 @@ static int lookup(struct resolver *r, const struct miss_key *k)
     }
     count(r, k->kind, RESOLVE_STORE_ERROR);
     /* A backend that cannot look rows up one at a time: answer as before
-     * there was a miss path (not cached, so it is no flood of reads either:
-     * each costs nothing). */
+     * there was a miss path, and cache it like any "no such row". */
     return rc == MK_ENOTSUP ? MK_ENOTFOUND : MK_EUNAVAIL;
 }
 
