@@ -22,6 +22,7 @@
 #include "acct/flusher.h"
 #include "api/api.h"
 #include "acct/journal.h"
+#include "auth/resolver.h"
 #include "auth/users.h"
 #include "auth/whitelist.h"
 #include "conf/config.h"
@@ -45,6 +46,8 @@ struct daemon {
     struct store_place places[3]; /* users, torrents, peers: from cfg */
     struct store loader;         /* used by the main thread: start-up and SIGHUP */
     struct store books;          /* used by the flusher thread only */
+    struct store lookups;        /* used by the resolver thread only */
+    struct resolver *resolver;   /* reads passkeys and info_hashes that miss memory */
     struct users *users;
     struct torrents *torrents;
     struct whitelist *whitelist;
@@ -247,14 +250,20 @@ static void daemon_fini(struct daemon *d)
     for (uint32_t i = 0; d->workers && i < d->nworkers; i++) {
         server_worker_stop(d->workers[i]);
     }
+    /* After the workers (nobody submits any more), before their inboxes go:
+     * lookups still waiting are answered into them. */
+    resolver_stop(d->resolver);
     flusher_stop(d->flusher, DRAIN_MS);
     for (uint32_t i = 0; d->workers && i < d->nworkers; i++) {
         server_worker_free(d->workers[i]);
     }
     free(d->workers);
+    resolver_free(d->resolver);
+    d->resolver = NULL;
     torrents_free(d->torrents);
     users_free(d->users);
     whitelist_free(d->whitelist);
+    store_close(&d->lookups);
     store_close(&d->books);
     store_close(&d->loader);
 }
@@ -281,6 +290,10 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
         return rc;
     }
     rc = store_open_kinds(&d->books, d->places, eb);
+    if (rc != MK_OK) {
+        return rc;
+    }
+    rc = store_open_kinds(&d->lookups, d->places, eb);
     if (rc != MK_OK) {
         return rc;
     }
@@ -328,6 +341,21 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
     if (rc != MK_OK) {
         return rc;
     }
+    /* Rows a site inserts straight into the database are found on their
+     * first announce: the workers hand such misses to this thread. */
+    struct resolver_cfg rcfg = {.queue_max = cfg->miss_queue,
+                                .cache_max = cfg->miss_cache_size,
+                                .negative_ttl_s = cfg->miss_cache_seconds};
+    rc = resolver_new(&d->resolver, &rcfg, &d->lookups, d->users, d->torrents, &d->generation,
+                      eb);
+    if (rc != MK_OK) {
+        return rc;
+    }
+    rc = resolver_start(d->resolver, eb);
+    if (rc != MK_OK) {
+        return rc;
+    }
+    d->tracker.resolver = d->resolver;
     /* Peers' baselines are only as fresh as the store: with segments still
      * waiting, the store's counters are older than what was answered, and
      * restoring them would credit the gap twice. */

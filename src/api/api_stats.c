@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "auth/resolver.h"
 #include "swarm/torrents.h"
 #include "util/log.h"
 
@@ -188,6 +189,36 @@ static void api_metric(struct api_text *t, const char *name, const char *type, c
                  v);
 }
 
+/* The miss path (auth/resolver.h): lookups of keys not in memory by kind
+ * and outcome, and how long their store reads took. */
+static void api_lookup_metrics(struct api_text *t, const struct resolver *res)
+{
+    struct resolver_stats rs;
+    resolver_stats_read(res, &rs);
+    api_text_add(t, "# HELP mika_lookups_total Passkeys and info_hashes not in memory, by"
+                    " outcome (found, not_found: a store read; cached_negative, coalesced,"
+                    " queue_full: none).\n# TYPE mika_lookups_total counter\n");
+    for (unsigned k = 0; k < MISS_KINDS; k++) {
+        for (unsigned o = 0; o < RESOLVE_OUTCOMES; o++) {
+            api_text_add(t, "mika_lookups_total{kind=\"%s\",result=\"%s\"} %" PRIu64 "\n",
+                         resolver_kind_label(k), resolver_outcome_label(o), rs.lookups[k][o]);
+        }
+    }
+    api_text_add(t, "# HELP mika_lookup_store_seconds Time the store took to answer one lookup.\n"
+                    "# TYPE mika_lookup_store_seconds histogram\n");
+    uint64_t cum = 0;
+    for (unsigned i = 0; i < RESOLVE_LATENCY_BUCKETS; i++) {
+        cum += rs.latency[i];
+        api_text_add(t, "mika_lookup_store_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+                     resolver_latency_bound(i), cum);
+    }
+    cum += rs.latency[RESOLVE_LATENCY_BUCKETS];
+    api_text_add(t, "mika_lookup_store_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
+                    "mika_lookup_store_seconds_sum %.9f\n"
+                    "mika_lookup_store_seconds_count %" PRIu64 "\n",
+                 cum, (double)rs.latency_ns_sum / 1e9, cum);
+}
+
 void api_stats_metrics(struct api *a, const struct api_req *r, struct api_resp *out)
 {
     struct api_totals tot = {0};
@@ -238,6 +269,7 @@ void api_stats_metrics(struct api *a, const struct api_req *r, struct api_resp *
     api_metric(&t, "mika_passkey_guess_refused_total", "counter",
                "Requests refused because their address was guessing passkeys.",
                st.guess_refused);
+    api_lookup_metrics(&t, a->tracker->resolver);
     api_metric(&t, "mika_journal_backlog_bytes", "gauge",
                "Journal segments waiting for the store (grows while it is down).",
                atomic_load(&a->tracker->journal_backlog));

@@ -2,7 +2,8 @@
  *
  * Owns: a hash table from passkey to user, split into shards with one mutex
  * each (held for a lookup's few instructions; no global lock on the hot path).
- * Not here: loading from the store (serve.c), the API's changes (issue 4).
+ * Not here: loading from the store (serve.c, and auth/resolver.c for a
+ * passkey not in memory), the API's changes (issue 4).
  * Lookups copy the user out, so no pointer into the table escapes a lock.
  */
 #ifndef MIKA_AUTH_USERS_H

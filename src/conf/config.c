@@ -127,6 +127,13 @@ static const struct config_key config_keys[] = {
                "MiB/s: an upload reported faster is suspicious and not credited; 0 = no limit"),
     CONFIG_ROW("tracker", "passkey_guess_limit", CONFIG_U32, passkey_guess_limit, 0, 4095, "64",
                "unknown passkeys a minute from one address before it is refused; 0 = off"),
+    CONFIG_ROW("tracker", "miss_cache_seconds", CONFIG_U32, miss_cache_seconds, 0, 86400, "60",
+               "seconds a passkey or info_hash the store does not have is answered without"
+               " asking it again; 0 = ask every time (concurrent misses still share a read)"),
+    CONFIG_ROW("tracker", "miss_cache_size", CONFIG_U32, miss_cache_size, 1, 10000000, "16384",
+               "unknown passkeys and info_hashes remembered; the oldest is forgotten first"),
+    CONFIG_ROW("tracker", "miss_queue", CONFIG_U32, miss_queue, 1, 1000000, "256",
+               "distinct keys waiting for a store read; past it a miss gets try again later"),
 
     CONFIG_ROW("proxy", "real_ip_header", CONFIG_HEADER, real_ip_header, 0, 0, "",
                "header carrying the client address (X-Forwarded-For, X-Real-IP); empty = none"),

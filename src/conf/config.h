@@ -56,6 +56,9 @@ struct mk_config {
     bool whitelist;            /* whitelist = true: check peer_id prefixes (BEP 20) */
     uint32_t max_upload_mibps; /* max_upload_mibps = 128: faster uploads are suspicious; 0 = off */
     uint32_t passkey_guess_limit; /* passkey_guess_limit = 64 unknown passkeys a minute per address */
+    uint32_t miss_cache_seconds; /* miss_cache_seconds = 60: a "no such row" answer is kept; 0 = not kept */
+    uint32_t miss_cache_size;  /* miss_cache_size = 16384 negative answers kept, oldest evicted */
+    uint32_t miss_queue;       /* miss_queue = 256 distinct keys waiting for a store read */
 
     /* [proxy] */
     char real_ip_header[64];   /* real_ip_header = "" (e.g. X-Forwarded-For, X-Real-IP) */

@@ -15,6 +15,15 @@
  * Ordering rule: answers produced in a loop turn are held (the connection is
  * "pending") until the turn's journal batch is written in before_wait; only
  * then are they sent. So an answered announce is always in the journal.
+ * The miss path: a request whose passkey or info_hash is not in memory
+ * (tracker.c answers TRACKER_PARKED) is "parked": its bytes stay in the
+ * input buffer, reading stops, a ticket goes to the resolver
+ * (auth/resolver.h), and the worker serves others. The answer comes back
+ * through the worker's inbox (a pipe in the loop); the request is then
+ * parsed and answered again with the lookup's result. The header timeout
+ * still runs from its first byte, so a slow store cannot hold a connection
+ * longer than a slow client could. A parked connection that closes leaves
+ * its ticket with the resolver, cookie cleared; the inbox frees it.
  * Not here: the answers' content (tracker.c), parsing (proto/http.c).
  * Invariant: a connection is touched only by the worker that accepted it.
  */
@@ -63,6 +72,8 @@ struct conn {
     int64_t active_ms;       /* when the connection last finished a request (or opened) */
     uint32_t requests;
     bool pending;            /* holds answers waiting for this turn's journal write */
+    struct resolver_ticket *ticket; /* parked: the lookup its request waits for */
+    int lookup[MISS_KINDS];  /* the resolver's answers for the request in hand */
     struct conn *pending_next;
     struct conn *prev, *next;
 };
@@ -79,6 +90,7 @@ struct server_worker {
     int listen_fds[2];
     int nlisten;
     int wake_fds[2];         /* pipe: server_worker_stop() writes, the loop reads */
+    struct resolver_inbox *inbox; /* the resolver's answers (with t->resolver) */
     pthread_t thread;
     bool started;
     int setsize;             /* fds the loop can watch */
@@ -157,6 +169,11 @@ static int listen_on(int family, const char *bind_text, uint16_t port, const cha
 
 static void conn_close(struct server_worker *w, struct conn *c)
 {
+    if (c->ticket) {
+        /* The resolver still holds the ticket; the inbox frees it. */
+        c->ticket->cookie = NULL;
+        c->ticket = NULL;
+    }
     loop_del(w->loop, c->fd, LOOP_READ | LOOP_WRITE);
     close(c->fd);
     if (c->guarded) {
@@ -273,6 +290,30 @@ static bool is_unknown_passkey(const struct bencode *b)
     return b->len == sizeof(body) - 1 && memcmp(b->p, body, b->len) == 0;
 }
 
+/* tracker_answer with the miss path: a key not in memory is submitted to
+ * the resolver; an answer it has at once (a cached negative, a full queue)
+ * is given to the tracker straight away, else the request is parked. Each
+ * kind is asked once per request, so this loops at most MISS_KINDS times. */
+static int conn_answer_lookup(struct server_worker *w, struct conn *c,
+                              const struct http_request *req, struct bencode *b)
+{
+    for (;;) {
+        memcpy(w->local.lookup, c->lookup, sizeof(c->lookup));
+        int status = tracker_answer(w->t, &w->local, req, &c->src, b);
+        if (status != TRACKER_PARKED) {
+            return status;
+        }
+        const struct miss_key *k = &w->local.miss;
+        struct resolver_ticket *ticket;
+        int rc = resolver_submit(w->t->resolver, w->inbox, k, c, &ticket);
+        if (rc == MK_OK) {
+            c->ticket = ticket;
+            return TRACKER_PARKED;
+        }
+        c->lookup[k->kind] = rc;
+    }
+}
+
 /* tracker_answer behind the passkey-guessing guard: an address over the
  * limit is refused whatever its passkey (a guess that hits must not be
  * told so), and its connection closed, so each further guess costs a
@@ -288,7 +329,10 @@ static int conn_answer(struct server_worker *w, struct conn *c, const struct htt
         bencode_failure(b, passkey_refusal);
         return 200;
     }
-    int status = tracker_answer(w->t, &w->local, req, &c->src, b);
+    int status = conn_answer_lookup(w, c, req, b);
+    if (status == TRACKER_PARKED) {
+        return status;
+    }
     if (c->guarded && is_unknown_passkey(b) && guard_passkey_miss(w->guard, c->guard_key, now_s)) {
         atomic_fetch_add_explicit(&w->local.counters->guess_blocked, 1, memory_order_relaxed);
         int64_t now = now_ms();
@@ -324,13 +368,23 @@ static void conn_process(struct server_worker *w, struct conn *c)
             conn_respond_error(w, c, req.status);
             return;
         }
-        c->requests++;
-        if (!req.keep_alive || c->requests >= w->cfg->max_keepalive_requests) {
-            c->closing = true;
-        }
+        bool last = !req.keep_alive || c->requests + 1 >= w->cfg->max_keepalive_requests;
+        bool was_closing = c->closing;
+        c->closing = c->closing || last; /* the answer's head says so */
         struct bencode b;
         bencode_init(&b, w->body, w->body_cap);
         int status = conn_answer(w, c, &req, &b);
+        if (status == TRACKER_PARKED) {
+            /* Parsed again from the same bytes when the answer comes. */
+            c->closing = was_closing;
+            http_parser_reset(&c->parser);
+            conn_set_interest(w, c, false, c->writing);
+            return;
+        }
+        c->requests++;
+        for (unsigned k = 0; k < MISS_KINDS; k++) {
+            c->lookup[k] = TRACKER_LOOKUP_NONE;
+        }
         if (status != 200) {
             /* A client asking for paths we don't serve is not a tracker client. */
             c->closing = true;
@@ -364,7 +418,9 @@ static bool conn_flush(struct server_worker *w, struct conn *c)
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            conn_set_interest(w, c, !c->closing && c->outlen - c->outpos < OUT_HIGH_WATER, true);
+            conn_set_interest(w, c,
+                              !c->closing && !c->ticket && c->outlen - c->outpos < OUT_HIGH_WATER,
+                              true);
             return true;
         }
         conn_close(w, c);
@@ -375,7 +431,7 @@ static bool conn_flush(struct server_worker *w, struct conn *c)
         conn_close(w, c);
         return false;
     }
-    conn_set_interest(w, c, true, false);
+    conn_set_interest(w, c, !c->ticket, false);
     return true;
 }
 
@@ -428,13 +484,18 @@ static void conn_on_event(struct loop *l, int fd, int mask, void *arg)
         if (!conn_flush(w, c)) {
             return;
         }
-        if (c->inlen > 0 && !c->closing && c->outlen == 0) {
+        if (c->inlen > 0 && !c->closing && c->outlen == 0 && !c->ticket) {
             conn_process(w, c);
             conn_hold(w, c);
             return;
         }
     }
     if (!(mask & LOOP_READ) || c->closing) {
+        return;
+    }
+    if (c->ticket) {
+        /* Parked: the request in hand is answered first. */
+        conn_set_interest(w, c, false, c->writing);
         return;
     }
     if (c->inlen >= w->in_cap) {
@@ -488,7 +549,7 @@ static void on_before_wait(struct loop *l, void *arg)
             if (!conn_flush(w, c)) {
                 continue;
             }
-            if (c->inlen > 0 && !c->closing && c->outlen == 0) {
+            if (c->inlen > 0 && !c->closing && c->outlen == 0 && !c->ticket) {
                 conn_process(w, c);
                 conn_hold(w, c);
             }
@@ -568,6 +629,9 @@ static void on_accept(struct loop *l, int lfd, int mask, void *arg)
         c->src = src;
         c->guard_key = key;
         c->guarded = guarded;
+        for (unsigned k = 0; k < MISS_KINDS; k++) {
+            c->lookup[k] = TRACKER_LOOKUP_NONE;
+        }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->active_ms = now_ms();
@@ -610,6 +674,34 @@ static void on_tick(struct loop *l, void *arg)
         if ((late || idle || stuck) && !c->pending) {
             conn_close(w, c);
         }
+    }
+}
+
+/* The resolver answered: each parked request is parsed and answered again
+ * with what it learnt (its connection may have closed meanwhile). */
+static void on_inbox(struct loop *l, int fd, int mask, void *arg)
+{
+    struct server_worker *w = arg;
+    struct resolver_ticket *t = resolver_inbox_take(w->inbox);
+    while (t) {
+        struct resolver_ticket *next = t->next;
+        struct conn *c = t->cookie;
+        if (c) {
+            c->ticket = NULL;
+            c->lookup[t->kind] = t->result;
+        }
+        resolver_ticket_free(t);
+        t = next;
+        /* A pending connection is resumed by before_wait after its send; one
+         * with unsent output, by its write event. */
+        if (!c || c->pending || c->outlen > c->outpos) {
+            continue;
+        }
+        conn_process(w, c);
+        if (!c->ticket && c->outlen == 0 && !c->closing) {
+            conn_set_interest(w, c, true, false);
+        }
+        conn_hold(w, c);
     }
 }
 
@@ -736,6 +828,17 @@ int server_worker_new(struct server_worker **out, uint32_t id, const struct trac
         mk_fail(eb, rc, "worker: cannot watch the wake pipe");
         goto out_free;
     }
+    if (t->resolver) {
+        rc = resolver_inbox_new(&w->inbox, eb);
+        if (rc != MK_OK) {
+            goto out_free;
+        }
+        rc = loop_add(w->loop, resolver_inbox_fd(w->inbox), LOOP_READ, on_inbox, w);
+        if (rc != MK_OK) {
+            mk_fail(eb, rc, "worker: cannot watch the resolver inbox");
+            goto out_free;
+        }
+    }
     loop_set_tick(w->loop, TICK_MS, on_tick, w);
     loop_set_before_wait(w->loop, on_before_wait, w);
     *out = w;
@@ -782,6 +885,7 @@ void server_worker_free(struct server_worker *w)
         }
     }
     loop_free(w->loop);
+    resolver_inbox_free(w->inbox);
     if (w->journal_open) {
         journal_writer_close(&w->journal);
     }

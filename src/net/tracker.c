@@ -35,6 +35,7 @@ enum tracker_failure {
     FAIL_SWARM_FULL,
     FAIL_NOT_FOUND,
     FAIL_BOOKS,
+    FAIL_LOOKUP,
 };
 
 static const char *const failure_reasons[] = {
@@ -49,6 +50,9 @@ static const char *const failure_reasons[] = {
     [FAIL_SWARM_FULL] = "swarm is full, try again later",
     [FAIL_NOT_FOUND] = "not found",
     [FAIL_BOOKS] = "tracker cannot record this announce now, try again later",
+    /* The store could not be asked about a key not in memory (busy, down,
+     * or too many lookups queued): nothing is known, so nothing is refused. */
+    [FAIL_LOOKUP] = "tracker cannot look this up now, try again later",
 };
 
 /* Metric labels, by enum tracker_failure; a refusal whose text is none of
@@ -65,9 +69,10 @@ static const char *const failure_labels[TRACKER_FAILURE_KINDS] = {
     [FAIL_SWARM_FULL] = "swarm_full",
     [FAIL_NOT_FOUND] = "not_found",
     [FAIL_BOOKS] = "books_unavailable",
-    [FAIL_BOOKS + 1] = "bad_request",
+    [FAIL_LOOKUP] = "lookup_unavailable",
+    [FAIL_LOOKUP + 1] = "bad_request",
 };
-#define FAIL_BAD_REQUEST (FAIL_BOOKS + 1)
+#define FAIL_BAD_REQUEST (FAIL_LOOKUP + 1)
 _Static_assert(FAIL_BAD_REQUEST + 1 == TRACKER_FAILURE_KINDS,
                "TRACKER_FAILURE_KINDS counts every failure and bad_request");
 
@@ -84,6 +89,14 @@ static int answer_failure(struct bencode *b, enum tracker_failure f)
 {
     bencode_failure(b, failure_reasons[f]);
     return 200;
+}
+
+/* Names the key a parked request waits for. */
+static void park(struct tracker_local *l, enum miss_kind kind, const uint8_t *key, size_t len)
+{
+    l->miss.kind = (uint8_t)kind;
+    l->miss.len = (uint8_t)len;
+    memcpy(l->miss.bytes, key, len);
 }
 
 int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *users,
@@ -159,6 +172,9 @@ int tracker_local_init(struct tracker_local *l, const struct tracker *t,
     rng_seed(&l->rng, seed);
     whitelist_view_init(&l->whitelist);
     l->journal = journal;
+    for (unsigned k = 0; k < MISS_KINDS; k++) {
+        l->lookup[k] = TRACKER_LOOKUP_NONE;
+    }
     l->hashes = calloc(t->cfg->scrape_max_hashes, sizeof(*l->hashes));
     if (t->counters) {
         uint32_t slot = atomic_fetch_add_explicit(t->next_slot, 1, memory_order_relaxed);
@@ -397,6 +413,16 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
     struct peer_prev prev = {0};
     struct torrent_shard *shard;
     struct torrent *tor = torrents_lock(t->torrents, a.info_hash, &shard);
+    if (!tor && t->resolver) {
+        torrents_unlock(shard);
+        int looked = l->lookup[MISS_INFO_HASH];
+        if (looked == TRACKER_LOOKUP_NONE) {
+            park(l, MISS_INFO_HASH, a.info_hash, 20);
+            return TRACKER_PARKED;
+        }
+        return answer_failure(b, looked == MK_OK || looked == MK_ENOTFOUND ? FAIL_UNREGISTERED
+                                                                           : FAIL_LOOKUP);
+    }
     if (!tor || tor->deleted) {
         if (tor && tor->reason) {
             char msg[MK_REASON_MAX + 32];
@@ -587,8 +613,18 @@ static int tracker_route(const struct tracker *t, struct tracker_local *l,
         return 404;
     }
     struct user_info user;
-    if (!passkey_is_wellformed(passkey) || !users_find(t->users, passkey.p, passkey.len, &user)) {
+    if (!passkey_is_wellformed(passkey)) {
         return answer_failure(b, FAIL_UNKNOWN_PASSKEY);
+    }
+    if (!users_find(t->users, passkey.p, passkey.len, &user)) {
+        int looked = l->lookup[MISS_PASSKEY];
+        if (t->resolver && looked == TRACKER_LOOKUP_NONE) {
+            park(l, MISS_PASSKEY, (const uint8_t *)passkey.p, passkey.len);
+            return TRACKER_PARKED;
+        }
+        return answer_failure(b, !t->resolver || looked == MK_OK || looked == MK_ENOTFOUND
+                                     ? FAIL_UNKNOWN_PASSKEY
+                                     : FAIL_LOOKUP);
     }
     if (!user.enabled) {
         return answer_failure(b, FAIL_ACCOUNT_DISABLED);
@@ -638,7 +674,7 @@ int tracker_answer(const struct tracker *t, struct tracker_local *l, const struc
     size_t start = b->len;
     int status = tracker_route(t, l, req, src, b);
     struct tracker_counters *c = l->counters;
-    if (!c) {
+    if (!c || status == TRACKER_PARKED) {
         return status;
     }
     unsigned kind = failure_kind(b->p + start, b->len - start);

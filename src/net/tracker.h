@@ -17,6 +17,7 @@
 
 #include "acct/journal.h"
 #include "acct/rules.h"
+#include "auth/resolver.h"
 #include "auth/users.h"
 #include "auth/whitelist.h"
 #include "conf/config.h"
@@ -44,7 +45,7 @@ struct tracker_settings {
  * readers sum the slots. Never reset. */
 #define TRACKER_SLOTS 64
 #define TRACKER_LATENCY_BUCKETS 12 /* finite bounds; one more slot counts the rest */
-#define TRACKER_FAILURE_KINDS 12   /* see tracker_failure_label() */
+#define TRACKER_FAILURE_KINDS 13   /* see tracker_failure_label() */
 
 struct tracker_counters {
     _Alignas(64) _Atomic uint64_t announces;
@@ -80,6 +81,7 @@ struct tracker {
     struct users *users;
     struct torrents *torrents;
     struct whitelist *whitelist;
+    struct resolver *resolver;  /* NULL: a passkey or info_hash not in memory is refused at once */
     uint8_t peer_key[16];       /* siphash key for peer identity */
     struct timespec epoch;      /* CLOCK_MONOTONIC at start: the tracker clock's zero */
     struct tracker_settings live; /* starts from cfg; the API may change it */
@@ -93,6 +95,11 @@ struct tracker {
     _Atomic uint32_t slot_seq;
 };
 
+/* tracker_answer's status when the request needs a key looked up first. */
+#define TRACKER_PARKED 0
+/* A lookup[] slot with no answer yet. */
+#define TRACKER_LOOKUP_NONE 1
+
 /* One worker's private part: no locks needed. */
 struct tracker_local {
     struct rng rng;
@@ -100,6 +107,16 @@ struct tracker_local {
     struct journal_writer *journal; /* borrowed: this worker's journal writer */
     uint8_t (*hashes)[20];      /* scrape scratch, cfg->scrape_max_hashes entries */
     struct tracker_counters *counters; /* this worker's slot; NULL counts nothing */
+    /* The miss path (only with t->resolver): the caller sets lookup[] to
+     * what the resolver answered for this request's passkey (MISS_PASSKEY)
+     * and info_hash (MISS_INFO_HASH), TRACKER_LOOKUP_NONE when not asked
+     * yet. A key missing from memory whose slot is NONE makes tracker_answer
+     * return TRACKER_PARKED with the key in miss and nothing written; with
+     * an answer there it refuses (MK_ENOTFOUND, or a found row that is still
+     * not in memory: "unknown passkey"/"unregistered torrent"; anything else:
+     * "try again later"). */
+    int lookup[MISS_KINDS];
+    struct miss_key miss;
 };
 
 /* The client's address as the tracker will publish it. */
@@ -134,7 +151,8 @@ size_t tracker_max_body(const struct mk_config *cfg);
 
 /* Answers req from a client at src (the connection's source address): writes
  * the bencoded body into b (sized by tracker_max_body) and returns the HTTP
- * status, 200 or 404. Failures a client must see are bencoded with 200.
+ * status, 200 or 404, or TRACKER_PARKED (see tracker_local.lookup; nothing
+ * written, nothing counted). Failures a client must see are bencoded with 200.
  * What the announce changed in the books is added to the worker's journal
  * batch: the caller must journal_commit() before the answer leaves. */
 int tracker_answer(const struct tracker *t, struct tracker_local *l, const struct http_request *req,

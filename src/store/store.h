@@ -7,8 +7,9 @@
  * answer MK_ENOTSUP for a missing optional method, and log failures.
  *
  * Threads: a store context is used by one thread at a time (the loader at
- * start-up and on SIGHUP, then the flusher). Every method may block; none is
- * ever called from an event-loop worker.
+ * start-up and on SIGHUP, the flusher, the admin API, and the resolver of
+ * keys that miss memory: each its own context). Every method may block; none
+ * is ever called from an event-loop worker.
  *
  * Kinds: users, torrents and peers may each live in their own backend
  * ([store.users], [store.torrents], [store.peers] in the config); the books

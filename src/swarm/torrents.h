@@ -3,7 +3,8 @@
  * Owns: a hash table keyed by the 20-byte info_hash, split into shards with
  * one mutex each, and the torrents in it (metadata, IPv4 and IPv6 peer sets,
  * the set of users who have snatched it).
- * Not here: loading from the store (serve.c), what an announce means (net/).
+ * Not here: loading from the store (serve.c, and auth/resolver.c for an
+ * info_hash not in memory), what an announce means (net/).
  * Invariant: a request holds exactly one shard lock, for O(numwant) work;
  * torrent pointers are valid only while their shard is locked.
  */

@@ -1215,6 +1215,78 @@ static void test_unregistered_torrent_is_refused(void **state)
     assert_unchanged(f, &w);
 }
 
+/* With a resolver, a key not in memory parks the request: nothing written,
+ * nothing counted, the key named; the lookup's answer then decides. The
+ * resolver itself is never called by tracker.c, so any non-NULL pointer
+ * stands in for it here. */
+static void fx_with_resolver(struct fx *f)
+{
+    fx_start(f);
+    f->t.resolver = (struct resolver *)(void *)f;
+}
+
+static void test_unknown_passkey_parks_then_gets_the_lookups_answer(void **state)
+{
+    struct fx *f = *state;
+    fx_with_resolver(f);
+    struct tracker_stats before, after;
+    tracker_stats_read(&f->t, &before);
+    int st = fx_announce(f, (struct ann){.pk = "newcomer", .left = 10}, SA);
+    assert_int_equal(st, TRACKER_PARKED);
+    assert_int_equal(f->len, 0);
+    assert_int_equal(f->l.miss.kind, MISS_PASSKEY);
+    assert_int_equal(f->l.miss.len, 8);
+    assert_memory_equal(f->l.miss.bytes, "newcomer", 8);
+    tracker_stats_read(&f->t, &after);
+    assert_int_equal(after.announces, before.announces);
+    /* The store said no, or found a row that is still not here. */
+    f->l.lookup[MISS_PASSKEY] = MK_ENOTFOUND;
+    assert_failure(f, fx_announce(f, (struct ann){.pk = "newcomer", .left = 10}, SA),
+                   "unknown passkey");
+    f->l.lookup[MISS_PASSKEY] = MK_OK;
+    assert_failure(f, fx_announce(f, (struct ann){.pk = "newcomer", .left = 10}, SA),
+                   "unknown passkey");
+    /* The store could not be asked: nothing is refused for good. */
+    f->l.lookup[MISS_PASSKEY] = MK_EUNAVAIL;
+    assert_failure(f, fx_announce(f, (struct ann){.pk = "newcomer", .left = 10}, SA),
+                   "tracker cannot look this up now, try again later");
+    f->l.lookup[MISS_PASSKEY] = MK_ELIMIT;
+    assert_failure(f, fx_announce(f, (struct ann){.pk = "newcomer", .left = 10}, SA),
+                   "tracker cannot look this up now, try again later");
+    tracker_stats_read(&f->t, &after);
+    assert_string_equal(tracker_failure_label(11), "lookup_unavailable");
+    assert_int_equal(after.failures[11], before.failures[11] + 2);
+    /* A malformed passkey is never looked up. */
+    f->l.lookup[MISS_PASSKEY] = TRACKER_LOOKUP_NONE;
+    assert_failure(f, fx_announce(f, (struct ann){.pk = "al-ice", .left = 10}, SA),
+                   "unknown passkey");
+}
+
+static void test_unknown_info_hash_parks_then_gets_the_lookups_answer(void **state)
+{
+    struct fx *f = *state;
+    fx_with_resolver(f);
+    assert_int_equal(fx_announce(f, (struct ann){.hash = HNONE, .left = 0}, SA), TRACKER_PARKED);
+    assert_int_equal(f->l.miss.kind, MISS_INFO_HASH);
+    assert_int_equal(f->l.miss.len, 20);
+    assert_memory_equal(f->l.miss.bytes, HNONE, 20);
+    f->l.lookup[MISS_INFO_HASH] = MK_ENOTFOUND;
+    assert_failure(f, fx_announce(f, (struct ann){.hash = HNONE, .left = 0}, SA),
+                   "unregistered torrent");
+    f->l.lookup[MISS_INFO_HASH] = MK_EUNAVAIL;
+    assert_failure(f, fx_announce(f, (struct ann){.hash = HNONE, .left = 0}, SA),
+                   "tracker cannot look this up now, try again later");
+    /* A deleted torrent in memory is no miss. */
+    f->l.lookup[MISS_INFO_HASH] = TRACKER_LOOKUP_NONE;
+    assert_failure(f, fx_announce(f, (struct ann){.hash = HDEL, .left = 0}, SA),
+                   "unregistered torrent: duplicate of 101");
+    /* Found by the lookup: served like any other. */
+    fx_torrent(f, 106, HNONE, true, false, "");
+    f->l.lookup[MISS_INFO_HASH] = MK_OK;
+    assert_int_equal(fx_announce(f, (struct ann){.hash = HNONE, .left = 0}, SA), 200);
+    assert_null(memmem(f->body, f->len, "failure", 7));
+}
+
 static void test_unregistered_is_checked_before_download_rights(void **state)
 {
     struct fx *f = *state;
@@ -1975,6 +2047,8 @@ int main(void)
         T(test_unchanged_report_pushes_nothing),
         T(test_stopped_pushes_the_last_difference),
         T(test_unknown_passkey_is_refused),
+        T(test_unknown_passkey_parks_then_gets_the_lookups_answer),
+        T(test_unknown_info_hash_parks_then_gets_the_lookups_answer),
         T(test_passkey_with_other_characters_is_unknown_even_if_stored),
         T(test_64_char_passkey_is_looked_up),
         T(test_disabled_account_is_refused),
