@@ -596,8 +596,10 @@ struct stream_probe {
 };
 
 /* At the first row, asks the server what mika's session is doing: with the
- * rows streamed, it is still sending the rest (Query); a client that
- * gathered the whole result first would find it idle (Sleep). */
+ * rows streamed, it is still running the load's query (Query), sending the
+ * rest; a client that gathered the whole result first would find it idle
+ * (Sleep, no statement). Sessions the site just closed may linger in the
+ * list: the statement's text picks mika's out. */
 static int probe_user(const struct user_row *row, void *arg)
 {
     struct stream_probe *p = arg;
@@ -605,7 +607,8 @@ static int probe_user(const struct user_row *row, void *arg)
         char sql[256];
         snprintf(sql, sizeof(sql),
                  "SELECT COMMAND FROM information_schema.PROCESSLIST WHERE DB = '%s'"
-                 " AND ID <> CONNECTION_ID()",
+                 " AND ID <> CONNECTION_ID() AND COMMAND <> 'Sleep'"
+                 " AND INFO LIKE 'SELECT u.id, u.passkey%%'",
                  p->db);
         if (mysql_query(p->site, sql) == 0) {
             MYSQL_RES *r = mysql_store_result(p->site);
