@@ -219,10 +219,13 @@ int my_load_whitelist(void *ctx, store_whitelist_fn fn, void *arg, struct mk_err
 
 int my_load_snatches(void *ctx, store_snatch_fn fn, void *arg, struct mk_errbuf *eb)
 {
+    /* In the primary key's order: the first row comes at once, where an
+     * order the key does not give would sort every snatch first (and a sort
+     * longer than the read timeout would fail every start-up). */
     return my_stream(ctx, NULL,
                      "SELECT s.user_id, s.torrent_id, s.at, t.info_hash"
                      " FROM snatches s LEFT JOIN torrents t ON t.id = s.torrent_id"
-                     " ORDER BY s.torrent_id, s.user_id",
+                     " ORDER BY s.user_id, s.torrent_id",
                      "snatches", my_snatch_row, &(struct my_sink){.snatch = fn, .arg = arg}, eb);
 }
 
