@@ -41,17 +41,31 @@
  * and runs DDL that may take a while on a big table. */
 #define MY_MIGRATE_LOCK_WAIT 60
 #define MY_MIGRATE_IO_TIMEOUT 120
+/* Prepared statements per connection: the few run once per row. */
+#define MY_STMTS_MAX 4
+
+struct my_stmt {
+    const char *sql; /* a string literal: its address is the key */
+    MYSQL_STMT *st;
+};
+
 struct my_store {
     MYSQL *conn;  /* NULL: connect at the next call */
     struct my_dsn dsn;
     bool in_tx;   /* between my_begin and my_end: never reconnect silently */
     bool was_up;  /* connected before: the next connect is a reconnect */
+    int nstmts;   /* prepared on conn; they die with it */
+    struct my_stmt stmts[MY_STMTS_MAX];
 };
 
 /* ---- connection and errors -------------------------------------------------- */
 
 static void my_drop(struct my_store *s)
 {
+    for (int i = 0; i < s->nstmts; i++) {
+        mysql_stmt_close(s->stmts[i].st);
+    }
+    s->nstmts = 0;
     if (s->conn) {
         mysql_close(s->conn);
         s->conn = NULL;
@@ -299,6 +313,66 @@ int my_stream(struct my_store *s, const struct my_sql *q, const char *sql, const
     /* Draining after a stop may itself have met a lost connection. */
     if (mysql_errno(s->conn) && my_errno_is_lost(mysql_errno(s->conn))) {
         my_drop(s);
+    }
+    return 0;
+}
+
+/* sql's prepared statement on this connection, preparing it the first time. */
+static MYSQL_STMT *my_prepared(struct my_store *s, const char *sql, int *err,
+                               struct mk_errbuf *eb)
+{
+    for (int i = 0; i < s->nstmts; i++) {
+        if (s->stmts[i].sql == sql) {
+            return s->stmts[i].st;
+        }
+    }
+    if (s->nstmts == MY_STMTS_MAX) {
+        *err = mk_fail(eb, MK_ELIMIT, "mysql: no room for prepared statements");
+        return NULL;
+    }
+    MYSQL_STMT *st = mysql_stmt_init(s->conn);
+    if (!st) {
+        *err = mk_fail(eb, MK_ENOMEM, "mysql: out of memory");
+        return NULL;
+    }
+    if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) != 0) {
+        char msg[200];
+        unsigned e = mysql_stmt_errno(st);
+        snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(st));
+        mysql_stmt_close(st);
+        *err = my_fail_with(s, e, msg, "prepare", eb);
+        return NULL;
+    }
+    s->stmts[s->nstmts++] = (struct my_stmt){.sql = sql, .st = st};
+    return st;
+}
+
+int my_exec_ints(struct my_store *s, const char *sql, const int64_t *v, unsigned n,
+                 uint64_t *affected, struct mk_errbuf *eb)
+{
+    MYSQL_BIND b[MY_INTS_MAX];
+    if (n > MY_INTS_MAX) {
+        return mk_fail(eb, MK_ELIMIT, "mysql: %u parameters (at most %d)", n, MY_INTS_MAX);
+    }
+    int err = my_usable(s, eb);
+    MYSQL_STMT *st = err == 0 ? my_prepared(s, sql, &err, eb) : NULL;
+    if (!st) {
+        return err;
+    }
+    memset(b, 0, sizeof(b));
+    for (unsigned i = 0; i < n; i++) {
+        b[i].buffer_type = MYSQL_TYPE_LONGLONG;
+        b[i].buffer = (void *)&v[i];
+    }
+    if (mysql_stmt_bind_param(st, b) != 0 || mysql_stmt_execute(st) != 0) {
+        char msg[200];
+        unsigned e = mysql_stmt_errno(st);
+        snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(st));
+        return my_fail_with(s, e, msg, "query", eb);
+    }
+    if (affected) {
+        my_ulonglong rows = mysql_stmt_affected_rows(st);
+        *affected = rows == (my_ulonglong)-1 ? 0 : rows;
     }
     return 0;
 }

@@ -76,6 +76,12 @@ int my_exec(struct my_store *s, const struct my_sql *q, const char *sql, uint64_
  * rest is read and dropped) and is returned; what names the rows in eb. */
 int my_stream(struct my_store *s, const struct my_sql *q, const char *sql, const char *what,
               my_row_fn fn, void *arg, struct mk_errbuf *eb);
+/* As my_exec for sql, a string literal with n (at most MY_INTS_MAX) integer
+ * parameters v: prepared once per connection (keyed by sql's address), then
+ * only the values cross the wire. For the statements run once per row. */
+#define MY_INTS_MAX 8
+int my_exec_ints(struct my_store *s, const char *sql, const int64_t *v, unsigned n,
+                 uint64_t *affected, struct mk_errbuf *eb);
 /* As my_exec for an UPDATE: *matched gets the rows its WHERE found, changed
  * or not (MySQL's affected rows leave out rows already holding the values). */
 int my_exec_update(struct my_store *s, const struct my_sql *q, uint64_t *matched,

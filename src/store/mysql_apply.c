@@ -15,8 +15,8 @@
  * Statements carry many rows each (MY_BATCH_ROWS, MY_BATCH_BYTES): a
  * multi-table UPDATE joined to a derived table of the sums for users and
  * torrents, multi-row INSERT ... ON DUPLICATE KEY UPDATE for history and
- * peers. Only a snatch is one statement per row: whether its insert
- * created the row decides whether the torrent's count moves.
+ * peers. Only a snatch is one statement per row (prepared): whether its
+ * insert created the row decides whether the torrent's count moves.
  */
 #include "store/mysql_admin.h"
 
@@ -284,9 +284,13 @@ static void my_put_torrents(struct my_batch *b, const struct my_torrent_sum *v, 
     my_batch_send(b);
 }
 
-/* Each snatch's row, one statement each: the torrent's count moves only
- * when this insert created the row, so a replayed batch, a client sending
- * completed twice or another node's insert adds nothing. */
+/* Each snatch's row, one prepared statement each: the torrent's count moves
+ * only when this insert created the row (1 row affected; an existing row is
+ * left as it was, 0), so a replayed batch, a client sending completed twice
+ * or another node's insert adds nothing. */
+static const char MY_ADD_SNATCH[] = "INSERT INTO snatches (user_id, torrent_id, at)"
+                                    " VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE at = at";
+
 static void my_put_snatches(struct my_batch *b, struct my_sums *m, uint32_t kinds,
                             const struct acct_delta *rows, size_t n)
 {
@@ -299,13 +303,9 @@ static void my_put_snatches(struct my_batch *b, struct my_sums *m, uint32_t kind
         if (!d->snatch) {
             continue;
         }
-        my_sql_reset(&b->q);
-        my_sqlf(&b->q,
-                "INSERT INTO snatches (user_id, torrent_id, at) VALUES (%" PRIu32 ", %" PRIu32
-                ", %" PRId64 ") ON DUPLICATE KEY UPDATE at = at",
-                d->user_id, d->torrent_id, d->at);
+        const int64_t v[3] = {d->user_id, d->torrent_id, d->at};
         uint64_t added = 0;
-        b->err = my_exec(b->s, &b->q, NULL, &added, b->eb);
+        b->err = my_exec_ints(b->s, MY_ADD_SNATCH, v, 3, &added, b->eb);
         if (b->err == 0 && added == 1 && torrents) {
             m->snatched[m->nsnatched++] = (struct my_torrent_sum){.id = d->torrent_id, .n = 1};
         }
