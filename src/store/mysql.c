@@ -148,7 +148,7 @@ static int my_fail_with(struct my_store *s, unsigned e, const char *msg, const c
 
 static int my_fail(struct my_store *s, const char *what, struct mk_errbuf *eb)
 {
-    char msg[200];
+    char msg[MYSQL_ERRMSG_SIZE];
     unsigned e = s->conn ? mysql_errno(s->conn) : CR_SERVER_GONE_ERROR;
     snprintf(msg, sizeof(msg), "%s", s->conn ? mysql_error(s->conn) : "not connected");
     return my_fail_with(s, e, msg, what, eb);
@@ -173,7 +173,7 @@ static int my_connect(struct my_store *s, unsigned io_timeout, struct mk_errbuf 
     mysql_options(c, MYSQL_OPT_LOCAL_INFILE, &(unsigned){0});
     mysql_options(c, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     mysql_options4(c, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "mika");
-    char msg[200];
+    char msg[MYSQL_ERRMSG_SIZE];
     if (!mysql_real_connect(c, s->dsn.host, s->dsn.user, s->dsn.pass, s->dsn.db, s->dsn.port,
                             NULL, 0)) {
         snprintf(msg, sizeof(msg), "%s", mysql_error(c));
@@ -301,7 +301,7 @@ int my_stream(struct my_store *s, const struct my_sql *q, const char *sql, const
         stop = stop > 0 ? 0 : stop;
     }
     unsigned e = stop == 0 ? mysql_errno(s->conn) : 0;
-    char msg[200];
+    char msg[MYSQL_ERRMSG_SIZE];
     snprintf(msg, sizeof(msg), "%s", mysql_error(s->conn));
     mysql_free_result(res);
     if (e != 0) {
@@ -336,7 +336,7 @@ static MYSQL_STMT *my_prepared(struct my_store *s, const char *sql, int *err,
         return NULL;
     }
     if (mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) != 0) {
-        char msg[200];
+        char msg[MYSQL_ERRMSG_SIZE];
         unsigned e = mysql_stmt_errno(st);
         snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(st));
         mysql_stmt_close(st);
@@ -365,7 +365,7 @@ int my_exec_ints(struct my_store *s, const char *sql, const int64_t *v, unsigned
         b[i].buffer = (void *)&v[i];
     }
     if (mysql_stmt_bind_param(st, b) != 0 || mysql_stmt_execute(st) != 0) {
-        char msg[200];
+        char msg[MYSQL_ERRMSG_SIZE];
         unsigned e = mysql_stmt_errno(st);
         snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(st));
         return my_fail_with(s, e, msg, "query", eb);

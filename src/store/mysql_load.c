@@ -110,13 +110,13 @@ static int my_torrent_row(const struct my_row *r, void *arg)
         .size = my_col_u64(r, 9),
     };
     if (!my_hash(r, 1, row.info_hash)) {
-        mk_log(MK_LOG_WARN, "store.mysql", "torrents row %" PRId64 " skipped: info_hash is not 20 bytes",
-               id);
+        mk_log(MK_LOG_WARN, "store.mysql",
+               "torrents row %" PRId64 " skipped: info_hash is not 20 bytes", id);
         return 0;
     }
     if (my_col_text(r, 4, row.reason, sizeof(row.reason))) {
-        mk_log(MK_LOG_WARN, "store.mysql", "torrents row %" PRId64 ": deleted_reason cut to %zu bytes",
-               id, strlen(row.reason));
+        mk_log(MK_LOG_WARN, "store.mysql",
+               "torrents row %" PRId64 ": deleted_reason cut to %zu bytes", id, strlen(row.reason));
     }
     return sink->torrent(&row, sink->arg);
 }
