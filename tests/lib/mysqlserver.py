@@ -113,7 +113,8 @@ class Server:
                 os.chown(self.log, self.user.pw_uid, self.user.pw_gid)
             self.proc = subprocess.Popen(
                 [self.mariadbd, '--no-defaults', '--datadir=' + self.data,
-                 '--port=%d' % self.port, '--bind-address=127.0.0.1', '--socket=' + self.sock,
+                 '--port=%d' % self.port, '--skip-networking=0', '--bind-address=127.0.0.1',
+                 '--socket=' + self.sock,
                  '--pid-file=' + os.path.join(self.dir, 'pid'), '--skip-name-resolve',
                  '--skip-log-bin', '--max-connections=50', '--log-error=' + self.log,
                  '--character-set-server=utf8mb4', '--collation-server=utf8mb4_bin']
