@@ -54,6 +54,7 @@ struct my_store {
     struct my_dsn dsn;
     bool in_tx;   /* between my_begin and my_end: never reconnect silently */
     bool was_up;  /* connected before: the next connect is a reconnect */
+    bool streaming; /* inside my_stream: the connection is reading rows */
     int nstmts;   /* prepared on conn; they die with it */
     struct my_stmt stmts[MY_STMTS_MAX];
 };
@@ -234,6 +235,12 @@ static int my_send(struct my_store *s, const struct my_sql *q, const char *sql,
         return mk_fail(eb, q->err, "mysql: a statement past %d bytes or out of memory",
                        MY_SQL_MAX);
     }
+    /* A row callback that calls this store again would send on a connection
+     * still reading rows; refused, before it can drop the connection under
+     * the result. */
+    if (s->streaming) {
+        return mk_fail(eb, MK_EINVAL, "mysql: called from inside a load's row callback");
+    }
     int err = my_usable(s, eb);
     if (err < 0) {
         return err;
@@ -294,12 +301,14 @@ int my_stream(struct my_store *s, const struct my_sql *q, const char *sql, const
     MYSQL_ROW v;
     /* After the caller stops, the rest is read and dropped by
      * mysql_free_result: the connection must be idle for the next call. */
+    s->streaming = true;
     while (stop == 0 && (v = mysql_fetch_row(res)) != NULL) {
         row.v = v;
         row.len = mysql_fetch_lengths(res);
         stop = fn(&row, arg);
         stop = stop > 0 ? 0 : stop;
     }
+    s->streaming = false;
     unsigned e = stop == 0 ? mysql_errno(s->conn) : 0;
     char msg[MYSQL_ERRMSG_SIZE];
     snprintf(msg, sizeof(msg), "%s", mysql_error(s->conn));
@@ -354,7 +363,9 @@ int my_exec_ints(struct my_store *s, const char *sql, const int64_t *v, unsigned
     if (n > MY_INTS_MAX) {
         return mk_fail(eb, MK_ELIMIT, "mysql: %u parameters (at most %d)", n, MY_INTS_MAX);
     }
-    int err = my_usable(s, eb);
+    int err = s->streaming ? mk_fail(eb, MK_EINVAL, "mysql: called from inside a load's row"
+                                                    " callback")
+                           : my_usable(s, eb);
     MYSQL_STMT *st = err == 0 ? my_prepared(s, sql, &err, eb) : NULL;
     if (!st) {
         return err;

@@ -586,6 +586,36 @@ static void test_counters_saturate_instead_of_wedging_the_batch(void **state)
 
 /* ---- streaming --------------------------------------------------------------- */
 
+struct reentry {
+    struct store *st;
+    int rc;
+    int rows;
+};
+
+static int ping_from_callback(const struct whitelist_row *row, void *arg)
+{
+    struct reentry *r = arg;
+    struct mk_errbuf eb;
+    if (r->rows++ == 0) {
+        r->rc = store_ping(r->st, &eb);
+    }
+    return 0;
+}
+
+/* The connection is busy reading the load's rows: a callback that calls the
+ * store again is refused, and the load and the store go on. */
+static void test_a_call_from_inside_a_row_callback_is_refused(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    struct reentry r = {.st = &fx->st};
+    struct mk_errbuf eb;
+    assert_int_equal(store_load_whitelist(&fx->st, ping_from_callback, &r, &eb), 0);
+    assert_int_equal(r.rc, MK_EINVAL);
+    assert_int_equal(r.rows, 16);
+    assert_int_equal(store_ping(&fx->st, &eb), 0);
+}
+
 #define STREAM_USERS 100000
 
 struct stream_probe {
@@ -660,6 +690,7 @@ int main(void)
         T(test_a_lost_connection_is_eunavail_then_the_next_call_reconnects),
         T(test_a_locked_row_is_eunavail_promptly_and_leaves_nothing),
         T(test_counters_saturate_instead_of_wedging_the_batch),
+        T(test_a_call_from_inside_a_row_callback_is_refused),
         T(test_load_users_streams_rows_while_the_server_still_sends),
     };
     int rc = cmocka_run_group_tests_name("store mysql", tests, NULL, NULL);
