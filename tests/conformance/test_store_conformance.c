@@ -9,10 +9,9 @@
  * per test in the server named by MIKA_TEST_PG_DSN (tests/lib/pgserver.py
  * starts one; CTest registers both runs); mysql a fresh, empty database per
  * test in the server named by MIKA_TEST_MYSQL_DSN (tests/lib/mysqlserver.py).
- * A missing server is a failure,
- * never a skip. Only the fixture knows the backend: every test reads and
- * writes through the store interface, so a new backend adds a fixture case
- * and nothing else.
+ * A missing server is a failure, never a skip. Only the fixture knows the
+ * backend: every test reads and writes through the store interface, so a
+ * new backend adds a fixture case and nothing else.
  */
 #include <stdarg.h>
 #include <stddef.h>
