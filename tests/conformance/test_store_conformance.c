@@ -1,16 +1,17 @@
 /* tests/conformance/test_store_conformance.c: what every store backend must
  * do, run unchanged against each one through the store_* wrappers.
  *
- * Usage: test_store_conformance <backend>   (sqlite | memory | split | postgres)
+ * Usage: test_store_conformance <backend>   (sqlite | memory | split | postgres | mysql)
  * sqlite gets a fresh database file per test; memory a fresh in-memory
  * database that a second connection keeps alive across reopens (as the
  * daemon's loader does); split puts users, torrents and peers in three
  * SQLite files through store_open_kinds (store/split.c); postgres a fresh, empty schema
  * per test in the server named by MIKA_TEST_PG_DSN (tests/lib/pgserver.py
- * starts one; CTest registers both runs). A missing server is a failure,
- * never a skip. Only the fixture knows the backend: every test reads and
- * writes through the store interface, so a new backend adds a fixture case
- * and nothing else.
+ * starts one; CTest registers both runs); mysql a fresh, empty database per
+ * test in the server named by MIKA_TEST_MYSQL_DSN (tests/lib/mysqlserver.py).
+ * A missing server is a failure, never a skip. Only the fixture knows the
+ * backend: every test reads and writes through the store interface, so a
+ * new backend adds a fixture case and nothing else.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,12 +20,14 @@
 
 #include <fcntl.h>
 #include <libpq-fe.h>
+#include <mysql.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "store/mysql_admin.h" /* my_dsn_parse, for the fixture's own connection */
 #include "store/store.h"
 #include "util/log.h"
 
@@ -65,6 +68,28 @@ static void pg_admin_exec(const char *sql)
     PQfinish(c);
 }
 
+static void mysql_admin_exec(const char *sql)
+{
+    const char *dsn = getenv("MIKA_TEST_MYSQL_DSN");
+    if (!dsn || !*dsn) {
+        fail_msg("MIKA_TEST_MYSQL_DSN is not set: run through tests/lib/mysqlserver.py");
+    }
+    struct my_dsn d;
+    struct mk_errbuf eb;
+    if (my_dsn_parse(dsn, &d, &eb) != 0) {
+        fail_msg("MIKA_TEST_MYSQL_DSN: %s", eb.msg);
+    }
+    MYSQL *c = mysql_init(NULL);
+    if (!mysql_real_connect(c, d.host, d.user, d.pass, NULL, d.port, NULL, 0)) {
+        fail_msg("cannot reach the test server: %s", mysql_error(c));
+    }
+    if (mysql_query(c, sql) != 0) {
+        fail_msg("%s: %s", sql, mysql_error(c));
+    }
+    mysql_close(c);
+    my_dsn_free(&d);
+}
+
 static int setup(void **state)
 {
     static unsigned seq;
@@ -100,6 +125,15 @@ static int setup(void **state)
         snprintf(fx->dsn, sizeof(fx->dsn), "%s options='-csearch_path=%s'",
                  getenv("MIKA_TEST_PG_DSN"), fx->schema);
         fx->cfg.dsn = fx->dsn;
+    } else if (strcmp(backend, "mysql") == 0) {
+        snprintf(fx->schema, sizeof(fx->schema), "conf_%d_%u", (int)getpid(), ++seq);
+        char sql[128];
+        snprintf(sql, sizeof(sql), "CREATE DATABASE %s", fx->schema);
+        mysql_admin_exec(sql);
+        const char *base = getenv("MIKA_TEST_MYSQL_DSN");
+        snprintf(fx->dsn, sizeof(fx->dsn), "%.*s/%s", (int)(strrchr(base, '/') - base), base,
+                 fx->schema);
+        fx->cfg.dsn = fx->dsn;
     } else {
         fail_msg("unknown backend %s", backend);
     }
@@ -114,7 +148,11 @@ static int teardown(void **state)
     store_close(&fx->keeper);
     mk_log_setup(MK_LOG_INFO, MK_LOG_TEXT, 2);
     close(fx->log_fd);
-    if (fx->schema[0]) {
+    if (fx->schema[0] && strcmp(backend, "mysql") == 0) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "DROP DATABASE %s", fx->schema);
+        mysql_admin_exec(sql);
+    } else if (fx->schema[0]) {
         char sql[128];
         snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", fx->schema);
         pg_admin_exec(sql);
@@ -1236,7 +1274,7 @@ static void test_apply_records_suspicious_uploads_newest_first(void **state)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: %s sqlite|memory|split|postgres\n", argv[0]);
+        fprintf(stderr, "usage: %s sqlite|memory|split|postgres|mysql\n", argv[0]);
         return 2;
     }
     backend = argv[1];
@@ -1247,6 +1285,11 @@ int main(int argc, char **argv)
     if (strcmp(backend, "postgres") == 0 && !getenv("MIKA_TEST_PG_DSN")) {
         fprintf(stderr, "%s: MIKA_TEST_PG_DSN is not set: run it through tests/lib/pgserver.py\n",
                 argv[0]);
+        return 1;
+    }
+    if (strcmp(backend, "mysql") == 0 && !getenv("MIKA_TEST_MYSQL_DSN")) {
+        fprintf(stderr, "%s: MIKA_TEST_MYSQL_DSN is not set: run it through"
+                        " tests/lib/mysqlserver.py\n", argv[0]);
         return 1;
     }
     const struct CMUnitTest tests[] = {

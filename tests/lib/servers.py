@@ -1,15 +1,18 @@
 """servers: the throwaway database servers the tests start, by backend name.
 
-Owns: the table from a store backend's name ("postgres", ...) to the class
-that runs a private server for it on loopback (tests/lib/pgserver.py, ...),
+Owns: the table from a store backend's name ("postgres", "mysql", ...) to
+the class that runs a private server for it on loopback (tests/lib/pgserver.py,
+mysqlserver.py, ...),
 and the [store] config section that points mika at a running one.
 Each class has start(), dsn(), halt() and resume() (an outage on the same
 port) and stop() (which also removes its data).
 """
+import mysqlserver
 import pgserver
 
 SERVERS = {
     'postgres': pgserver.Server,
+    'mysql': mysqlserver.Server,
 }
 
 

@@ -1,0 +1,204 @@
+#!/usr/bin/python3
+"""mysqlserver: a throwaway MariaDB server for the store tests.
+
+Owns: mariadb-install-db in a fresh temp directory, one `mariadbd` process
+listening on 127.0.0.1 only, on a free port, a database `mika_test` and a
+user `mika` (with a password that needs percent-encoding, so the dsn parser
+is exercised), halting and resuming it on the same port (an outage, for the
+fault tests), and tearing all of it down.
+Not here: any schema (mika creates its own at open) or test logic.
+
+Usage, as CTest runs it:
+
+    mysqlserver.py run -- <command> [args...]
+
+starts the server, runs the command with MIKA_TEST_MYSQL_DSN set to
+"mysql://mika:...@127.0.0.1:<port>/mika_test", stops the server and exits
+with the command's status. A server that cannot start is a failure (exit 1,
+its log on stderr), never a skip.
+
+The server is an ordinary process: as root, the directory is handed to the
+`mysql` user the Debian package creates (or `nobody`) and mariadbd runs with
+--user. Durability is off (no flush at commit, no doublewrite, no binlog,
+nosync): the data dies with the test. `mika` gets every privilege, since the
+tests create and drop a database per test and KILL mika's sessions.
+"""
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+START_TIMEOUT = 30.0 * float(os.environ.get('MIKA_TEST_TIMEOUT_SCALE', '1') or '1')
+USER = 'mika'
+PASSWORD = 'p@ss:w/rd%1'
+# The same for mariadb-install-db's bootstrap and the server, so the files
+# the first makes suit the second.
+INNODB = ['--innodb-buffer-pool-size=32M', '--innodb-log-file-size=16M',
+          '--innodb-doublewrite=0', '--innodb-flush-log-at-trx-commit=0',
+          '--innodb-flush-method=nosync', '--innodb-file-per-table=0']
+
+
+def find(name):
+    for d in ('/usr/sbin', '/usr/bin', '/usr/local/sbin', '/usr/local/bin'):
+        p = os.path.join(d, name)
+        if os.access(p, os.X_OK):
+            return p
+    return shutil.which(name)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self):
+        self.mariadbd = find('mariadbd') or find('mysqld')
+        self.install = find('mariadb-install-db') or find('mysql_install_db')
+        self.client = find('mariadb') or find('mysql')
+        self.dir = tempfile.mkdtemp(prefix='mika-mysql-')
+        self.data = os.path.join(self.dir, 'data')
+        self.sock = os.path.join(self.dir, 'sock')
+        self.log = os.path.join(self.dir, 'log')
+        self.proc = None
+        self.port = None
+        self.user = None
+        if not (self.mariadbd and self.install and self.client):
+            self.fail('no MariaDB server installed (scripts/deps.sh test installs mariadb-server)')
+        if os.geteuid() == 0:
+            for name in ('mysql', 'nobody'):
+                try:
+                    self.user = pwd.getpwnam(name)
+                    break
+                except KeyError:
+                    pass
+            if self.user is None:
+                self.fail('running as root and there is no mysql or nobody user')
+            os.chmod(self.dir, 0o700)
+            os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)
+
+    def user_args(self):
+        return ['--user=%s' % self.user.pw_name] if self.user is not None else []
+
+    def fail(self, why):
+        sys.stderr.write('mysqlserver: %s\n' % why)
+        if os.path.exists(self.log):
+            with open(self.log, errors='replace') as f:
+                sys.stderr.write(f.read()[-4000:])
+        self.stop()
+        sys.exit(1)
+
+    def run(self, args, stdin=None):
+        r = subprocess.run(args, input=stdin, cwd=self.dir, env=dict(os.environ, LC_ALL='C'),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            self.fail('%s failed (%d):\n%s' % (' '.join(args), r.returncode, r.stdout))
+
+    def start(self):
+        self.run([self.install, '--no-defaults', '--datadir=' + self.data,
+                  '--auth-root-authentication-method=normal', '--skip-test-db',
+                  '--skip-name-resolve'] + self.user_args() + INNODB)
+        # A free port can be taken between the probe and the bind: try a few.
+        for _ in range(5):
+            self.port = free_port()
+            if self.launch():
+                break
+        else:
+            self.fail('mariadbd did not start')
+        pw = PASSWORD.replace("'", "''")
+        self.run([self.client, '--no-defaults', '-S', self.sock, '-u', 'root'],
+                 stdin="CREATE DATABASE mika_test CHARACTER SET utf8mb4;"
+                       "CREATE USER '%s'@'%%' IDENTIFIED BY '%s';"
+                       "GRANT ALL PRIVILEGES ON *.* TO '%s'@'%%' WITH GRANT OPTION;"
+                       % (USER, pw, USER))
+
+    def launch(self):
+        """Starts mariadbd on self.data and self.port; True once it answers."""
+        logf = open(self.log, 'ab')
+        if self.user is not None:  # mariadbd writes it too, as that user
+            os.chown(self.log, self.user.pw_uid, self.user.pw_gid)
+        self.proc = subprocess.Popen(
+            [self.mariadbd, '--no-defaults', '--datadir=' + self.data,
+             '--port=%d' % self.port, '--skip-networking=0', '--bind-address=127.0.0.1',
+             '--socket=' + self.sock,
+             '--pid-file=' + os.path.join(self.dir, 'pid'), '--skip-name-resolve',
+             '--skip-log-bin', '--max-connections=50', '--log-error=' + self.log,
+             '--character-set-server=utf8mb4', '--collation-server=utf8mb4_bin']
+            + self.user_args() + INNODB,
+            stdout=logf, stderr=logf, cwd=self.dir)
+        logf.close()
+        if self.wait_ready():
+            return True
+        self.proc.wait()
+        self.proc = None
+        return False
+
+    def halt(self):
+        """Stops the server as an outage would, keeping its data and port."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    def resume(self):
+        """Starts the halted server again on the same data and port."""
+        if not self.launch():
+            self.fail('mariadbd did not start again on port %d' % self.port)
+
+    def wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            r = subprocess.run([self.client, '--no-defaults', '-S', self.sock, '-u', 'root',
+                                '-e', 'SELECT 1'],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if r.returncode == 0:
+                return True
+            time.sleep(0.05)
+        self.proc.kill()
+        return False
+
+    def dsn(self):
+        q = urllib.parse.quote
+        return 'mysql://%s:%s@127.0.0.1:%d/mika_test' % (q(USER, safe=''), q(PASSWORD, safe=''),
+                                                         self.port)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)  # clean shutdown
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def main(argv):
+    if len(argv) < 3 or argv[0] != 'run' or argv[1] != '--':
+        sys.exit('usage: mysqlserver.py run -- <command> [args...]')
+    srv = Server()
+    t0 = time.monotonic()
+    try:
+        srv.start()
+        sys.stderr.write('mysqlserver: mariadbd on 127.0.0.1:%d ready in %.1f s\n'
+                         % (srv.port, time.monotonic() - t0))
+        env = dict(os.environ, MIKA_TEST_MYSQL_DSN=srv.dsn())
+        rc = subprocess.call(argv[2:], env=env)
+    finally:
+        srv.stop()
+    return rc
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
