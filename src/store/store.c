@@ -17,6 +17,7 @@ static const struct store_ops *const store_backends[] = {
     &store_sqlite_ops,
     &store_memory_ops,
     &store_pg_ops,
+    &store_redis_ops,
 };
 
 const struct store_ops *store_find(const char *name)

@@ -401,6 +401,7 @@ const struct store_ops *store_find(const char *name);
 extern const struct store_ops store_sqlite_ops; /* store/sqlite.c */
 extern const struct store_ops store_memory_ops; /* store/sqlite.c: an in-memory database */
 extern const struct store_ops store_pg_ops;     /* store/pg.c */
+extern const struct store_ops store_redis_ops;  /* store/redis.c */
 
 /* An open store: the backend and its context. */
 struct store {
