@@ -1,10 +1,12 @@
-/* store/redis_admin.h: what store/redis.c shares with store/redis_admin.c.
+/* store/redis_admin.h: what the files of the redis backend share.
  *
  * Owns: the redis backend's command helpers (argument lists, commands and
  * pipelines with error mapping and reconnection, Lua scripts run by EVALSHA
- * with an EVAL fallback, reply readers), the key names both files build, and
- * the admin-API methods redis_admin.c implements for redis.c's ops table.
- * Nothing outside store/redis*.c includes it.
+ * with an EVAL fallback, reply readers, paged walks over index keys), all
+ * implemented in redis.c, and the methods the other files implement for
+ * redis.c's ops table: loaders (redis_load.c), the books (redis_apply.c),
+ * users, torrents and the whitelist (redis_admin.c), classes, settings and
+ * tokens (redis_meta.c). Nothing outside store/redis*.c includes it.
  *
  * Key layout (docs/STORES.md, "Redis", lists every key and its type): all
  * keys start with REDIS_PREFIX; ids are decimal; info_hash and peer keys
@@ -92,6 +94,14 @@ int redis_walk_lex(struct redis_store *s, const char *key, const char *min, size
 int redis_walk_score(struct redis_store *s, const char *key, int64_t min, redis_page_fn fn,
                      void *arg, struct mk_errbuf *eb);
 
+/* A score of a WITHSCORES reply: whole numbers (ids, unix seconds) here,
+ * well below 2^53, so the double Redis keeps is exact. */
+int64_t redis_score(const redisReply *r);
+
+/* A peer's member in mika:peers and its key: torrent id and user id (4 bytes
+ * each, big-endian) then the 20-byte peer_id. */
+#define REDIS_PEER_KEY 28
+
 /* The classes, read once per load or list (there are few). */
 struct redis_class {
     uint32_t id;
@@ -113,7 +123,27 @@ int redis_users_fetch(struct redis_store *s, const uint32_t *ids, size_t n,
                       const struct redis_classes *cls, bool with_snatches, struct user_rec *out,
                       bool *found, struct mk_errbuf *eb);
 
-/* ---- the admin API's methods (redis_admin.c); contracts in store.h ----- */
+/* ---- loaders (redis_load.c) and the books (redis_apply.c); contracts in
+ * store.h (load_*, user_history, user_suspicious, apply*, prune_peers) ---- */
+
+int redis_load_users(void *ctx, store_user_fn fn, void *arg, struct mk_errbuf *eb);
+int redis_load_torrents(void *ctx, store_torrent_fn fn, void *arg, struct mk_errbuf *eb);
+int redis_load_whitelist(void *ctx, store_whitelist_fn fn, void *arg, struct mk_errbuf *eb);
+int redis_load_snatches(void *ctx, store_snatch_fn fn, void *arg, struct mk_errbuf *eb);
+int redis_load_peers(void *ctx, int64_t seen_since, store_peer_fn fn, void *arg,
+                     struct mk_errbuf *eb);
+int redis_load_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
+                       store_history_fn fn, void *arg, uint64_t *total, struct mk_errbuf *eb);
+int redis_load_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
+                          store_suspicious_fn fn, void *arg, uint64_t *total,
+                          struct mk_errbuf *eb);
+int redis_apply(void *ctx, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
+int redis_apply_segment(void *ctx, const struct store_segment_id *id,
+                        const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
+int redis_apply_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *eb);
+
+/* ---- the admin API's methods (redis_admin.c, redis_meta.c); contracts in
+ * store.h ------------------------------------------------------------------ */
 
 int redis_admin_ping(void *ctx, struct mk_errbuf *eb);
 int redis_admin_user_get(void *ctx, uint32_t id, struct user_rec *out, struct mk_errbuf *eb);
@@ -134,17 +164,17 @@ int redis_admin_whitelist_insert(void *ctx, const struct whitelist_row *row,
                                  struct mk_errbuf *eb);
 int redis_admin_whitelist_delete(void *ctx, const uint8_t *prefix, size_t len,
                                  struct whitelist_row *out, struct mk_errbuf *eb);
-int redis_admin_class_list(void *ctx, store_class_fn fn, void *arg, struct mk_errbuf *eb);
-int redis_admin_class_get(void *ctx, uint32_t id, struct class_row *out, struct mk_errbuf *eb);
-int redis_admin_class_insert(void *ctx, struct class_row *row, bool has_id, struct mk_errbuf *eb);
-int redis_admin_class_update(void *ctx, const struct class_row *row, struct mk_errbuf *eb);
-int redis_admin_class_delete(void *ctx, uint32_t id, struct mk_errbuf *eb);
-int redis_admin_settings_load(void *ctx, store_setting_fn fn, void *arg, struct mk_errbuf *eb);
-int redis_admin_settings_put(void *ctx, const struct setting_row *rows, size_t n,
+int redis_meta_class_list(void *ctx, store_class_fn fn, void *arg, struct mk_errbuf *eb);
+int redis_meta_class_get(void *ctx, uint32_t id, struct class_row *out, struct mk_errbuf *eb);
+int redis_meta_class_insert(void *ctx, struct class_row *row, bool has_id, struct mk_errbuf *eb);
+int redis_meta_class_update(void *ctx, const struct class_row *row, struct mk_errbuf *eb);
+int redis_meta_class_delete(void *ctx, uint32_t id, struct mk_errbuf *eb);
+int redis_meta_settings_load(void *ctx, store_setting_fn fn, void *arg, struct mk_errbuf *eb);
+int redis_meta_settings_put(void *ctx, const struct setting_row *rows, size_t n,
                              struct mk_errbuf *eb);
-int redis_admin_load_tokens(void *ctx, uint32_t user_id, int64_t now, store_token_fn fn,
+int redis_meta_load_tokens(void *ctx, uint32_t user_id, int64_t now, store_token_fn fn,
                             void *arg, struct mk_errbuf *eb);
-int redis_admin_token_put(void *ctx, const struct token_row *row, struct mk_errbuf *eb);
-int redis_admin_token_delete(void *ctx, const struct token_row *key, struct mk_errbuf *eb);
+int redis_meta_token_put(void *ctx, const struct token_row *row, struct mk_errbuf *eb);
+int redis_meta_token_delete(void *ctx, const struct token_row *key, struct mk_errbuf *eb);
 
 #endif /* MIKA_STORE_REDIS_ADMIN_H */
