@@ -398,6 +398,78 @@ static void test_replayed_segment_adds_nothing(void **state)
     assert_int_equal(store_user_get(&fx->st, u, &(struct user_rec){0}, &eb), 0);
 }
 
+/* The server forgot its scripts (a restart, SCRIPT FLUSH): EVALSHA answers
+ * NOSCRIPT and the write goes through by EVAL, with no error seen. */
+static void test_writes_survive_script_flush(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    add_user(fx, 0, "before");
+    redisContext *c = admin();
+    freeReplyObject(admin_cmd(c, "SCRIPT FLUSH"));
+    redisFree(c);
+    assert_int_equal(add_user(fx, 0, "after"), 2);
+    assert_null(strstr(log_text(fx), "failed"));
+}
+
+struct tokens_seen {
+    struct token_row rows[4];
+    int n;
+};
+
+static int seen_token(const struct token_row *row, void *arg)
+{
+    struct tokens_seen *s = arg;
+    if (s->n < 4) {
+        s->rows[s->n] = *row;
+    }
+    s->n++;
+    return 0;
+}
+
+static void test_tokens_put_load_expire_and_delete(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    uint32_t u1 = add_user(fx, 1, "tok1"), u2 = add_user(fx, 2, "tok2");
+    struct torrent_rec t = {.row = {.enabled = true}, .up_mult = MK_MULT_ONE,
+                            .down_mult = MK_MULT_ONE};
+    memset(t.row.info_hash, 0x3c, 20);
+    struct mk_errbuf eb;
+    assert_int_equal(store_torrent_insert(&fx->st, &t, &eb), 0);
+    struct token_row k1 = {.user_id = u1, .up_mult = 2000, .down_mult = 0, .expires = 0};
+    memcpy(k1.info_hash, t.row.info_hash, 20);
+    struct token_row k2 = {.user_id = u2, .torrent_id = t.row.id, .up_mult = 1000,
+                           .down_mult = 500, .expires = 5000};
+    assert_int_equal(store_token_put(&fx->st, &k1, &eb), 0);
+    assert_int_equal(store_token_put(&fx->st, &k2, &eb), 0);
+    struct token_row ghost = k1;
+    ghost.user_id = 99;
+    assert_int_equal(store_token_put(&fx->st, &ghost, &eb), MK_ENOTFOUND);
+    struct tokens_seen s = {0};
+    assert_int_equal(store_load_tokens(&fx->st, 0, 4000, seen_token, &s, &eb), 0);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.rows[0].user_id, u1);
+    assert_int_equal(s.rows[0].torrent_id, t.row.id);
+    assert_int_equal(s.rows[0].up_mult, 2000);
+    assert_memory_equal(s.rows[0].info_hash, t.row.info_hash, 20);
+    assert_int_equal(s.rows[1].down_mult, 500);
+    /* Expired at now, and one user's only. */
+    s.n = 0;
+    assert_int_equal(store_load_tokens(&fx->st, 0, 5000, seen_token, &s, &eb), 0);
+    assert_int_equal(s.n, 1);
+    s.n = 0;
+    assert_int_equal(store_load_tokens(&fx->st, u2, 0, seen_token, &s, &eb), 0);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.rows[0].user_id, u2);
+    assert_int_equal(store_token_delete(&fx->st, &k1, &eb), 0);
+    assert_int_equal(store_token_delete(&fx->st, &k1, &eb), MK_ENOTFOUND);
+    struct torrent_rec by_id;
+    assert_int_equal(store_torrent_get_by_id(&fx->st, t.row.id, &by_id, &eb), 0);
+    assert_memory_equal(by_id.row.info_hash, t.row.info_hash, 20);
+    assert_int_equal(store_torrent_get_by_id(&fx->st, 77, &by_id, &eb), MK_ENOTFOUND);
+}
+
 /* ---- loads page through the indexes ------------------------------------------------ */
 
 #define MANY 10000
@@ -527,6 +599,8 @@ int main(void)
         T(test_nodes_opening_an_empty_database_together_initialise_it_once),
         T(test_killed_connection_is_eunavail_then_the_next_call_reconnects),
         T(test_replayed_segment_adds_nothing),
+        T(test_writes_survive_script_flush),
+        T(test_tokens_put_load_expire_and_delete),
         T(test_loads_stream_in_bounded_pages_and_never_send_keys),
     };
     return cmocka_run_group_tests_name("store redis", tests, NULL, NULL);
