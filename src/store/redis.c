@@ -334,19 +334,32 @@ static int redis_connect(struct redis_store *s, struct mk_errbuf *eb)
     }
     s->c = c;
     redisReply *r = NULL;
+    const char *step = NULL;
     if (s->pass[0] || s->user[0]) {
+        step = "AUTH";
         r = s->user[0] ? redisCommand(c, "AUTH %s %s", s->user, s->pass)
                        : redisCommand(c, "AUTH %s", s->pass);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            return redis_fail(s, r, eb, "AUTH");
-        }
-        freeReplyObject(r);
     }
-    if (s->db != 0) {
-        r = redisCommand(c, "SELECT %d", s->db);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            return redis_fail(s, r, eb, "SELECT");
+    if ((!step || (r && r->type != REDIS_REPLY_ERROR)) && s->db != 0) {
+        if (r) {
+            freeReplyObject(r);
         }
+        step = "SELECT";
+        r = redisCommand(c, "SELECT %d", s->db);
+    }
+    if (step && (!r || r->type == REDIS_REPLY_ERROR)) {
+        /* A connection that is not logged in or in the wrong db is no use:
+         * dropped, and the store is unavailable until a connect succeeds. */
+        int err = redis_fail(s, r, eb, step);
+        redis_drop(s);
+        if (err == MK_EIO) {
+            char msg[sizeof(eb->msg)];
+            snprintf(msg, sizeof(msg), "%s", eb ? eb->msg : "");
+            err = mk_fail(eb, MK_EUNAVAIL, "%s", msg);
+        }
+        return err;
+    }
+    if (r) {
         freeReplyObject(r);
     }
     if (s->was_up) {
@@ -525,8 +538,8 @@ int redis_eval(struct redis_store *s, const char *script, const struct redis_arg
         memcpy(rest, r->str + skip, len);
         rest[len] = '\0';
     } else if (err == MK_EIO) {
-        mk_fail(eb, MK_EIO, "redis: script: unexpected answer %.*s", (int)(r->len < 60 ? r->len : 60),
-                r->str);
+        mk_fail(eb, MK_EIO, "redis: script: unexpected answer %.*s",
+                (int)(r->len < 60 ? r->len : 60), r->str);
     } else if (err < 0) {
         mk_fail(eb, err, "%.*s", (int)(r->len - skip < 200 ? r->len - skip : 200), r->str + skip);
     }

@@ -461,7 +461,8 @@ int redis_admin_torrent_get_by_id(void *ctx, uint32_t id, struct torrent_rec *ou
         memcpy(hash, ih->str, 20);
     }
     freeReplyObject(r);
-    return found ? redis_admin_torrent_get(ctx, hash, out, eb) : mk_fail(eb, MK_ENOTFOUND, "torrent");
+    return found ? redis_admin_torrent_get(ctx, hash, out, eb)
+                 : mk_fail(eb, MK_ENOTFOUND, "torrent");
 }
 
 /* ARGV: info_hash, enabled, deleted, reason, name, size ('' for none),
@@ -488,8 +489,10 @@ static const char ADMIN_TORRENT_UPDATE[] =
     "if redis.call('EXISTS', k) == 0 then return 'ENOTFOUND torrent' end\n"
     "redis.call('HSET', k, 'enabled', a[2], 'deleted', a[3], 'reason', a[4],\n"
     "           'freeleech', a[7], 'up_mult', a[8], 'down_mult', a[9])\n"
-    "if a[5] ~= '' then redis.call('HSET', k, 'name', a[5]) else redis.call('HDEL', k, 'name') end\n"
-    "if a[6] ~= '' then redis.call('HSET', k, 'size', a[6]) else redis.call('HDEL', k, 'size') end\n"
+    "if a[5] ~= '' then redis.call('HSET', k, 'name', a[5])\n"
+    "else redis.call('HDEL', k, 'name') end\n"
+    "if a[6] ~= '' then redis.call('HSET', k, 'size', a[6])\n"
+    "else redis.call('HDEL', k, 'size') end\n"
     "return 'OK'\n";
 
 static void admin_torrent_args(struct redis_args *a, const struct torrent_rec *rec)

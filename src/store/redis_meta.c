@@ -31,7 +31,8 @@ static int admin_class_page(struct redis_store *s, const redisReply *page, void 
     int err = 0;
     for (size_t i = 0; err == 0 && i < n; i++) {
         err = redis_append(s, eb,
-                           "HMGET " REDIS_PREFIX "class:%b name up_mult down_mult may_download users",
+                           "HMGET " REDIS_PREFIX "class:%b name up_mult down_mult may_download"
+                           " users",
                            page->element[2 * i]->str, page->element[2 * i]->len);
     }
     redisReply *r[REDIS_PAGE];
@@ -326,7 +327,9 @@ int redis_meta_load_tokens(void *ctx, uint32_t user_id, int64_t now, store_token
  * another backend (a split config). */
 static const char ADMIN_TOKEN_PUT[] =
     "local a = ARGV\n"
-    "if redis.call('EXISTS', 'mika:user:' .. a[1]) == 0 then return 'ENOTFOUND user or torrent' end\n"
+    "if redis.call('EXISTS', 'mika:user:' .. a[1]) == 0 then\n"
+    "  return 'ENOTFOUND user or torrent'\n"
+    "end\n"
     "local tid = a[2]\n"
     "if tid == '0' then\n"
     "  tid = redis.call('HGET', 'mika:torrent:' .. a[3], 'id')\n"

@@ -209,6 +209,42 @@ static void test_unreachable_server_is_eunavail_promptly(void **state)
     assert_null(strstr(log_text(fx), "topsecret"));
 }
 
+/* AUTH with the DSN's password and SELECT its db on every connection; a
+ * wrong password is EUNAVAIL and never repeated back. */
+static void test_dsn_password_and_db_are_used(void **state)
+{
+    struct fixture *fx = *state;
+    redisContext *c = admin();
+    freeReplyObject(admin_cmd(c, "SELECT 3"));
+    freeReplyObject(admin_cmd(c, "FLUSHDB"));
+    freeReplyObject(admin_cmd(c, "CONFIG SET requirepass s3cr3t-pw"));
+    char dsn[128];
+    snprintf(dsn, sizeof(dsn), "redis://:wrong-pw@127.0.0.1:%d/3", test_port);
+    struct store_cfg cfg = {.dsn = dsn};
+    struct mk_errbuf eb;
+    assert_int_equal(store_open(&fx->st, "redis", &cfg, &eb), MK_EUNAVAIL);
+    assert_non_null(strstr(eb.msg, "AUTH"));
+    assert_null(strstr(eb.msg, "wrong-pw"));
+    snprintf(dsn, sizeof(dsn), "redis://:s3cr3t-pw@127.0.0.1:%d/3", test_port);
+    int rc = store_open(&fx->st, "redis", &cfg, &eb);
+    if (rc != 0) {
+        fail_msg("open with the password: %s: %s", mk_err_name(rc), eb.msg);
+    }
+    add_user(fx, 5, "indb3");
+    /* The next connection logs in and selects db 3 again. */
+    assert_true(admin_int(c, "CLIENT KILL TYPE normal SKIPME yes") >= 1);
+    assert_int_equal(store_ping(&fx->st, &eb), MK_EUNAVAIL);
+    struct user_rec u;
+    assert_int_equal(store_user_get(&fx->st, 5, &u, &eb), 0);
+    assert_int_equal(admin_int(c, "EXISTS mika:user:5"), 1);
+    freeReplyObject(admin_cmd(c, "SELECT %d", test_db));
+    assert_int_equal(admin_int(c, "EXISTS mika:user:5"), 0);
+    freeReplyObject(admin_cmd(c, "CONFIG SET requirepass %s", ""));
+    redisFree(c);
+    assert_null(strstr(log_text(fx), "s3cr3t-pw"));
+    assert_null(strstr(log_text(fx), "wrong-pw"));
+}
+
 /* The layout docs/STORES.md documents, read with the operator's tools. */
 static void test_key_layout_has_binary_hashes_in_names_and_integer_counters(void **state)
 {
@@ -594,6 +630,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_open_needs_a_dsn_and_names_what_is_wrong),
         T(test_unreachable_server_is_eunavail_promptly),
+        T(test_dsn_password_and_db_are_used),
         T(test_key_layout_has_binary_hashes_in_names_and_integer_counters),
         T(test_layout_from_a_newer_mika_is_refused),
         T(test_nodes_opening_an_empty_database_together_initialise_it_once),
