@@ -434,6 +434,34 @@ static void test_replayed_segment_adds_nothing(void **state)
     assert_int_equal(store_user_get(&fx->st, u, &(struct user_rec){0}, &eb), 0);
 }
 
+/* Redis keeps what a script wrote before an error: a batch that meets a
+ * key an operator broke must still be applied whole, the broken part
+ * logged by the server, not stop half-way. */
+static void test_a_broken_key_does_not_stop_a_batch_half_way(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    uint32_t u = add_user(fx, 3, "broken");
+    redisContext *c = admin();
+    freeReplyObject(admin_cmd(c, "SET mika:history:3:9 not-a-hash"));
+    freeReplyObject(admin_cmd(c, "HSET mika:user:3 uploaded not-a-number"));
+    struct acct_delta d[] = {
+        {.user_id = u, .torrent_id = 9, .uploaded = 10, .downloaded = 7, .announces = 1,
+         .at = 50},
+        {.user_id = u, .torrent_id = 9, .snatch = true, .at = 60},
+    };
+    struct store_segment_id seg = {.boot = 1, .writer = 1, .seq = 1};
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply_segment(&fx->st, &seg, d, 2, &eb), 0);
+    redisReply *r = admin_cmd(c, "HGET mika:user:3 downloaded");
+    assert_string_equal(r->str, "7");
+    freeReplyObject(r);
+    assert_int_equal(admin_int(c, "HLEN mika:user:3:snatches"), 1);
+    assert_int_equal(admin_int(c, "HLEN mika:journal_applied"), 1);
+    redisFree(c);
+    assert_int_equal(store_apply_segment(&fx->st, &seg, d, 2, &eb), MK_EEXIST);
+}
+
 /* The server forgot its scripts (a restart, SCRIPT FLUSH): EVALSHA answers
  * NOSCRIPT and the write goes through by EVAL, with no error seen. */
 static void test_writes_survive_script_flush(void **state)
@@ -636,6 +664,7 @@ int main(void)
         T(test_nodes_opening_an_empty_database_together_initialise_it_once),
         T(test_killed_connection_is_eunavail_then_the_next_call_reconnects),
         T(test_replayed_segment_adds_nothing),
+        T(test_a_broken_key_does_not_stop_a_batch_half_way),
         T(test_writes_survive_script_flush),
         T(test_tokens_put_load_expire_and_delete),
         T(test_loads_stream_in_bounded_pages_and_never_send_keys),
