@@ -374,8 +374,7 @@ static int redis_user_range(struct redis_store *s, const char *key, uint64_t off
                             uint32_t want, uint64_t *total, redisReply **page,
                             struct mk_errbuf *eb)
 {
-    offset = offset > INT64_MAX / 2 ? INT64_MAX / 2 : offset;
-    uint64_t stop = offset + (want ? want : 1) - 1;
+    uint64_t stop = offset + want - 1;
     int err = redis_append(s, eb, "MULTI");
     if (err == 0) {
         err = redis_append(s, eb, "ZCARD %s", key);
@@ -396,17 +395,59 @@ static int redis_user_range(struct redis_store *s, const char *key, uint64_t off
         return err;
     }
     redisReply *ex = r[3];
-    if (ex->type != REDIS_REPLY_ARRAY || ex->elements != 2 ||
-        ex->element[1]->type != REDIS_REPLY_ARRAY || ex->element[1]->elements % 2 ||
-        ex->element[1]->elements > 2 * (size_t)(want ? want : 1)) {
+    const redisReply *pg = redis_el(ex, 1);
+    if (!pg || pg->type != REDIS_REPLY_ARRAY || pg->elements % 2 || pg->elements > 2 * want ||
+        ex->elements != 2) {
         err = mk_fail(eb, MK_EIO, "redis: %s: unexpected reply", key);
     } else {
+        for (size_t i = 0; i < pg->elements; i++) {
+            if (pg->element[i]->type != REDIS_REPLY_STRING) {
+                err = mk_fail(eb, MK_EIO, "redis: %s: unexpected reply", key);
+            }
+        }
+    }
+    if (err == 0) {
         *total = redis_u64(ex->element[0]);
         *page = ex->element[1];
         ex->element[1] = NULL; /* taken: freeReplyObject skips NULL elements */
     }
     redis_replies_free(r, 4);
     return err;
+}
+
+/* Streams [offset, offset + limit) of a user's index, REDIS_PAGE members per
+ * round trip; *total is the index's size when the first page was read. A
+ * page after the first is read in its own snapshot (rows booked meanwhile
+ * may shift the order by one). */
+static int redis_user_walk(struct redis_store *s, const char *key, uint64_t offset,
+                           uint32_t limit, uint64_t *total, redis_page_fn fn, void *arg,
+                           struct mk_errbuf *eb)
+{
+    offset = offset > INT64_MAX / 2 ? INT64_MAX / 2 : offset;
+    uint64_t done = 0;
+    bool first = true;
+    for (;;) {
+        uint64_t left = limit - done;
+        uint32_t want = left < REDIS_PAGE ? (uint32_t)left : REDIS_PAGE;
+        uint64_t size = 0;
+        redisReply *page = NULL;
+        /* Even a zero limit reads the count. */
+        int err = redis_user_range(s, key, offset + done, want ? want : 1, &size, &page, eb);
+        if (err < 0) {
+            return err;
+        }
+        if (first) {
+            *total = size;
+            first = false;
+        }
+        size_t n = want ? page->elements / 2 : 0;
+        err = n ? fn(s, page, arg, eb) : 0;
+        freeReplyObject(page);
+        done += n;
+        if (err < 0 || n < want || done >= limit) {
+            return err;
+        }
+    }
 }
 
 struct redis_tih {
@@ -455,44 +496,36 @@ static int redis_torrents_name(struct redis_store *s, const uint32_t *tids, size
     return 0;
 }
 
-int redis_load_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
-                              store_history_fn fn, void *arg, uint64_t *total,
+struct redis_history_walk {
+    uint32_t user_id;
+    store_history_fn fn;
+    void *arg;
+};
+
+static int redis_history_page(struct redis_store *s, const redisReply *page, void *arg,
                               struct mk_errbuf *eb)
 {
-    struct redis_store *s = ctx;
-    char key[64];
-    snprintf(key, sizeof(key), REDIS_PREFIX "user:%u:history", user_id);
-    redisReply *page = NULL;
-    uint32_t want = limit < REDIS_PAGE ? limit : REDIS_PAGE;
-    int err = redis_user_range(s, key, offset, want, total, &page, eb);
-    /* The API's pages are small; past REDIS_PAGE rows the rest is cut. */
-    size_t n = err == 0 && want ? page->elements / 2 : 0;
+    const struct redis_history_walk *w = arg;
+    size_t n = page->elements / 2;
     uint32_t tids[REDIS_PAGE];
-    for (size_t i = 0; i < n; i++) {
+    int err = 0;
+    for (size_t i = 0; err == 0 && i < n; i++) {
         char hex[16];
         redis_text(page->element[2 * i], hex, sizeof(hex));
         tids[i] = UINT32_MAX - (uint32_t)strtoul(hex, NULL, 16);
-        if (err == 0) {
-            err = redis_append(s, eb,
-                               "HMGET " REDIS_PREFIX "history:%u:%u uploaded downloaded"
-                               " raw_uploaded raw_downloaded seed_time leech_time announces"
-                               " first_announce last_announce completed_at",
-                               user_id, tids[i]);
-        }
+        err = redis_append(s, eb,
+                           "HMGET " REDIS_PREFIX "history:%u:%u uploaded downloaded"
+                           " raw_uploaded raw_downloaded seed_time leech_time announces"
+                           " first_announce last_announce completed_at",
+                           w->user_id, tids[i]);
     }
     redisReply *rows[REDIS_PAGE];
-    bool have_rows = false;
-    if (err == 0) {
-        err = redis_get_all(s, rows, n, eb);
-        have_rows = err == 0;
+    if (err < 0 || (err = redis_get_all(s, rows, n, eb)) < 0) {
+        return err;
     }
-    struct redis_tih *names = err == 0 ? calloc(n ? n : 1, sizeof(*names)) : NULL;
-    if (err == 0 && !names) {
-        err = mk_fail(eb, MK_ENOMEM, "redis: out of memory");
-    }
-    if (err == 0) {
-        err = redis_torrents_name(s, tids, n, names, eb);
-    }
+    struct redis_tih *names = calloc(n, sizeof(*names));
+    err = names ? redis_torrents_name(s, tids, n, names, eb)
+                : mk_fail(eb, MK_ENOMEM, "redis: out of memory");
     for (size_t i = 0; err == 0 && i < n; i++) {
         struct history_row row;
         memset(&row, 0, sizeof(row));
@@ -501,25 +534,30 @@ int redis_load_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_t li
             memcpy(row.info_hash, names[i].ih, 20);
             row.size = names[i].size;
         }
-        uint64_t *u64[] = {&row.uploaded, &row.downloaded, &row.raw_uploaded,
-                           &row.raw_downloaded, &row.seed_time, &row.leech_time, &row.announces};
+        uint64_t *u64[] = {&row.uploaded,   &row.downloaded, &row.raw_uploaded,
+                           &row.raw_downloaded, &row.seed_time, &row.leech_time,
+                           &row.announces};
         for (size_t j = 0; j < 7; j++) {
             *u64[j] = redis_u64(redis_el(rows[i], j));
         }
         row.first_announce = redis_i64(redis_el(rows[i], 7));
         row.last_announce = redis_i64(redis_el(rows[i], 8));
         row.completed_at = redis_i64(redis_el(rows[i], 9));
-        err = fn(&row, arg);
+        err = w->fn(&row, w->arg);
         err = err > 0 ? 0 : err;
     }
-    if (have_rows) {
-        redis_replies_free(rows, n);
-    }
+    redis_replies_free(rows, n);
     free(names);
-    if (page) {
-        freeReplyObject(page);
-    }
     return err;
+}
+
+int redis_load_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
+                       store_history_fn fn, void *arg, uint64_t *total, struct mk_errbuf *eb)
+{
+    char key[64];
+    snprintf(key, sizeof(key), REDIS_PREFIX "user:%u:history", user_id);
+    struct redis_history_walk w = {.user_id = user_id, .fn = fn, .arg = arg};
+    return redis_user_walk(ctx, key, offset, limit, total, redis_history_page, &w, eb);
 }
 
 /* A suspicious index member: "%016x:torrent_id:uploaded:reason"
@@ -542,30 +580,25 @@ static bool redis_suspicious_parse(const redisReply *m, struct suspicious_row *r
     return true;
 }
 
-int redis_load_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
-                                 store_suspicious_fn fn, void *arg, uint64_t *total,
+struct redis_suspicious_walk {
+    uint32_t user_id;
+    store_suspicious_fn fn;
+    void *arg;
+};
+
+static int redis_suspicious_page(struct redis_store *s, const redisReply *page, void *arg,
                                  struct mk_errbuf *eb)
 {
-    struct redis_store *s = ctx;
-    char key[64];
-    snprintf(key, sizeof(key), REDIS_PREFIX "user:%u:suspicious", user_id);
-    redisReply *page = NULL;
-    uint32_t want = limit < REDIS_PAGE ? limit : REDIS_PAGE;
-    int err = redis_user_range(s, key, offset, want, total, &page, eb);
-    if (err < 0) {
-        return err;
-    }
-    size_t n = want ? page->elements / 2 : 0;
-    struct suspicious_row *rows = calloc(n ? n : 1, sizeof(*rows));
-    uint32_t *tids = calloc(n ? n : 1, sizeof(*tids));
-    struct redis_tih *names = calloc(n ? n : 1, sizeof(*names));
-    if (!rows || !tids || !names) {
-        err = mk_fail(eb, MK_ENOMEM, "redis: out of memory");
-    }
+    const struct redis_suspicious_walk *w = arg;
+    size_t n = page->elements / 2;
+    struct suspicious_row *rows = calloc(n, sizeof(*rows));
+    uint32_t *tids = calloc(n, sizeof(*tids));
+    struct redis_tih *names = calloc(n, sizeof(*names));
+    int err = rows && tids && names ? 0 : mk_fail(eb, MK_ENOMEM, "redis: out of memory");
     for (size_t i = 0; err == 0 && i < n; i++) {
         if (!redis_suspicious_parse(page->element[2 * i], &rows[i])) {
             mk_log(MK_LOG_WARN, "store.redis", "user %" PRIu32 ": malformed suspicious row",
-                   user_id);
+                   w->user_id);
         }
         rows[i].at = redis_score(page->element[2 * i + 1]);
         tids[i] = rows[i].torrent_id;
@@ -577,12 +610,21 @@ int redis_load_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint32_t
         if (names[i].found) {
             memcpy(rows[i].info_hash, names[i].ih, 20);
         }
-        err = fn(&rows[i], arg);
+        err = w->fn(&rows[i], w->arg);
         err = err > 0 ? 0 : err;
     }
     free(rows);
     free(tids);
     free(names);
-    freeReplyObject(page);
     return err;
+}
+
+int redis_load_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
+                          store_suspicious_fn fn, void *arg, uint64_t *total,
+                          struct mk_errbuf *eb)
+{
+    char key[64];
+    snprintf(key, sizeof(key), REDIS_PREFIX "user:%u:suspicious", user_id);
+    struct redis_suspicious_walk w = {.user_id = user_id, .fn = fn, .arg = arg};
+    return redis_user_walk(ctx, key, offset, limit, total, redis_suspicious_page, &w, eb);
 }

@@ -462,6 +462,57 @@ static void test_a_broken_key_does_not_stop_a_batch_half_way(void **state)
     assert_int_equal(store_apply_segment(&fx->st, &seg, d, 2, &eb), MK_EEXIST);
 }
 
+struct history_count {
+    size_t n;
+    int64_t last;
+    bool newest_first;
+};
+
+static int count_history(const struct history_row *row, void *arg)
+{
+    struct history_count *h = arg;
+    h->newest_first = h->n == 0 || (h->newest_first && row->last_announce <= h->last);
+    h->last = row->last_announce;
+    h->n++;
+    return 0;
+}
+
+/* The hit-and-run filter asks for every row (limit UINT32_MAX): the history
+ * streams past one page, newest first, and offsets count across pages. */
+static void test_history_streams_past_one_page(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    uint32_t u = add_user(fx, 4, "longhist");
+    enum { N = 1234 };
+    struct acct_delta *d = calloc(N, sizeof(*d));
+    assert_non_null(d);
+    for (uint32_t i = 0; i < N; i++) {
+        d[i] = (struct acct_delta){.user_id = u, .torrent_id = i + 1, .uploaded = 1,
+                                   .announces = 1, .at = 1000 + i % 300};
+    }
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply(&fx->st, d, N, &eb), 0);
+    free(d);
+    struct history_count h = {0};
+    uint64_t total = 0;
+    assert_int_equal(store_user_history(&fx->st, u, 0, UINT32_MAX, count_history, &h, &total,
+                                        &eb),
+                     0);
+    assert_int_equal(total, N);
+    assert_int_equal(h.n, N);
+    assert_true(h.newest_first);
+    h = (struct history_count){0};
+    assert_int_equal(store_user_history(&fx->st, u, N - 34, 1000, count_history, &h, &total,
+                                        &eb),
+                     0);
+    assert_int_equal(h.n, 34);
+    h = (struct history_count){0};
+    assert_int_equal(store_user_history(&fx->st, u, 0, 0, count_history, &h, &total, &eb), 0);
+    assert_int_equal(h.n, 0);
+    assert_int_equal(total, N);
+}
+
 /* The server forgot its scripts (a restart, SCRIPT FLUSH): EVALSHA answers
  * NOSCRIPT and the write goes through by EVAL, with no error seen. */
 static void test_writes_survive_script_flush(void **state)
@@ -665,6 +716,7 @@ int main(void)
         T(test_killed_connection_is_eunavail_then_the_next_call_reconnects),
         T(test_replayed_segment_adds_nothing),
         T(test_a_broken_key_does_not_stop_a_batch_half_way),
+        T(test_history_streams_past_one_page),
         T(test_writes_survive_script_flush),
         T(test_tokens_put_load_expire_and_delete),
         T(test_loads_stream_in_bounded_pages_and_never_send_keys),
