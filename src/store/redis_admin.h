@@ -4,7 +4,7 @@
  * pipelines with error mapping and reconnection, Lua scripts run by EVALSHA
  * with an EVAL fallback, reply readers, paged walks over index keys), all
  * implemented in redis.c, and the methods the other files implement for
- * redis.c's ops table: loaders (redis_load.c), the books (redis_apply.c),
+ * redis.c's ops table: the layout (redis_layout.c), loaders (redis_load.c), the books (redis_apply.c),
  * users, torrents and the whitelist (redis_admin.c), classes, settings and
  * tokens (redis_meta.c). Nothing outside store/redis*.c includes it.
  *
@@ -122,6 +122,10 @@ const struct redis_class *redis_classes_find(const struct redis_classes *c, uint
 int redis_users_fetch(struct redis_store *s, const uint32_t *ids, size_t n,
                       const struct redis_classes *cls, bool with_snatches, struct user_rec *out,
                       bool *found, struct mk_errbuf *eb);
+
+/* Brings the key layout to this mika's version under the migration lock
+ * (redis_layout.c); MK_ENOTSUP for a layout from a newer mika. */
+int redis_layout_migrate(struct redis_store *s, struct mk_errbuf *eb);
 
 /* ---- loaders (redis_load.c) and the books (redis_apply.c); contracts in
  * store.h (load_*, user_history, user_suspicious, apply*, prune_peers) ---- */
