@@ -293,6 +293,11 @@ static bool redis_err_is_transient(const char *msg)
  * the next call reconnects); an error reply is mapped and freed. */
 static int redis_fail(struct redis_store *s, redisReply *r, struct mk_errbuf *eb, const char *what)
 {
+    if (!r && s->c && s->c->err == 0) {
+        /* Our own allocation failed before anything was sent: the
+         * connection is still in step. */
+        return mk_fail(eb, MK_ENOMEM, "redis: %s: out of memory", what);
+    }
     if (!r) {
         char msg[160];
         snprintf(msg, sizeof(msg), "%s", s->c && s->c->errstr[0] ? s->c->errstr : "no reply");
