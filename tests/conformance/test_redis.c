@@ -4,7 +4,8 @@
  * key layout (the raw 20-byte info_hash in key names, counters as integers
  * Redis can INCRBY); a layout from a newer mika refused; several nodes
  * opening an empty database together initialise it once; a killed
- * connection is MK_EUNAVAIL and the next call reconnects; a replayed
+ * connection, or a server that stops answering for longer than the 10 s
+ * command timeout, is MK_EUNAVAIL and the next call reconnects; a replayed
  * segment adds nothing; and loads page through index keys, never KEYS and
  * never one reply the size of the table.
  *
@@ -401,6 +402,26 @@ static void test_killed_connection_is_eunavail_then_the_next_call_reconnects(voi
     assert_int_equal(add_user(fx, 0, "afterkill"), 1);
 }
 
+/* A server that stops answering (CLIENT PAUSE plays a hung host) costs a
+ * call the command timeout, 10 s, not forever; after it the next call
+ * reconnects. */
+static void test_a_hung_server_times_out_then_the_next_call_reconnects(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    struct mk_errbuf eb;
+    redisContext *c = admin();
+    freeReplyObject(admin_cmd(c, "CLIENT PAUSE 11000 ALL"));
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(store_ping(&fx->st, &eb), MK_EUNAVAIL);
+    double took = elapsed(&t0);
+    assert_true(took >= 9.0 && took < 11.0);
+    freeReplyObject(admin_cmd(c, "CLIENT UNPAUSE"));
+    redisFree(c);
+    assert_int_equal(store_ping(&fx->st, &eb), 0);
+}
+
 static void test_replayed_segment_adds_nothing(void **state)
 {
     struct fixture *fx = *state;
@@ -714,6 +735,7 @@ int main(void)
         T(test_layout_from_a_newer_mika_is_refused),
         T(test_nodes_opening_an_empty_database_together_initialise_it_once),
         T(test_killed_connection_is_eunavail_then_the_next_call_reconnects),
+        T(test_a_hung_server_times_out_then_the_next_call_reconnects),
         T(test_replayed_segment_adds_nothing),
         T(test_a_broken_key_does_not_stop_a_batch_half_way),
         T(test_history_streams_past_one_page),
