@@ -6,8 +6,8 @@
 # all are present. A non-root user is shown the exact apt-get line instead.
 set -eu
 
-build_pkgs="build-essential cmake pkg-config libsqlite3-dev libinih-dev libmicrohttpd-dev libjansson-dev libgnutls28-dev libcurl4-gnutls-dev libpq-dev libmariadb-dev"
-test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 python3-libtorrent python3-yaml transmission-cli sqlite3 openssl php-cli php-curl postgresql mariadb-server valgrind"
+build_pkgs="build-essential cmake pkg-config libsqlite3-dev libinih-dev libmicrohttpd-dev libjansson-dev libgnutls28-dev libcurl4-gnutls-dev libpq-dev libmariadb-dev libhiredis-dev"
+test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 python3-libtorrent python3-yaml transmission-cli sqlite3 openssl php-cli php-curl postgresql mariadb-server redis-server valgrind"
 
 case "${1:-build}" in
     build|run) want="$build_pkgs" ;;

@@ -18,6 +18,7 @@ static const struct store_ops *const store_backends[] = {
     &store_memory_ops,
     &store_pg_ops,
     &store_mysql_ops,
+    &store_redis_ops,
 };
 
 const struct store_ops *store_find(const char *name)

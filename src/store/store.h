@@ -403,6 +403,7 @@ extern const struct store_ops store_sqlite_ops; /* store/sqlite.c */
 extern const struct store_ops store_memory_ops; /* store/sqlite.c: an in-memory database */
 extern const struct store_ops store_pg_ops;     /* store/pg.c */
 extern const struct store_ops store_mysql_ops;  /* store/mysql.c */
+extern const struct store_ops store_redis_ops;  /* store/redis.c */
 
 /* An open store: the backend and its context. */
 struct store {

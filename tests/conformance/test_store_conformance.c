@@ -1,17 +1,19 @@
 /* tests/conformance/test_store_conformance.c: what every store backend must
  * do, run unchanged against each one through the store_* wrappers.
  *
- * Usage: test_store_conformance <backend>   (sqlite | memory | split | postgres | mysql)
+ * Usage: test_store_conformance <backend>   (sqlite | memory | split | postgres | mysql | redis)
  * sqlite gets a fresh database file per test; memory a fresh in-memory
  * database that a second connection keeps alive across reopens (as the
  * daemon's loader does); split puts users, torrents and peers in three
  * SQLite files through store_open_kinds (store/split.c); postgres a fresh, empty schema
  * per test in the server named by MIKA_TEST_PG_DSN (tests/lib/pgserver.py
  * starts one; CTest registers both runs); mysql a fresh, empty database per
- * test in the server named by MIKA_TEST_MYSQL_DSN (tests/lib/mysqlserver.py).
- * A missing server is a failure, never a skip. Only the fixture knows the
- * backend: every test reads and writes through the store interface, so a
- * new backend adds a fixture case and nothing else.
+ * test in the server named by MIKA_TEST_MYSQL_DSN (tests/lib/mysqlserver.py);
+ * redis an emptied database (FLUSHDB) of the server named by
+ * MIKA_TEST_REDIS_DSN (tests/lib/redisserver.py). A missing server is a
+ * failure, never a skip. Only the fixture knows the backend: every test
+ * reads and writes through the store interface, so a new backend adds a
+ * fixture case and nothing else.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +21,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <mysql.h>
 #include <stdio.h>
@@ -90,6 +93,31 @@ static void mysql_admin_exec(const char *sql)
     my_dsn_free(&d);
 }
 
+/* The test server is private to the run: each test starts from an empty db. */
+static void redis_admin_flush(void)
+{
+    const char *dsn = getenv("MIKA_TEST_REDIS_DSN");
+    int port = 0, db = 0;
+    if (!dsn || sscanf(dsn, "redis://127.0.0.1:%d/%d", &port, &db) != 2) {
+        fail_msg("MIKA_TEST_REDIS_DSN is not redis://127.0.0.1:<port>/<db>: run through "
+                 "tests/lib/redisserver.py");
+    }
+    redisContext *c = redisConnect("127.0.0.1", port);
+    if (!c || c->err) {
+        fail_msg("cannot reach the test server (%s): %s", dsn, c ? c->errstr : "no memory");
+    }
+    redisReply *r = redisCommand(c, "SELECT %d", db);
+    if (r) {
+        freeReplyObject(r);
+    }
+    r = redisCommand(c, "FLUSHDB");
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        fail_msg("FLUSHDB: %s", r ? r->str : c->errstr);
+    }
+    freeReplyObject(r);
+    redisFree(c);
+}
+
 static int setup(void **state)
 {
     static unsigned seq;
@@ -133,6 +161,10 @@ static int setup(void **state)
         const char *base = getenv("MIKA_TEST_MYSQL_DSN");
         snprintf(fx->dsn, sizeof(fx->dsn), "%.*s/%s", (int)(strrchr(base, '/') - base), base,
                  fx->schema);
+        fx->cfg.dsn = fx->dsn;
+    } else if (strcmp(backend, "redis") == 0) {
+        redis_admin_flush();
+        snprintf(fx->dsn, sizeof(fx->dsn), "%s", getenv("MIKA_TEST_REDIS_DSN"));
         fx->cfg.dsn = fx->dsn;
     } else {
         fail_msg("unknown backend %s", backend);
@@ -1274,7 +1306,7 @@ static void test_apply_records_suspicious_uploads_newest_first(void **state)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: %s sqlite|memory|split|postgres|mysql\n", argv[0]);
+        fprintf(stderr, "usage: %s sqlite|memory|split|postgres|mysql|redis\n", argv[0]);
         return 2;
     }
     backend = argv[1];
@@ -1290,6 +1322,12 @@ int main(int argc, char **argv)
     if (strcmp(backend, "mysql") == 0 && !getenv("MIKA_TEST_MYSQL_DSN")) {
         fprintf(stderr, "%s: MIKA_TEST_MYSQL_DSN is not set: run it through"
                         " tests/lib/mysqlserver.py\n", argv[0]);
+        return 1;
+    }
+    if (strcmp(backend, "redis") == 0 && !getenv("MIKA_TEST_REDIS_DSN")) {
+        fprintf(stderr,
+                "%s: MIKA_TEST_REDIS_DSN is not set: run it through tests/lib/redisserver.py\n",
+                argv[0]);
         return 1;
     }
     const struct CMUnitTest tests[] = {

@@ -1,18 +1,20 @@
 """servers: the throwaway database servers the tests start, by backend name.
 
-Owns: the table from a store backend's name ("postgres", "mysql", ...) to
-the class that runs a private server for it on loopback (tests/lib/pgserver.py,
-mysqlserver.py, ...),
+Owns: the table from a store backend's name ("postgres", "mysql", "redis")
+to the class that runs a private server for it on loopback
+(tests/lib/pgserver.py, mysqlserver.py, redisserver.py),
 and the [store] config section that points mika at a running one.
 Each class has start(), dsn(), halt() and resume() (an outage on the same
 port) and stop() (which also removes its data).
 """
 import mysqlserver
 import pgserver
+import redisserver
 
 SERVERS = {
     'postgres': pgserver.Server,
     'mysql': mysqlserver.Server,
+    'redis': redisserver.Server,
 }
 
 

@@ -1,0 +1,451 @@
+/* store/redis_apply.c: the redis backend's books: apply(), apply_segment()
+ * and pruning peers.
+ *
+ * Owns: summing a batch per user, per (user, torrent) and per torrent, and
+ * the one Lua script that applies it with the segment check.
+ * Not here: the connection and the script cache (redis.c), the keys' list
+ * (docs/STORES.md).
+ * Invariants: a batch is one script: all of it or, for a segment already in
+ * mika:journal_applied, none of it (MK_EEXIST); the script never fails after
+ * its first write; counters stay 64-bit (decimal strings end to end).
+ */
+#include "store/redis_admin.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+/* ---- apply ---------------------------------------------------------------------- */
+
+/* The whole batch, atomically: Redis runs a script alone, and this one
+ * checks the segment first and then never stops half-way (Redis would keep
+ * the writes made before an error): every later command goes through
+ * call(), which logs a failure (a key an operator gave the wrong type, a
+ * field that is not a number) to the server's log and goes on, and an
+ * overflowing HINCRBY saturates at 2^63-1. Counters arrive as decimal
+ * strings and are never turned into Lua numbers (doubles from 2^53 up);
+ * times and peer versions are (both below 2^53).
+ * ARGV: segment field ("" for none), records, kinds, nusers, nhistory,
+ * ntorrents, nevents, then the users (id and 8 counters), the history rows
+ * (user, torrent, 7 counters, first, last), the torrents (id, transferred)
+ * and the events: S user torrent at | X user torrent at uploaded reason |
+ * P key family ip port uploaded downloaded seeder partial last_seen version
+ * gone. The C side builds exactly this; a malformed list is refused before
+ * anything is written. */
+static const char REDIS_APPLY[] =
+    "local a = ARGV\n"
+    "local MAX = '9223372036854775807'\n"
+    "local function call(...)\n"
+    "  local r = redis.pcall(...)\n"
+    "  if type(r) == 'table' and r.err then\n"
+    "    redis.log(redis.LOG_WARNING, 'mika apply: ' .. select(1, ...) .. ' ' ..\n"
+    "              tostring(select(2, ...)) .. ': ' .. r.err)\n"
+    "    return nil\n"
+    "  end\n"
+    "  return r\n"
+    "end\n"
+    "local function add(k, f, v)\n"
+    "  if v == '0' then return end\n"
+    "  local r = redis.pcall('HINCRBY', k, f, v)\n"
+    "  if type(r) == 'table' and r.err then\n"
+    "    if string.find(r.err, 'overflow', 1, true) then call('HSET', k, f, MAX)\n"
+    "    else redis.log(redis.LOG_WARNING, 'mika apply: ' .. k .. ' ' .. f .. ': ' .. r.err) end\n"
+    "  end\n"
+    "end\n"
+    "local sizes = {S = 4, X = 6, P = 12}\n"
+    "local nu, nh, nt, ne = tonumber(a[4]), tonumber(a[5]), tonumber(a[6]), tonumber(a[7])\n"
+    "if not (nu and nh and nt and ne) then return redis.error_reply('mika: bad apply header') end\n"
+    "local i = 8 + 9 * nu + 11 * nh + 2 * nt\n"
+    "for _ = 1, ne do\n"
+    "  local n = sizes[a[i]]\n"
+    "  if not n then return redis.error_reply('mika: bad apply event') end\n"
+    "  i = i + n\n"
+    "end\n"
+    "if i ~= #a + 1 then return redis.error_reply('mika: bad apply length') end\n"
+    "if a[1] ~= '' then\n"
+    "  if redis.call('HSETNX', 'mika:journal_applied', a[1], a[2]) == 0 then\n"
+    "    return 'EEXIST segment'\n"
+    "  end\n"
+    "end\n"
+    "local kinds = tonumber(a[3]) or 7\n"
+    "local users = kinds % 2 == 1\n"
+    "local torrents = math.floor(kinds / 2) % 2 == 1\n"
+    "local ihs = {}\n"
+    "local function ih(tid)\n"
+    "  if ihs[tid] == nil then\n"
+    "    local m = call('ZRANGEBYSCORE', 'mika:torrents', tid, tid, 'LIMIT', 0, 1) or {}\n"
+    "    ihs[tid] = m[1] or false\n"
+    "  end\n"
+    "  return ihs[tid]\n"
+    "end\n"
+    "local function hmember(tid)\n"
+    "  return string.format('%08x', 4294967295 - (tonumber(tid) or 0))\n"
+    "end\n"
+    "local UF = {'uploaded', 'downloaded', 'raw_uploaded', 'raw_downloaded', 'seed_time',\n"
+    "            'leech_time', 'bonus', 'announces'}\n"
+    "i = 8\n"
+    "for _ = 1, nu do\n"
+    "  local k = 'mika:user:' .. a[i]\n"
+    "  if call('EXISTS', k) == 1 then\n"
+    "    for j = 1, 8 do add(k, UF[j], a[i + j]) end\n"
+    "  end\n"
+    "  i = i + 9\n"
+    "end\n"
+    "for _ = 1, nh do\n"
+    "  local uid, tid = a[i], a[i + 1]\n"
+    "  local k = 'mika:history:' .. uid .. ':' .. tid\n"
+    "  for j = 1, 6 do add(k, UF[j], a[i + 1 + j]) end\n"
+    "  add(k, 'announces', a[i + 8])\n"
+    "  local cur = call('HMGET', k, 'first_announce', 'last_announce') or {}\n"
+    "  local first, last = a[i + 9], a[i + 10]\n"
+    "  local f0, l0 = tonumber(cur[1] or ''), tonumber(cur[2] or '')\n"
+    "  if f0 and f0 <= tonumber(first) then first = cur[1] end\n"
+    "  if l0 and l0 >= tonumber(last) then last = cur[2] end\n"
+    "  call('HSET', k, 'first_announce', first, 'last_announce', last)\n"
+    "  call('ZADD', 'mika:user:' .. uid .. ':history', last, hmember(tid))\n"
+    "  i = i + 11\n"
+    "end\n"
+    "for _ = 1, nt do\n"
+    "  local h = ih(a[i])\n"
+    "  if h then add('mika:torrent:' .. h, 'transferred', a[i + 1]) end\n"
+    "  i = i + 2\n"
+    "end\n"
+    "for _ = 1, ne do\n"
+    "  local t = a[i]\n"
+    "  if t == 'S' then\n"
+    "    local uid, tid, at = a[i + 1], a[i + 2], a[i + 3]\n"
+    "    if call('HSETNX', 'mika:user:' .. uid .. ':snatches', tid, at) == 1 then\n"
+    "      call('ZADD', 'mika:snatches', 0,\n"
+    "           string.format('%010d:%010d', tonumber(tid) or 0, tonumber(uid) or 0))\n"
+    "      local h = torrents and ih(tid)\n"
+    "      if h then add('mika:torrent:' .. h, 'snatches', '1') end\n"
+    "    end\n"
+    "    if users then\n"
+    "      local k = 'mika:history:' .. uid .. ':' .. tid\n"
+    "      call('HSETNX', k, 'completed_at', at)\n"
+    "      call('HSETNX', k, 'first_announce', at)\n"
+    "      if call('HSETNX', k, 'last_announce', at) == 1 then\n"
+    "        call('ZADD', 'mika:user:' .. uid .. ':history', at, hmember(tid))\n"
+    "      end\n"
+    "    end\n"
+    "  elseif t == 'X' then\n"
+    "    local n = call('INCR', 'mika:seq:suspicious') or 0\n"
+    "    call('ZADD', 'mika:user:' .. a[i + 1] .. ':suspicious', a[i + 3],\n"
+    "         string.format('%016x', n) .. ':' .. a[i + 2] .. ':' .. a[i + 4] .. ':' .. a[i + 5])\n"
+    "  elseif t == 'P' then\n"
+    "    local k = 'mika:peer:' .. a[i + 1]\n"
+    "    local v = tonumber(call('HGET', k, 'version') or '')\n"
+    "    if not v or tonumber(a[i + 10]) > v then\n"
+    "      call('HSET', k, 'family', a[i + 2], 'ip', a[i + 3], 'port', a[i + 4],\n"
+    "           'uploaded', a[i + 5], 'downloaded', a[i + 6], 'seeder', a[i + 7],\n"
+    "           'partial', a[i + 8], 'last_seen', a[i + 9], 'version', a[i + 10],\n"
+    "           'gone', a[i + 11])\n"
+    "      call('ZADD', 'mika:peers', a[i + 9], a[i + 1])\n"
+    "    end\n"
+    "  end\n"
+    "  i = i + sizes[t]\n"
+    "end\n"
+    "return 'OK'\n";
+
+/* The batch summed per user, per (user, torrent) and per torrent, as the
+ * postgres backend does: one HINCRBY per counter and row, not per delta. */
+struct redis_user_sum {
+    uint32_t id;
+    uint64_t v[8]; /* credited up, down; raw up, down; seed, leech; bonus; announces */
+};
+
+struct redis_history_sum {
+    uint32_t user_id, torrent_id;
+    uint64_t v[7]; /* credited up, down; raw up, down; seed, leech; announces */
+    int64_t first, last;
+};
+
+struct redis_torrent_sum {
+    uint32_t id;
+    uint64_t transferred;
+};
+
+static uint64_t redis_add_sat(uint64_t a, uint64_t b)
+{
+    return a + b < a ? UINT64_MAX : a + b;
+}
+
+/* Redis integers are signed 64-bit: a sum past it is stored as the maximum. */
+static uint64_t redis_clamp(uint64_t v)
+{
+    return v > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : v;
+}
+
+static int redis_cmp_user(const void *a, const void *b)
+{
+    uint32_t x = ((const struct redis_user_sum *)a)->id;
+    uint32_t y = ((const struct redis_user_sum *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static int redis_cmp_history(const void *a, const void *b)
+{
+    const struct redis_history_sum *x = a, *y = b;
+    if (x->user_id != y->user_id) {
+        return x->user_id < y->user_id ? -1 : 1;
+    }
+    return x->torrent_id < y->torrent_id ? -1 : x->torrent_id > y->torrent_id;
+}
+
+static int redis_cmp_torrent(const void *a, const void *b)
+{
+    uint32_t x = ((const struct redis_torrent_sum *)a)->id;
+    uint32_t y = ((const struct redis_torrent_sum *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+struct redis_sums {
+    struct redis_user_sum *users;
+    struct redis_history_sum *history;
+    struct redis_torrent_sum *torrents;
+    size_t nusers, nhistory, ntorrents;
+};
+
+static void redis_sums_free(struct redis_sums *m)
+{
+    free(m->users);
+    free(m->history);
+    free(m->torrents);
+}
+
+static int redis_sums_build(struct redis_sums *m, const struct acct_delta *rows, size_t n)
+{
+    memset(m, 0, sizeof(*m));
+    m->users = calloc(n ? n : 1, sizeof(*m->users));
+    m->history = calloc(n ? n : 1, sizeof(*m->history));
+    m->torrents = calloc(n ? n : 1, sizeof(*m->torrents));
+    if (!m->users || !m->history || !m->torrents) {
+        redis_sums_free(m);
+        return MK_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct acct_delta *d = &rows[i];
+        uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
+        uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
+        if (d->uploaded || d->downloaded || cu || cd || d->seed_seconds || d->leech_seconds ||
+            d->bonus || d->announces) {
+            m->users[m->nusers++] = (struct redis_user_sum){
+                .id = d->user_id,
+                .v = {cu, cd, d->uploaded, d->downloaded, d->seed_seconds, d->leech_seconds,
+                      d->bonus, d->announces}};
+        }
+        if (d->announces) {
+            m->history[m->nhistory++] = (struct redis_history_sum){
+                .user_id = d->user_id,
+                .torrent_id = d->torrent_id,
+                .v = {cu, cd, d->uploaded, d->downloaded, d->seed_seconds, d->leech_seconds,
+                      d->announces},
+                .first = d->first_at ? d->first_at : d->at,
+                .last = d->at};
+            if (d->downloaded) {
+                m->torrents[m->ntorrents++] =
+                    (struct redis_torrent_sum){.id = d->torrent_id, .transferred = d->downloaded};
+            }
+        }
+    }
+    qsort(m->users, m->nusers, sizeof(*m->users), redis_cmp_user);
+    qsort(m->history, m->nhistory, sizeof(*m->history), redis_cmp_history);
+    qsort(m->torrents, m->ntorrents, sizeof(*m->torrents), redis_cmp_torrent);
+    size_t k = 0;
+    for (size_t i = 0; i < m->nusers; i++) {
+        if (k > 0 && m->users[k - 1].id == m->users[i].id) {
+            for (int j = 0; j < 8; j++) {
+                m->users[k - 1].v[j] = redis_add_sat(m->users[k - 1].v[j], m->users[i].v[j]);
+            }
+        } else {
+            m->users[k++] = m->users[i];
+        }
+    }
+    m->nusers = k;
+    k = 0;
+    for (size_t i = 0; i < m->nhistory; i++) {
+        struct redis_history_sum *h = &m->history[i];
+        if (k > 0 && redis_cmp_history(&m->history[k - 1], h) == 0) {
+            struct redis_history_sum *a = &m->history[k - 1];
+            for (int j = 0; j < 7; j++) {
+                a->v[j] = redis_add_sat(a->v[j], h->v[j]);
+            }
+            a->first = h->first < a->first ? h->first : a->first;
+            a->last = h->last > a->last ? h->last : a->last;
+        } else {
+            m->history[k++] = *h;
+        }
+    }
+    m->nhistory = k;
+    k = 0;
+    for (size_t i = 0; i < m->ntorrents; i++) {
+        if (k > 0 && m->torrents[k - 1].id == m->torrents[i].id) {
+            m->torrents[k - 1].transferred =
+                redis_add_sat(m->torrents[k - 1].transferred, m->torrents[i].transferred);
+        } else {
+            m->torrents[k++] = m->torrents[i];
+        }
+    }
+    m->ntorrents = k;
+    return 0;
+}
+
+/* What is written per announce, not summed: a snatch, a suspicious upload,
+ * the peer's newest report. Answers how many events it added. */
+static size_t redis_args_events(struct redis_args *a, uint32_t kinds, const struct acct_delta *d)
+{
+    size_t n = 0;
+    /* Both users' and torrents' backends keep the snatch row: the counter
+     * moves only when the row is new (store.h, kinds). */
+    if (d->snatch && (kinds & (STORE_KIND_USERS | STORE_KIND_TORRENTS))) {
+        redis_arg_str(a, "S");
+        redis_arg_u64(a, d->user_id);
+        redis_arg_u64(a, d->torrent_id);
+        redis_arg_i64(a, d->at);
+        n++;
+    }
+    if (d->suspicious && (kinds & STORE_KIND_USERS)) {
+        static const char *const reasons[] = {"", "no_leechers", "too_fast", "unknown"};
+        redis_arg_str(a, "X");
+        redis_arg_u64(a, d->user_id);
+        redis_arg_u64(a, d->torrent_id);
+        redis_arg_i64(a, d->at);
+        redis_arg_u64(a, redis_clamp(d->suspicious_up));
+        redis_arg_str(a, reasons[d->suspicious & 3]);
+        n++;
+    }
+    if (d->has_peer && (kinds & STORE_KIND_PEERS)) {
+        const struct peer_row *pr = &d->peer;
+        unsigned char key[REDIS_PEER_KEY];
+        uint32_t ids[2] = {d->torrent_id, d->user_id};
+        for (int j = 0; j < 2; j++) {
+            key[4 * j] = (unsigned char)(ids[j] >> 24);
+            key[4 * j + 1] = (unsigned char)(ids[j] >> 16);
+            key[4 * j + 2] = (unsigned char)(ids[j] >> 8);
+            key[4 * j + 3] = (unsigned char)ids[j];
+        }
+        memcpy(key + 8, pr->peer_id, 20);
+        redis_arg_str(a, "P");
+        redis_arg(a, key, sizeof(key));
+        redis_arg_u64(a, pr->family == 6 ? 6 : 4);
+        redis_arg(a, pr->ip, pr->family == 6 ? 16 : 4);
+        redis_arg_u64(a, pr->port);
+        redis_arg_u64(a, redis_clamp(pr->uploaded));
+        redis_arg_u64(a, redis_clamp(pr->downloaded));
+        redis_arg_u64(a, pr->seeder);
+        redis_arg_u64(a, pr->partial);
+        redis_arg_i64(a, pr->last_seen);
+        redis_arg_i64(a, pr->version);
+        redis_arg_u64(a, pr->gone);
+        n++;
+    }
+    return n;
+}
+
+static int redis_apply_batch(struct redis_store *s, const struct store_segment_id *once,
+                             const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+{
+    uint32_t kinds = once && once->kinds ? once->kinds : STORE_KIND_ALL;
+    struct redis_sums m;
+    if (redis_sums_build(&m, rows, n) < 0) {
+        return mk_fail(eb, MK_ENOMEM, "redis: out of memory summing %zu deltas", n);
+    }
+    bool users = kinds & STORE_KIND_USERS, torrents = kinds & STORE_KIND_TORRENTS;
+    size_t nusers = users ? m.nusers : 0, nhistory = users ? m.nhistory : 0;
+    size_t ntorrents = torrents ? m.ntorrents : 0;
+    /* The events go first into their own list: their count is a header. */
+    struct redis_args ev, a;
+    redis_args_init(&ev);
+    redis_args_init(&a);
+    size_t nevents = 0;
+    for (size_t i = 0; i < n; i++) {
+        nevents += redis_args_events(&ev, kinds, &rows[i]);
+    }
+    if (once) {
+        char field[80];
+        snprintf(field, sizeof(field), "%" PRIu64 ":%" PRIu32 ":%" PRIu64, once->boot,
+                 once->writer, once->seq);
+        redis_arg_str(&a, field);
+        redis_arg_u64(&a, once->records ? once->records : n);
+    } else {
+        redis_arg_str(&a, "");
+        redis_arg_str(&a, "0");
+    }
+    redis_arg_u64(&a, kinds);
+    redis_arg_u64(&a, nusers);
+    redis_arg_u64(&a, nhistory);
+    redis_arg_u64(&a, ntorrents);
+    redis_arg_u64(&a, nevents);
+    for (size_t i = 0; i < nusers; i++) {
+        redis_arg_u64(&a, m.users[i].id);
+        for (int j = 0; j < 8; j++) {
+            redis_arg_u64(&a, redis_clamp(m.users[i].v[j]));
+        }
+    }
+    for (size_t i = 0; i < nhistory; i++) {
+        const struct redis_history_sum *h = &m.history[i];
+        redis_arg_u64(&a, h->user_id);
+        redis_arg_u64(&a, h->torrent_id);
+        for (int j = 0; j < 7; j++) {
+            redis_arg_u64(&a, redis_clamp(h->v[j]));
+        }
+        redis_arg_i64(&a, h->first);
+        redis_arg_i64(&a, h->last);
+    }
+    for (size_t i = 0; i < ntorrents; i++) {
+        redis_arg_u64(&a, m.torrents[i].id);
+        redis_arg_u64(&a, redis_clamp(m.torrents[i].transferred));
+    }
+    for (size_t i = 0; i < ev.n; i++) {
+        redis_arg(&a, ev.v[i], ev.len[i]);
+    }
+    a.oom = a.oom || ev.oom;
+    redis_sums_free(&m);
+    redis_args_fini(&ev);
+    int err = redis_eval(s, REDIS_APPLY, &a, NULL, 0, eb);
+    redis_args_fini(&a);
+    if (err == MK_EEXIST && once) {
+        return mk_fail(eb, MK_EEXIST,
+                       "redis: segment %" PRIu64 "/%" PRIu32 "/%" PRIu64 " was applied before",
+                       once->boot, once->writer, once->seq);
+    }
+    return err;
+}
+
+int redis_apply(void *ctx, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+{
+    return redis_apply_batch(ctx, NULL, rows, n, eb);
+}
+
+int redis_apply_segment(void *ctx, const struct store_segment_id *id,
+                               const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+{
+    return redis_apply_batch(ctx, id, rows, n, eb);
+}
+
+/* Deletes one page of peers last seen before ARGV[1]; answers how many. */
+static const char REDIS_PRUNE[] =
+    "local m = redis.call('ZRANGEBYSCORE', 'mika:peers', '-inf', '(' .. ARGV[1],\n"
+    "                     'LIMIT', 0, tonumber(ARGV[2]))\n"
+    "for _, k in ipairs(m) do\n"
+    "  redis.call('DEL', 'mika:peer:' .. k)\n"
+    "  redis.call('ZREM', 'mika:peers', k)\n"
+    "end\n"
+    "return 'OK ' .. #m\n";
+
+int redis_apply_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *eb)
+{
+    /* A page per script: the server is never held for the whole set. */
+    for (;;) {
+        struct redis_args a;
+        redis_args_init(&a);
+        redis_arg_i64(&a, seen_before);
+        redis_arg_i64(&a, REDIS_PAGE);
+        char done[24] = "";
+        int err = redis_eval(ctx, REDIS_PRUNE, &a, done, sizeof(done), eb);
+        redis_args_fini(&a);
+        if (err < 0 || strtol(done, NULL, 10) < REDIS_PAGE) {
+            return err;
+        }
+    }
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+"""redisserver: a throwaway Redis server for the store tests.
+
+Owns: one `redis-server` process on 127.0.0.1 and a free port, in a fresh
+temp directory, halting and resuming it on the same port (an outage, for the
+fault tests), and tearing all of it down.
+Not here: any key (mika writes its own layout at open) or test logic.
+
+Usage, as CTest runs it:
+
+    redisserver.py run -- <command> [args...]
+
+starts the server, runs the command with MIKA_TEST_REDIS_DSN set to
+"redis://127.0.0.1:<port>/0", stops the server and exits with the
+command's status. A server that cannot start is a failure (exit 1, its log
+on stderr), never a skip.
+
+The server is private to the test run: tests may FLUSHDB, CLIENT KILL and
+read INFO as they like. No snapshots; an append-only file that is never
+fsynced, so that a halted server comes back with its keys.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+START_TIMEOUT = 20.0 * float(os.environ.get('MIKA_TEST_TIMEOUT_SCALE', '1') or '1')
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self):
+        self.bin = shutil.which('redis-server')
+        self.dir = tempfile.mkdtemp(prefix='mika-redis-')
+        self.log = os.path.join(self.dir, 'log')
+        self.proc = None
+        self.port = None
+        if not self.bin:
+            self.fail('no redis-server installed (scripts/deps.sh test installs redis-server)')
+
+    def fail(self, why):
+        sys.stderr.write('redisserver: %s\n' % why)
+        if os.path.exists(self.log):
+            with open(self.log, errors='replace') as f:
+                sys.stderr.write(f.read()[-4000:])
+        self.stop()
+        sys.exit(1)
+
+    def start(self):
+        # A free port can be taken between the probe and the bind: try a few.
+        for _ in range(5):
+            self.port = free_port()
+            if self.launch():
+                return
+        self.fail('redis-server did not start')
+
+    def launch(self):
+        """Starts redis-server on self.port and self.dir; True once it answers.
+        The append-only file (never fsynced: the data dies with the test) lets
+        a halted server come back with its keys, as an operator's would."""
+        self.proc = subprocess.Popen(
+            [self.bin, '--bind', '127.0.0.1', '--port', str(self.port), '--dir', self.dir,
+             '--save', '', '--appendonly', 'yes', '--appendfsync', 'no',
+             '--protected-mode', 'yes', '--daemonize', 'no', '--logfile', self.log],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir)
+        if self.wait_ready():
+            return True
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+        return False
+
+    def halt(self):
+        """Stops the server as an outage would, keeping its data and port."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)  # writes the append-only file out
+            self.proc.wait(timeout=20)
+            self.proc = None
+
+    def resume(self):
+        """Starts the halted server again on the same data and port."""
+        if not self.launch():
+            self.fail('redis-server did not start again on port %d' % self.port)
+
+    def wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                with socket.create_connection(('127.0.0.1', self.port), timeout=0.5) as c:
+                    c.sendall(b'PING\r\n')
+                    if c.recv(64).startswith(b'+PONG'):
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def dsn(self):
+        return 'redis://127.0.0.1:%d/0' % self.port
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def main(argv):
+    if len(argv) < 3 or argv[0] != 'run' or argv[1] != '--':
+        sys.exit('usage: redisserver.py run -- <command> [args...]')
+    srv = Server()
+    t0 = time.monotonic()
+    try:
+        srv.start()
+        sys.stderr.write('redisserver: redis on 127.0.0.1:%d ready in %.1f s\n'
+                         % (srv.port, time.monotonic() - t0))
+        env = dict(os.environ, MIKA_TEST_REDIS_DSN=srv.dsn())
+        rc = subprocess.call(argv[2:], env=env)
+    finally:
+        srv.stop()
+    return rc
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
