@@ -27,7 +27,7 @@ for src in tests/unit/test_*.c; do basename "$src" .c; done |
 failed=0
 for src in tests/unit/test_*.c; do
     n=$(basename "$src" .c)
-    rc=$(cat "$logs/$n.rc")
+    rc=$(cat "$logs/$n.rc" 2>/dev/null || echo "no result (not built?)")
     printf '  %-22s %s\n' "$n" "$(grep -E '^\[  (PASSED|FAILED)  \]' "$logs/$n.log" | head -n 1)"
     if [ "$rc" != 0 ]; then
         echo "valgrind: $n exited $rc; its log ends:"
