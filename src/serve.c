@@ -90,7 +90,33 @@ struct load_state {
     uint32_t users, torrents, snatches;
     struct whitelist_row *wl;
     size_t nwl;
+    struct timespec started, last_line; /* for the progress lines */
+    uint64_t rows;                      /* rows streamed so far, of any kind */
 };
+
+/* Rows between looks at the clock, and seconds between progress lines: a
+ * start-up that streams millions of rows says how far it got, a small one
+ * says nothing until it is done. */
+#define LOAD_PROGRESS_ROWS 65536
+#define LOAD_PROGRESS_SECONDS 2
+
+static double load_seconds_since(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+static void load_progress(struct load_state *ls)
+{
+    if (++ls->rows % LOAD_PROGRESS_ROWS != 0 ||
+        load_seconds_since(&ls->last_line) < LOAD_PROGRESS_SECONDS) {
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ls->last_line);
+    mk_log(MK_LOG_INFO, "serve", "loading: %u users, %u torrents, %u snatches so far (%.1f s)",
+           ls->users, ls->torrents, ls->snatches, load_seconds_since(&ls->started));
+}
 
 static int load_user(const struct user_row *row, void *arg)
 {
@@ -98,6 +124,7 @@ static int load_user(const struct user_row *row, void *arg)
     if (users_put(ls->d->users, row, ls->d->generation) == MK_OK) {
         ls->users++;
     }
+    load_progress(ls);
     return MK_OK;
 }
 
@@ -108,6 +135,7 @@ static int load_torrent(const struct torrent_row *row, void *arg)
     if (rc == MK_OK) {
         ls->torrents++;
     }
+    load_progress(ls);
     return rc == MK_ENOMEM ? rc : MK_OK;
 }
 
@@ -137,6 +165,7 @@ static int load_snatch(const struct snatch_row *row, void *arg)
     if (torrents_load_snatch(ls->d->torrents, row->info_hash, row->user_id) == MK_OK) {
         ls->snatches++;
     }
+    load_progress(ls);
     return MK_OK;
 }
 
@@ -146,7 +175,7 @@ static int daemon_load(struct daemon *d, bool reload, struct mk_errbuf *eb)
 {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    struct load_state ls = {.d = d};
+    struct load_state ls = {.d = d, .started = t0, .last_line = t0};
     ls.wl = calloc(WHITELIST_MAX, sizeof(*ls.wl));
     if (!ls.wl) {
         return mk_fail(eb, MK_ENOMEM, "out of memory loading the whitelist");
