@@ -246,7 +246,7 @@ static int my_send(struct my_store *s, const struct my_sql *q, const char *sql,
         return err;
     }
     const char *text = q ? q->p : sql;
-    size_t len = q ? q->len : strlen(sql);
+    size_t len = q ? q->len : sql ? strlen(sql) : 0;
     if (mysql_real_query(s->conn, text ? text : "", (unsigned long)len) != 0) {
         return my_fail(s, "query", eb);
     }
