@@ -13,7 +13,10 @@
  *
  * Kinds: users, torrents and peers may each live in their own backend
  * ([store.users], [store.torrents], [store.peers] in the config); the books
- * go with the users. A backend opened for some kinds may still create its
+ * go with the users. The user store, torrent store, peer store and
+ * accounting sink are groups of struct store_ops's methods (docs/STORES.md
+ * lists them): one table, so a backend holding every kind shares its
+ * connection among them; store/split.c routes each group to its kind's. A backend opened for some kinds may still create its
  * whole schema; it is only ever asked about the kinds it was opened for.
  *
  * Backends: "sqlite" (store/sqlite.c), "postgres" (store/pg.c), "mysql"
