@@ -68,6 +68,10 @@ class Server:
         self.data = os.path.join(self.dir, 'data')
         self.sock = os.path.join(self.dir, 'sock')
         self.log = os.path.join(self.dir, 'log')
+        # Temporary tables in a directory of this server's own: two servers
+        # set up at once (CTest runs tests in parallel) must not meet in /tmp.
+        self.tmp = os.path.join(self.dir, 'tmp')
+        os.mkdir(self.tmp)
         self.proc = None
         self.port = None
         self.user = None
@@ -84,9 +88,12 @@ class Server:
                 self.fail('running as root and there is no mysql or nobody user')
             os.chmod(self.dir, 0o700)
             os.chown(self.dir, self.user.pw_uid, self.user.pw_gid)
+            os.chown(self.tmp, self.user.pw_uid, self.user.pw_gid)
 
-    def user_args(self):
-        return ['--user=%s' % self.user.pw_name] if self.user is not None else []
+    def own_args(self):
+        """The user to run as (when root) and this server's own tmpdir."""
+        user = ['--user=%s' % self.user.pw_name] if self.user is not None else []
+        return user + ['--tmpdir=' + self.tmp]
 
     def fail(self, why):
         sys.stderr.write('mysqlserver: %s\n' % why)
@@ -105,7 +112,7 @@ class Server:
     def start(self):
         self.run([self.install, '--no-defaults', '--datadir=' + self.data,
                   '--auth-root-authentication-method=normal', '--skip-test-db',
-                  '--skip-name-resolve'] + self.user_args() + INNODB)
+                  '--skip-name-resolve'] + self.own_args() + INNODB)
         # A free port can be taken between the probe and the bind: try a few.
         for _ in range(5):
             self.port = free_port()
@@ -132,7 +139,7 @@ class Server:
              '--pid-file=' + os.path.join(self.dir, 'pid'), '--skip-name-resolve',
              '--skip-log-bin', '--max-connections=50', '--log-error=' + self.log,
              '--character-set-server=utf8mb4', '--collation-server=utf8mb4_bin']
-            + self.user_args() + INNODB,
+            + self.own_args() + INNODB,
             stdout=logf, stderr=logf, cwd=self.dir)
         logf.close()
         if self.wait_ready():
