@@ -27,7 +27,7 @@
 #define SQLITE_BUSY_MS 100
 #define SQLITE_OPEN_BUSY_MS 5000
 
-#define SQLITE_SCHEMA_VERSION 3
+#define SQLITE_SCHEMA_VERSION 4
 
 /* db stays the first member: sqlite_admin.c reads it through the context. */
 struct sqlite_store {
@@ -174,6 +174,11 @@ static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION] = {
     " download_multiplier INTEGER NOT NULL DEFAULT 0,"
     " expires_at INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (user_id, torrent_id)) WITHOUT ROWID;",
+    /* v4: peers lose their last_seen index. Every announce moved the peer's
+     * entry in it (one more page written per announce, the most of any
+     * table); what used it, the prune once a minute and the load at start,
+     * read most of the table anyway. */
+    "DROP INDEX IF EXISTS peers_last_seen;",
 };
 
 /* Seeded once, when the database is created: widely used clients' BEP 20
@@ -998,9 +1003,10 @@ static sqlite3_int64 sqlite_clamp(uint64_t v, uint32_t user_id)
 
 static int sqlite_step_done(sqlite3 *db, sqlite3_stmt *st, struct mk_errbuf *eb, const char *what)
 {
+    /* Every parameter is bound again before the next step: no need to
+     * clear them. */
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE) {
         return sqlite_fail(db, rc, eb, what);
     }
