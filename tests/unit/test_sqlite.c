@@ -854,6 +854,31 @@ static void test_apply_books_the_user_torrent_history(void **state)
     assert_int_equal(raw_int(fx, "SELECT transferred FROM torrents WHERE id = 5"), 40);
 }
 
+/* A batch's rows for one torrent are summed into one update of its
+ * transferred bytes; rows of other torrents, and rows without downloads,
+ * are not mixed in. */
+static void test_apply_sums_transferred_per_torrent(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    add_user_and_torrent(fx);
+    raw_exec(fx, "INSERT INTO torrents (id, info_hash) VALUES"
+                 " (9, X'9999999999999999999999999999999999999999')");
+    struct acct_delta d[] = {
+        {.user_id = 1, .torrent_id = 9, .downloaded = 7, .announces = 1, .at = 10},
+        {.user_id = 1, .torrent_id = 5, .downloaded = 11, .announces = 1, .at = 10},
+        {.user_id = 2, .torrent_id = 5, .downloaded = 13, .announces = 2, .at = 10},
+        {.user_id = 2, .torrent_id = 9, .uploaded = 50, .announces = 1, .at = 10},
+        {.user_id = 2, .torrent_id = 9, .downloaded = 17, .announces = 1, .at = 11},
+    };
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply(&fx->st, d, 5, &eb), 0);
+    assert_int_equal(raw_int(fx, "SELECT transferred FROM torrents WHERE id = 5"), 24);
+    assert_int_equal(raw_int(fx, "SELECT transferred FROM torrents WHERE id = 9"), 24);
+    assert_int_equal(store_apply(&fx->st, d, 1, &eb), 0);
+    assert_int_equal(raw_int(fx, "SELECT transferred FROM torrents WHERE id = 9"), 31);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
     struct fixture *fx = *state;
@@ -1418,6 +1443,7 @@ int main(void)
         T(test_peers_keep_the_newest_report_and_load_with_their_hash),
         T(test_apply_books_credited_and_raw_apart),
         T(test_apply_books_the_user_torrent_history),
+        T(test_apply_sums_transferred_per_torrent),
         T(test_reopen_keeps_data),
         T(test_migration_from_v1_keeps_rows_and_adds_v2_defaults),
         T(test_load_users_denies_download_when_the_class_does),
