@@ -196,6 +196,20 @@ void loop_del(struct loop *l, int fd, int mask)
     }
 }
 
+void loop_forget(struct loop *l, int fd)
+{
+    if (fd < 0 || fd >= l->setsize) {
+        return;
+    }
+    struct loop_fd *f = &l->fds[fd];
+    if (f->mask != 0 && !l->be->close_forgets) {
+        (void)l->be->set(l->state, fd, f->mask, 0);
+    }
+    f->mask = 0;
+    f->fn = NULL;
+    f->arg = NULL;
+}
+
 void loop_set_tick(struct loop *l, int period_ms, void (*fn)(struct loop *l, void *arg), void *arg)
 {
     if (period_ms <= 0 || fn == NULL) {

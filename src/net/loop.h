@@ -31,6 +31,9 @@ struct loop_backend {
     /* Waits up to timeout_ms (-1 forever); calls report(l, fd, mask) per ready fd. */
     int (*wait)(void *state, int timeout_ms, struct loop *l,
                 void (*report)(struct loop *l, int fd, int mask));
+    /* True when closing an fd drops its registration in the kernel (epoll,
+     * kqueue), so loop_forget need not tell the backend. */
+    bool close_forgets;
 };
 
 extern const struct loop_backend loop_backend_epoll;  /* only where MIKA_HAVE_EPOLL */
@@ -49,6 +52,10 @@ const char *loop_backend_name(const struct loop *l);
 int loop_add(struct loop *l, int fd, int mask, loop_fd_fn fn, void *arg);
 /* Removes mask from fd's interest; removing all forgets fd. */
 void loop_del(struct loop *l, int fd, int mask);
+/* Forgets fd entirely, for a caller about to close it: where closing drops
+ * the kernel's registration (close_forgets), no system call is made. fd must
+ * not be duplicated or shared with another process, and must be closed next. */
+void loop_forget(struct loop *l, int fd);
 
 /* Runs fn(l, arg) about every period_ms from inside loop_run. */
 void loop_set_tick(struct loop *l, int period_ms, void (*fn)(struct loop *l, void *arg), void *arg);

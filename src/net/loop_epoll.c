@@ -104,4 +104,5 @@ const struct loop_backend loop_backend_epoll = {
     .destroy = loop_epoll_destroy,
     .set = loop_epoll_set,
     .wait = loop_epoll_wait,
+    .close_forgets = true,
 };

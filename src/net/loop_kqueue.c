@@ -131,6 +131,7 @@ const struct loop_backend loop_backend_kqueue = {
     .destroy = loop_kqueue_destroy,
     .set = loop_kqueue_set,
     .wait = loop_kqueue_wait,
+    .close_forgets = true,
 };
 
 #endif /* MIKA_HAVE_KQUEUE */

@@ -139,4 +139,5 @@ const struct loop_backend loop_backend_poll = {
     .destroy = loop_poll_destroy,
     .set = loop_poll_set,
     .wait = loop_poll_wait,
+    .close_forgets = false,
 };

@@ -152,6 +152,11 @@ static int listen_on(int family, const char *bind_text, uint16_t port, const cha
         close(fd);
         return mk_fail(eb, MK_EIO, "%s: SO_REUSEPORT: %s", key, strerror(e));
     }
+#ifdef __linux__
+    /* Accepted sockets inherit TCP_NODELAY from the listener on Linux: one
+     * setsockopt here instead of one per connection. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+#endif
     if (family == AF_INET6) {
         /* IPv4 has its own socket, so v4 clients are never seen as v4-mapped v6. */
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
@@ -174,7 +179,9 @@ static void conn_close(struct server_worker *w, struct conn *c)
         c->ticket->cookie = NULL;
         c->ticket = NULL;
     }
-    loop_del(w->loop, c->fd, LOOP_READ | LOOP_WRITE);
+    /* The fd is never duplicated: closing it drops its epoll registration,
+     * so loop_forget spares the EPOLL_CTL_DEL a loop_del would make. */
+    loop_forget(w->loop, c->fd);
     close(c->fd);
     if (c->guarded) {
         guard_conn_close(w->guard, c->guard_key);
@@ -239,6 +246,42 @@ static const char *status_text(int status)
     }
 }
 
+/* Appends s to p; returns the end. */
+static char *conn_put(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* "HTTP/1.1 <status> <text>\r\nContent-Type: text/plain\r\nContent-Length:
+ * <len>\r\n<conn_hdr>\r\n" into head (room for 256); returns its length.
+ * By hand rather than snprintf, which cost more than the rest of the framing
+ * on every answer. */
+static int conn_head(char *head, int status, size_t len, const char *conn_hdr)
+{
+    char *p = conn_put(head, "HTTP/1.1 ");
+    *p++ = (char)('0' + status / 100 % 10);
+    *p++ = (char)('0' + status / 10 % 10);
+    *p++ = (char)('0' + status % 10);
+    *p++ = ' ';
+    p = conn_put(p, status_text(status));
+    p = conn_put(p, "\r\nContent-Type: text/plain\r\nContent-Length: ");
+    char digits[20];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + len % 10);
+        len /= 10;
+    } while (len > 0);
+    while (nd > 0) {
+        *p++ = digits[--nd];
+    }
+    p = conn_put(p, "\r\n");
+    p = conn_put(p, conn_hdr);
+    p = conn_put(p, "\r\n");
+    return (int)(p - head);
+}
+
 /* Appends one whole answer. Keep-alive is said explicitly to 1.0 clients,
  * which close by default. */
 static void conn_respond(struct server_worker *w, struct conn *c, int status, int minor,
@@ -248,9 +291,7 @@ static void conn_respond(struct server_worker *w, struct conn *c, int status, in
     const char *conn_hdr = c->closing ? "Connection: close\r\n"
                            : minor == 0 ? "Connection: keep-alive\r\n"
                                         : "";
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n",
-                     status, status_text(status), len, conn_hdr);
+    int n = conn_head(head, status, len, conn_hdr);
     if (!conn_reserve(w, c, (size_t)n + len)) {
         /* Only a client that never reads can get here: drop it. */
         c->closing = true;
@@ -560,6 +601,36 @@ static void on_before_wait(struct loop *l, void *arg)
     }
 }
 
+/* A client sends its request as soon as it is connected, so it is usually
+ * here by the time the connection is accepted: reading it at once spares a
+ * loop turn, and a connection answered and closed in that turn is never
+ * registered with the loop at all. Otherwise it waits for readiness as any
+ * other. */
+static void conn_first_read(struct server_worker *w, struct conn *c)
+{
+    ssize_t n = recv(c->fd, c->in, w->in_cap, 0);
+    if (n > 0) {
+        c->request_ms = now_ms();
+        c->inlen = (size_t)n;
+        conn_process(w, c);
+        if (c->outlen > c->outpos || c->closing) {
+            conn_hold(w, c); /* sent, and registered if kept, after the journal write */
+            return;
+        }
+        if (c->ticket) {
+            return; /* parked: on_inbox answers it, and registers it if kept */
+        }
+    } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        conn_close(w, c);
+        return;
+    }
+    if (loop_add(w->loop, c->fd, LOOP_READ, conn_on_event, c) != MK_OK) {
+        conn_close(w, c);
+        return;
+    }
+    c->reading = true;
+}
+
 static void on_accept(struct loop *l, int lfd, int mask, void *arg)
 {
     struct server_worker *w = arg;
@@ -632,19 +703,11 @@ static void on_accept(struct loop *l, int lfd, int mask, void *arg)
         for (unsigned k = 0; k < MISS_KINDS; k++) {
             c->lookup[k] = TRACKER_LOOKUP_NONE;
         }
+#ifndef __linux__
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+#endif
         c->active_ms = now_ms();
-        if (loop_add(w->loop, fd, LOOP_READ, conn_on_event, c) != MK_OK) {
-            if (guarded) {
-                guard_conn_close(w->guard, key);
-            }
-            free(in);
-            free(c);
-            close(fd);
-            continue;
-        }
-        c->reading = true;
         c->next = w->conns;
         if (w->conns) {
             w->conns->prev = c;
@@ -654,6 +717,7 @@ static void on_accept(struct loop *l, int lfd, int mask, void *arg)
         if (w->local.counters) {
             atomic_fetch_add_explicit(&w->local.counters->conns_opened, 1, memory_order_relaxed);
         }
+        conn_first_read(w, c);
     }
 }
 

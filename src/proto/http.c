@@ -30,13 +30,16 @@ enum http_status {
     HTTP_VERSION_NOT_SUPPORTED = 505,
 };
 
-/* RFC 9110 tchar. */
+/* RFC 9110 tchar: ALPHA, DIGIT and !#$%&'*+-.^_`|~, as a bitmap of the 128
+ * ASCII bytes (bit c of lo for c < 64, bit c - 64 of hi): every byte of
+ * every method and header name goes through here. */
 static bool http_is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-        return true;
+    static const uint64_t lo = 0x3ff6cfa00000000ull, hi = 0x57ffffffc7fffffeull;
+    if (c >= 128) {
+        return false;
     }
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return ((c < 64 ? lo >> c : hi >> (c - 64)) & 1) != 0;
 }
 
 /* Bytes allowed in a request-target: visible ASCII. Clients escape the rest. */

@@ -77,10 +77,24 @@ static bool query_next(struct query_iter *it, struct mk_str *key, struct mk_str 
     return false;
 }
 
+/* True when s holds exactly the NUL-terminated name. Unlike mk_str_eq, no
+ * strlen of the name: this runs for every key of every query, against names
+ * from a table the compiler cannot fold. */
+static bool query_name_eq(struct mk_str s, const char *name)
+{
+    size_t i = 0;
+    for (; i < s.len; i++) {
+        if (name[i] == '\0' || name[i] != s.p[i]) {
+            return false; /* never reads past the name's NUL */
+        }
+    }
+    return name[i] == '\0';
+}
+
 static enum query_key query_key_find(struct mk_str key)
 {
     for (int k = 0; k < KEY_COUNT; k++) {
-        if (mk_str_eq(key, query_key_names[k])) {
+        if (query_name_eq(key, query_key_names[k])) {
             return (enum query_key)k;
         }
     }
@@ -162,7 +176,7 @@ static int query_event(struct mk_str v, enum announce_event *out, struct mk_errb
         {"paused", EVENT_PAUSED},
     };
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
-        if (mk_str_eq(v, events[i].name)) {
+        if (query_name_eq(v, events[i].name)) {
             *out = events[i].ev;
             return 0;
         }

@@ -27,7 +27,7 @@
 #define SQLITE_BUSY_MS 100
 #define SQLITE_OPEN_BUSY_MS 5000
 
-#define SQLITE_SCHEMA_VERSION 3
+#define SQLITE_SCHEMA_VERSION 4
 
 /* db stays the first member: sqlite_admin.c reads it through the context. */
 struct sqlite_store {
@@ -41,6 +41,11 @@ struct sqlite_store {
     sqlite3_stmt *bump_snatches; /* torrents.snatches += 1 */
     sqlite3_stmt *mark_segment;  /* journal_applied insert */
     sqlite3_stmt *put_peer;      /* peers upsert: a peer's newer baseline, or its leaving */
+    /* The same changes as UPDATEs only: most rows exist already, and an
+     * UPDATE finds its row in one seek where an upsert's conflict costs two.
+     * When it changes nothing, the upsert above runs. */
+    sqlite3_stmt *upd_history;
+    sqlite3_stmt *upd_peer;
 };
 
 /* Migration i takes the schema from version i to i + 1; only ever append. */
@@ -174,6 +179,11 @@ static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION] = {
     " download_multiplier INTEGER NOT NULL DEFAULT 0,"
     " expires_at INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (user_id, torrent_id)) WITHOUT ROWID;",
+    /* v4: peers lose their last_seen index. Every announce moved the peer's
+     * entry in it (one more page written per announce, the most of any
+     * table); what used it, the prune once a minute and the load at start,
+     * read most of the table anyway. */
+    "DROP INDEX IF EXISTS peers_last_seen;",
 };
 
 /* Seeded once, when the database is created: widely used clients' BEP 20
@@ -347,6 +357,8 @@ static void sqlite_close(void *ctx)
     sqlite3_finalize(s->bump_snatches);
     sqlite3_finalize(s->mark_segment);
     sqlite3_finalize(s->put_peer);
+    sqlite3_finalize(s->upd_history);
+    sqlite3_finalize(s->upd_peer);
     sqlite3_close(s->db);
     free(s);
 }
@@ -467,6 +479,28 @@ static int sqlite_open_at(void **ctx, const char *path, bool memory, struct mk_e
                              " seeder = ?9, partial = ?10, last_seen = ?11, version = ?12,"
                              " gone = ?13 WHERE ?12 > peers.version",
                              &s->put_peer, eb);
+    }
+    if (err == 0) {
+        err = sqlite_prepare(s->db,
+                             "UPDATE user_torrents SET"
+                             " uploaded = uploaded + ?3, downloaded = downloaded + ?4,"
+                             " raw_uploaded = raw_uploaded + ?5, raw_downloaded = raw_downloaded + ?6,"
+                             " seed_time = seed_time + ?7, leech_time = leech_time + ?8,"
+                             " announces = announces + ?9,"
+                             " first_announce = min(first_announce, ?10),"
+                             " last_announce = max(last_announce, ?11)"
+                             " WHERE user_id = ?1 AND torrent_id = ?2",
+                             &s->upd_history, eb);
+    }
+    if (err == 0) {
+        err = sqlite_prepare(s->db,
+                             "UPDATE peers SET"
+                             " family = ?4, ip = ?5, port = ?6, uploaded = ?7, downloaded = ?8,"
+                             " seeder = ?9, partial = ?10, last_seen = ?11, version = ?12,"
+                             " gone = ?13"
+                             " WHERE torrent_id = ?1 AND user_id = ?2 AND peer_id = ?3"
+                             " AND version < ?12",
+                             &s->upd_peer, eb);
     }
     if (err < 0) {
         goto out_close;
@@ -998,17 +1032,88 @@ static sqlite3_int64 sqlite_clamp(uint64_t v, uint32_t user_id)
 
 static int sqlite_step_done(sqlite3 *db, sqlite3_stmt *st, struct mk_errbuf *eb, const char *what)
 {
+    /* Every parameter is bound again before the next step: no need to
+     * clear them. */
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE) {
         return sqlite_fail(db, rc, eb, what);
     }
     return 0;
 }
 
+/* A batch's torrents.transferred additions. Rows are merged per user and
+ * torrent, so a popular torrent comes back in many of them: one UPDATE per
+ * torrent instead of one per row. */
+struct sqlite_transfer {
+    uint32_t torrent_id;
+    uint64_t bytes;
+};
+
+static int sqlite_transfer_cmp(const void *a, const void *b)
+{
+    const struct sqlite_transfer *x = a, *y = b;
+    return x->torrent_id < y->torrent_id ? -1 : x->torrent_id > y->torrent_id;
+}
+
+static int sqlite_apply_transfers(struct sqlite_store *s, struct sqlite_transfer *xf, size_t n,
+                                  struct mk_errbuf *eb)
+{
+    qsort(xf, n, sizeof(*xf), sqlite_transfer_cmp);
+    int err = 0;
+    for (size_t i = 0; i < n && err == 0;) {
+        uint64_t sum = 0;
+        size_t j = i;
+        for (; j < n && xf[j].torrent_id == xf[i].torrent_id; j++) {
+            /* Each term is at most INT64_MAX: clamp the sum the same way. */
+            sum = xf[j].bytes > (uint64_t)INT64_MAX - sum ? (uint64_t)INT64_MAX : sum + xf[j].bytes;
+        }
+        sqlite3_bind_int64(s->add_transferred, 1, xf[i].torrent_id);
+        sqlite3_bind_int64(s->add_transferred, 2, (sqlite3_int64)sum);
+        err = sqlite_step_done(s->db, s->add_transferred, eb, "apply transferred");
+        i = j;
+    }
+    return err;
+}
+
+/* ?1..?11 of add_history and upd_history. */
+static void sqlite_bind_history(sqlite3_stmt *h, const struct acct_delta *d, uint64_t cu,
+                                uint64_t cd)
+{
+    sqlite3_bind_int64(h, 1, d->user_id);
+    sqlite3_bind_int64(h, 2, d->torrent_id);
+    sqlite3_bind_int64(h, 3, sqlite_clamp(cu, d->user_id));
+    sqlite3_bind_int64(h, 4, sqlite_clamp(cd, d->user_id));
+    sqlite3_bind_int64(h, 5, sqlite_clamp(d->uploaded, d->user_id));
+    sqlite3_bind_int64(h, 6, sqlite_clamp(d->downloaded, d->user_id));
+    sqlite3_bind_int64(h, 7, d->seed_seconds);
+    sqlite3_bind_int64(h, 8, d->leech_seconds);
+    sqlite3_bind_int64(h, 9, d->announces);
+    sqlite3_bind_int64(h, 10, d->first_at ? d->first_at : d->at);
+    sqlite3_bind_int64(h, 11, d->at);
+}
+
+/* ?1..?13 of put_peer and upd_peer. */
+static void sqlite_bind_peer(sqlite3_stmt *st, const struct acct_delta *d)
+{
+    const struct peer_row *p = &d->peer;
+    sqlite3_bind_int64(st, 1, d->torrent_id);
+    sqlite3_bind_int64(st, 2, d->user_id);
+    sqlite3_bind_blob(st, 3, p->peer_id, 20, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, p->family == 6 ? 6 : 4);
+    sqlite3_bind_blob(st, 5, p->ip, p->family == 6 ? 16 : 4, SQLITE_STATIC);
+    sqlite3_bind_int(st, 6, p->port);
+    sqlite3_bind_int64(st, 7, sqlite_clamp(p->uploaded, d->user_id));
+    sqlite3_bind_int64(st, 8, sqlite_clamp(p->downloaded, d->user_id));
+    sqlite3_bind_int(st, 9, p->seeder);
+    sqlite3_bind_int(st, 10, p->partial);
+    sqlite3_bind_int64(st, 11, p->last_seen);
+    sqlite3_bind_int64(st, 12, p->version);
+    sqlite3_bind_int(st, 13, p->gone);
+}
+
 static int sqlite_apply_one(struct sqlite_store *s, uint32_t kinds, const struct acct_delta *d,
-                            struct mk_errbuf *eb)
+                            struct sqlite_transfer *xf, size_t *nxf, struct mk_errbuf *eb)
 {
     int err = 0;
     bool users = kinds & STORE_KIND_USERS, torrents = kinds & STORE_KIND_TORRENTS;
@@ -1028,24 +1133,17 @@ static int sqlite_apply_one(struct sqlite_store *s, uint32_t kinds, const struct
         err = sqlite_step_done(s->db, s->add_traffic, eb, "apply traffic");
     }
     if (err == 0 && users && d->announces) {
-        sqlite3_stmt *h = s->add_history;
-        sqlite3_bind_int64(h, 1, d->user_id);
-        sqlite3_bind_int64(h, 2, d->torrent_id);
-        sqlite3_bind_int64(h, 3, sqlite_clamp(cu, d->user_id));
-        sqlite3_bind_int64(h, 4, sqlite_clamp(cd, d->user_id));
-        sqlite3_bind_int64(h, 5, sqlite_clamp(d->uploaded, d->user_id));
-        sqlite3_bind_int64(h, 6, sqlite_clamp(d->downloaded, d->user_id));
-        sqlite3_bind_int64(h, 7, d->seed_seconds);
-        sqlite3_bind_int64(h, 8, d->leech_seconds);
-        sqlite3_bind_int64(h, 9, d->announces);
-        sqlite3_bind_int64(h, 10, d->first_at ? d->first_at : d->at);
-        sqlite3_bind_int64(h, 11, d->at);
-        err = sqlite_step_done(s->db, h, eb, "apply history");
+        sqlite_bind_history(s->upd_history, d, cu, cd);
+        err = sqlite_step_done(s->db, s->upd_history, eb, "apply history");
+        if (err == 0 && sqlite3_changes(s->db) == 0) {
+            sqlite_bind_history(s->add_history, d, cu, cd);
+            err = sqlite_step_done(s->db, s->add_history, eb, "apply history");
+        }
     }
     if (err == 0 && torrents && d->announces && d->downloaded) {
-        sqlite3_bind_int64(s->add_transferred, 1, d->torrent_id);
-        sqlite3_bind_int64(s->add_transferred, 2, sqlite_clamp(d->downloaded, d->user_id));
-        err = sqlite_step_done(s->db, s->add_transferred, eb, "apply transferred");
+        /* Summed per torrent and applied after the rows: see sqlite_apply_transfers. */
+        xf[(*nxf)++] = (struct sqlite_transfer){d->torrent_id,
+                                                (uint64_t)sqlite_clamp(d->downloaded, d->user_id)};
     }
     if (err == 0 && d->snatch) {
         /* Both kinds keep the snatch row: the torrents' backend counts a
@@ -1081,22 +1179,14 @@ static int sqlite_apply_one(struct sqlite_store *s, uint32_t kinds, const struct
         err = sqlite_step_done(s->db, s->add_suspicious, eb, "apply suspicious");
     }
     if (err == 0 && (kinds & STORE_KIND_PEERS) && d->has_peer) {
-        const struct peer_row *p = &d->peer;
-        sqlite3_stmt *st = s->put_peer;
-        sqlite3_bind_int64(st, 1, d->torrent_id);
-        sqlite3_bind_int64(st, 2, d->user_id);
-        sqlite3_bind_blob(st, 3, p->peer_id, 20, SQLITE_STATIC);
-        sqlite3_bind_int(st, 4, p->family == 6 ? 6 : 4);
-        sqlite3_bind_blob(st, 5, p->ip, p->family == 6 ? 16 : 4, SQLITE_STATIC);
-        sqlite3_bind_int(st, 6, p->port);
-        sqlite3_bind_int64(st, 7, sqlite_clamp(p->uploaded, d->user_id));
-        sqlite3_bind_int64(st, 8, sqlite_clamp(p->downloaded, d->user_id));
-        sqlite3_bind_int(st, 9, p->seeder);
-        sqlite3_bind_int(st, 10, p->partial);
-        sqlite3_bind_int64(st, 11, p->last_seen);
-        sqlite3_bind_int64(st, 12, p->version);
-        sqlite3_bind_int(st, 13, p->gone);
-        err = sqlite_step_done(s->db, st, eb, "put peer");
+        /* No row changed: the peer is new, or the store holds a newer
+         * report; the upsert inserts the first and leaves the second. */
+        sqlite_bind_peer(s->upd_peer, d);
+        err = sqlite_step_done(s->db, s->upd_peer, eb, "put peer");
+        if (err == 0 && sqlite3_changes(s->db) == 0) {
+            sqlite_bind_peer(s->put_peer, d);
+            err = sqlite_step_done(s->db, s->put_peer, eb, "put peer");
+        }
     }
     return err;
 }
@@ -1106,10 +1196,16 @@ static int sqlite_apply_one(struct sqlite_store *s, uint32_t kinds, const struct
 static int sqlite_apply_batch(struct sqlite_store *s, const struct store_segment_id *once,
                               const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
 {
+    struct sqlite_transfer *xf = malloc((n ? n : 1) * sizeof(*xf));
+    size_t nxf = 0;
+    if (!xf) {
+        return mk_fail(eb, MK_ENOMEM, "sqlite: out of memory for a batch of %zu rows", n);
+    }
     /* IMMEDIATE takes the write lock up front, so a busy database fails here
      * and not half-way through the batch. */
     int err = sqlite_exec(s->db, "BEGIN IMMEDIATE", eb);
     if (err < 0) {
+        free(xf);
         return err;
     }
     if (once) {
@@ -1120,12 +1216,16 @@ static int sqlite_apply_batch(struct sqlite_store *s, const struct store_segment
         err = sqlite_step_done(s->db, s->mark_segment, eb, "mark segment");
         if (err == 0 && sqlite3_changes(s->db) == 0) {
             sqlite_rollback(s->db);
+            free(xf);
             return MK_EEXIST;
         }
     }
     uint32_t kinds = once && once->kinds ? once->kinds : STORE_KIND_ALL;
     for (size_t i = 0; i < n && err == 0; i++) {
-        err = sqlite_apply_one(s, kinds, &rows[i], eb);
+        err = sqlite_apply_one(s, kinds, &rows[i], xf, &nxf, eb);
+    }
+    if (err == 0) {
+        err = sqlite_apply_transfers(s, xf, nxf, eb);
     }
     if (err == 0) {
         err = sqlite_exec(s->db, "COMMIT", eb);
@@ -1133,6 +1233,7 @@ static int sqlite_apply_batch(struct sqlite_store *s, const struct store_segment
     if (err < 0) {
         sqlite_rollback(s->db);
     }
+    free(xf);
     return err;
 }
 

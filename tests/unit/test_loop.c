@@ -202,6 +202,38 @@ static void test_del_stops_events(void **state)
     loop_free(l);
 }
 
+/* The connection path: forget, then close; the number reused at once must
+ * be watched afresh, with nothing left over from the closed fd. */
+static void test_forget_then_close_then_reuse(void **state)
+{
+    struct loop *l = new_loop(state);
+    struct calls c = {0};
+    struct calls wd = {.ticks = WATCHDOG_TICKS - 5};
+    int p[2], q[2];
+
+    make_pipe(p);
+    assert_int_equal(write(p[1], "x", 1), 1);
+    assert_int_equal(loop_add(l, p[0], LOOP_READ, record_fn, &c), 0);
+    loop_forget(l, p[0]);
+    close_pipe(p);
+    loop_set_tick(l, WATCHDOG_MS, watchdog_tick, &wd);
+    assert_int_equal(loop_run(l), 0);
+    assert_int_equal(c.n, 0);
+
+    make_pipe(q);
+    assert_int_equal(write(q[1], "y", 1), 1);
+    c.stop_on_call = true;
+    wd.ticks = 0;
+    assert_int_equal(loop_add(l, q[0], LOOP_READ, record_fn, &c), 0);
+    assert_int_equal(loop_run(l), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.last_fd, q[0]);
+    assert_int_equal(c.last_mask, LOOP_READ);
+    loop_forget(l, q[0]);
+    close_pipe(q);
+    loop_free(l);
+}
+
 static void test_hangup_reaches_reader_as_read(void **state)
 {
     struct loop *l = new_loop(state);
@@ -586,6 +618,7 @@ static void test_backend_not_built_here_is_enotsup(void **state)
         cmocka_unit_test_prestate(test_read_and_write_ready_report_both_bits, be),        \
         cmocka_unit_test_prestate(test_del_of_write_keeps_read, be),                      \
         cmocka_unit_test_prestate(test_del_stops_events, be),                             \
+        cmocka_unit_test_prestate(test_forget_then_close_then_reuse, be),                 \
         cmocka_unit_test_prestate(test_hangup_reaches_reader_as_read, be),                \
         cmocka_unit_test_prestate(test_error_reaches_writer_as_write_only, be),           \
         cmocka_unit_test_prestate(test_add_replaces_handler, be),                         \

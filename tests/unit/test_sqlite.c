@@ -265,17 +265,20 @@ static void test_failed_call_is_logged_with_backend_and_method(void **state)
 
 /* ---- open, schema, migration -------------------------------------------- */
 
-static void test_open_creates_database_at_schema_version_3_in_wal_mode(void **state)
+static void test_open_creates_database_at_schema_version_4_in_wal_mode(void **state)
 {
     struct fixture *fx = *state;
     assert_int_equal(access(fx->db, F_OK), -1);
     open_store(fx);
     assert_int_equal(access(fx->db, F_OK), 0);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 4);
     char mode[16];
     assert_string_equal(raw_text(fx, "PRAGMA journal_mode", mode, sizeof(mode)), "wal");
     assert_non_null(strstr(log_text(fx), "schema migrated to version 1"));
     assert_non_null(strstr(log_text(fx), "schema migrated to version 2"));
+    /* v4: no index on peers.last_seen (v3 created one). */
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                                 " AND tbl_name = 'peers'"), 0);
 }
 
 static void test_schema_has_the_documented_columns(void **state)
@@ -323,7 +326,7 @@ static void test_open_rejects_unknown_schema_version(void **state)
     struct store_cfg cfg = {.path = fx->db};
     struct mk_errbuf eb;
     assert_int_equal(store_open(&fx->st, "sqlite", &cfg, &eb), MK_ENOTSUP);
-    assert_string_equal(eb.msg, "sqlite: schema version 99 is not one this mika knows (0..3)");
+    assert_string_equal(eb.msg, "sqlite: schema version 99 is not one this mika knows (0..4)");
     assert_null(fx->st.ops);
 }
 
@@ -851,6 +854,31 @@ static void test_apply_books_the_user_torrent_history(void **state)
     assert_int_equal(raw_int(fx, "SELECT transferred FROM torrents WHERE id = 5"), 40);
 }
 
+/* A batch's rows for one torrent are summed into one update of its
+ * transferred bytes; rows of other torrents, and rows without downloads,
+ * are not mixed in. */
+static void test_apply_sums_transferred_per_torrent(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    add_user_and_torrent(fx);
+    raw_exec(fx, "INSERT INTO torrents (id, info_hash) VALUES"
+                 " (9, X'9999999999999999999999999999999999999999')");
+    struct acct_delta d[] = {
+        {.user_id = 1, .torrent_id = 9, .downloaded = 7, .announces = 1, .at = 10},
+        {.user_id = 1, .torrent_id = 5, .downloaded = 11, .announces = 1, .at = 10},
+        {.user_id = 2, .torrent_id = 5, .downloaded = 13, .announces = 2, .at = 10},
+        {.user_id = 2, .torrent_id = 9, .uploaded = 50, .announces = 1, .at = 10},
+        {.user_id = 2, .torrent_id = 9, .downloaded = 17, .announces = 1, .at = 11},
+    };
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply(&fx->st, d, 5, &eb), 0);
+    assert_int_equal(raw_int(fx, "SELECT transferred FROM torrents WHERE id = 5"), 24);
+    assert_int_equal(raw_int(fx, "SELECT transferred FROM torrents WHERE id = 9"), 24);
+    assert_int_equal(store_apply(&fx->st, d, 1, &eb), 0);
+    assert_int_equal(raw_int(fx, "SELECT transferred FROM torrents WHERE id = 9"), 31);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
     struct fixture *fx = *state;
@@ -860,7 +888,7 @@ static void test_reopen_keeps_data(void **state)
     struct mk_errbuf eb;
     assert_int_equal(store_apply(&fx->st, &d, 1, &eb), 0);
     reopen_store(fx);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 4);
     struct users_seen us = {0};
     assert_int_equal(store_load_users(&fx->st, collect_user, &us, &eb), 0);
     assert_int_equal(us.n, 2);
@@ -905,7 +933,7 @@ static void test_migration_from_v1_keeps_rows_and_adds_v2_defaults(void **state)
                  " VALUES (3, zeroblob(20), 1, 'dupe');"
                  "INSERT INTO whitelist VALUES ('-XX', 'X client')");
     open_store(fx);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 3);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 4);
     assert_non_null(strstr(log_text(fx), "schema migrated to version 2"));
     assert_null(strstr(log_text(fx), "schema migrated to version 1"));
     /* Rows keep their v1 columns and get the v2 defaults. */
@@ -1395,7 +1423,7 @@ int main(void)
         T(test_wrappers_refuse_a_closed_store),
         T(test_missing_optional_apply_is_enotsup),
         T(test_failed_call_is_logged_with_backend_and_method),
-        T(test_open_creates_database_at_schema_version_3_in_wal_mode),
+        T(test_open_creates_database_at_schema_version_4_in_wal_mode),
         T(test_schema_has_the_documented_columns),
         T(test_open_rejects_unknown_schema_version),
         T(test_open_unwritable_path_is_eio),
@@ -1415,6 +1443,7 @@ int main(void)
         T(test_peers_keep_the_newest_report_and_load_with_their_hash),
         T(test_apply_books_credited_and_raw_apart),
         T(test_apply_books_the_user_torrent_history),
+        T(test_apply_sums_transferred_per_torrent),
         T(test_reopen_keeps_data),
         T(test_migration_from_v1_keeps_rows_and_adds_v2_defaults),
         T(test_load_users_denies_download_when_the_class_does),
