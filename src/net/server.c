@@ -116,6 +116,34 @@ static int64_t now_ms(void)
 
 /* ---- listening sockets ------------------------------------------------- */
 
+
+/* TCP_NODELAY: answers are one write each, never to wait for Nagle. Linux
+ * hands it down from the listener to every accepted socket, which spares a
+ * setsockopt per connection; elsewhere each accepted socket gets its own. */
+#ifdef __linux__
+static void nodelay_on_listener(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void nodelay_on_accepted(int fd)
+{
+    (void)fd;
+}
+#else
+static void nodelay_on_listener(int fd)
+{
+    (void)fd;
+}
+
+static void nodelay_on_accepted(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+#endif /* __linux__ */
+
 static int listen_on(int family, const char *bind_text, uint16_t port, const char *key,
                      struct mk_errbuf *eb)
 {
@@ -152,11 +180,7 @@ static int listen_on(int family, const char *bind_text, uint16_t port, const cha
         close(fd);
         return mk_fail(eb, MK_EIO, "%s: SO_REUSEPORT: %s", key, strerror(e));
     }
-#ifdef __linux__
-    /* Accepted sockets inherit TCP_NODELAY from the listener on Linux: one
-     * setsockopt here instead of one per connection. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-#endif
+    nodelay_on_listener(fd);
     if (family == AF_INET6) {
         /* IPv4 has its own socket, so v4 clients are never seen as v4-mapped v6. */
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
@@ -703,10 +727,7 @@ static void on_accept(struct loop *l, int lfd, int mask, void *arg)
         for (unsigned k = 0; k < MISS_KINDS; k++) {
             c->lookup[k] = TRACKER_LOOKUP_NONE;
         }
-#ifndef __linux__
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-#endif
+        nodelay_on_accepted(fd);
         c->active_ms = now_ms();
         c->next = w->conns;
         if (w->conns) {
