@@ -4,6 +4,8 @@
 #              then the libFuzzer smoke run and memcheck (make valgrind)
 #   make fuzz  every libFuzzer target for FUZZ_SECONDS each (docs/SECURITY.md)
 #   make valgrind  unit tests, corpus replays and one daemon test under memcheck
+#   make install   binary, example config, man pages, systemd unit (PREFIX, DESTDIR)
+#   make test-systemd  the unit as packaged: systemd-analyze verify and security
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -14,9 +16,12 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 3
 VALGRIND_BUILD ?= build-valgrind
+PREFIX ?= /usr/local
+DESTDIR ?=
+PKG_DIR ?= $(BUILD)/pkg
 
 .PHONY: all deps deps-test build build-asan run test test-plain test-asan fuzz fuzz-build \
-	fuzz-smoke valgrind clean bench
+	fuzz-smoke valgrind clean bench install deps-pkg test-systemd
 
 all: build
 
@@ -25,6 +30,9 @@ deps:
 
 deps-test:
 	@scripts/deps.sh test
+
+deps-pkg:
+	@scripts/deps.sh pkg
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
@@ -81,6 +89,22 @@ valgrind: deps-test
 # mika, opentracker and the nginx floor under the same load (docs/BENCHMARKS.md).
 bench:
 	@/usr/bin/python3 bench/run
+
+# The build's install prefix is whatever PREFIX said last; make install
+# always says it.
+install: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) \
+		$(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target mika man
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# The unit as packaged (prefix /usr): systemd-analyze verify and security.
+test-systemd: deps-pkg
+	@echo "== tests: systemd unit =="
+	@cmake -S . -B $(PKG_DIR)/usr -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+		-DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(PKG_DIR)/usr -j $(JOBS) --target mika man
+	@scripts/pkg/test-systemd.sh $(PKG_DIR)/usr
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(VALGRIND_BUILD)
