@@ -5,7 +5,8 @@
 #   make fuzz  every libFuzzer target for FUZZ_SECONDS each (docs/SECURITY.md)
 #   make valgrind  unit tests, corpus replays and one daemon test under memcheck
 #   make install   binary, example config, man pages, systemd unit (PREFIX, DESTDIR)
-#   make test-systemd  the unit as packaged: systemd-analyze verify and security
+#   make deb       $(BUILD)/pkg/mika_<version>_<arch>.deb (debhelper)
+#   make test-pkg  the systemd unit (verify, exposure) and the .deb in a chroot
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -18,10 +19,12 @@ FUZZ_SMOKE_SECONDS ?= 3
 VALGRIND_BUILD ?= build-valgrind
 PREFIX ?= /usr/local
 DESTDIR ?=
+# The packaging tests share one debootstrapped bookworm tree (made once, a few
+# minutes): make test-deb installs into a copy, make test-docker imports it.
 PKG_DIR ?= $(BUILD)/pkg
 
 .PHONY: all deps deps-test build build-asan run test test-plain test-asan fuzz fuzz-build \
-	fuzz-smoke valgrind clean bench install deps-pkg test-systemd
+	fuzz-smoke valgrind clean bench install deps-pkg deb test-systemd test-deb test-pkg
 
 all: build
 
@@ -105,6 +108,16 @@ test-systemd: deps-pkg
 		-DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(PKG_DIR)/usr -j $(JOBS) --target mika man
 	@scripts/pkg/test-systemd.sh $(PKG_DIR)/usr
+
+deb: deps-pkg
+	@scripts/pkg/deb.sh $(PKG_DIR)
+
+test-deb: deps-pkg
+	@echo "== tests: Debian package in a bookworm chroot =="
+	@deb=$$(scripts/pkg/deb.sh $(PKG_DIR)) && rootfs=$$(scripts/pkg/rootfs.sh $(PKG_DIR)) && \
+		scripts/pkg/test-deb.sh "$$deb" "$$rootfs"
+
+test-pkg: test-systemd test-deb
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(VALGRIND_BUILD)
