@@ -7,6 +7,7 @@
 #   make install   binary, example config, man pages, systemd unit (PREFIX, DESTDIR)
 #   make deb       $(BUILD)/pkg/mika_<version>_<arch>.deb (debhelper)
 #   make test-pkg  the systemd unit (verify, exposure) and the .deb in a chroot
+#   make test-arm64   cross build for arm64; the unit tests under qemu-user
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -22,9 +23,11 @@ DESTDIR ?=
 # The packaging tests share one debootstrapped bookworm tree (made once, a few
 # minutes): make test-deb installs into a copy, make test-docker imports it.
 PKG_DIR ?= $(BUILD)/pkg
+ARM64_BUILD ?= build-arm64
 
 .PHONY: all deps deps-test build build-asan run test test-plain test-asan fuzz fuzz-build \
-	fuzz-smoke valgrind clean bench install deps-pkg deb test-systemd test-deb test-pkg
+	fuzz-smoke valgrind clean bench install deps-pkg deps-arm64 deb test-systemd test-deb \
+	test-pkg test-arm64
 
 all: build
 
@@ -36,6 +39,9 @@ deps-test:
 
 deps-pkg:
 	@scripts/deps.sh pkg
+
+deps-arm64:
+	@scripts/deps.sh arm64
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
@@ -119,5 +125,9 @@ test-deb: deps-pkg
 
 test-pkg: test-systemd test-deb
 
+test-arm64: deps-arm64
+	@echo "== tests: arm64 cross build, unit tests under qemu-user =="
+	@scripts/arm64.sh $(ARM64_BUILD) $(JOBS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(VALGRIND_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(VALGRIND_BUILD) $(ARM64_BUILD)
