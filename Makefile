@@ -6,7 +6,8 @@
 #   make valgrind  unit tests, corpus replays and one daemon test under memcheck
 #   make install   binary, example config, man pages, systemd unit (PREFIX, DESTDIR)
 #   make deb       $(BUILD)/pkg/mika_<version>_<arch>.deb (debhelper)
-#   make test-pkg  the systemd unit (verify, exposure) and the .deb in a chroot
+#   make test-pkg  the systemd unit (verify, exposure), the Grafana dashboard's
+#                  metrics, and the .deb in a chroot
 #   make test-arm64   cross build for arm64; the unit tests under qemu-user
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
@@ -27,7 +28,7 @@ ARM64_BUILD ?= build-arm64
 
 .PHONY: all deps deps-test build build-asan run test test-plain test-asan fuzz fuzz-build \
 	fuzz-smoke valgrind clean bench install deps-pkg deps-arm64 deb test-systemd test-deb \
-	test-pkg test-arm64
+	test-grafana test-pkg test-arm64
 
 all: build
 
@@ -123,7 +124,11 @@ test-deb: deps-pkg
 	@deb=$$(scripts/pkg/deb.sh $(PKG_DIR)) && rootfs=$$(scripts/pkg/rootfs.sh $(PKG_DIR)) && \
 		scripts/pkg/test-deb.sh "$$deb" "$$rootfs"
 
-test-pkg: test-systemd test-deb
+# Every metric the Grafana dashboard queries is one mika exports.
+test-grafana:
+	@/usr/bin/python3 tests/pkg/check_grafana.py
+
+test-pkg: test-systemd test-grafana test-deb
 
 test-arm64: deps-arm64
 	@echo "== tests: arm64 cross build, unit tests under qemu-user =="
