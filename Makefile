@@ -8,6 +8,7 @@
 #   make deb       $(BUILD)/pkg/mika_<version>_<arch>.deb (debhelper)
 #   make test-pkg  the systemd unit (verify, exposure), the Grafana dashboard's
 #                  metrics, and the .deb in a chroot
+#   make test-docker  the image, built with podman from a debootstrapped base
 #   make test-arm64   cross build for arm64; the unit tests under qemu-user
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
@@ -28,7 +29,7 @@ ARM64_BUILD ?= build-arm64
 
 .PHONY: all deps deps-test build build-asan run test test-plain test-asan fuzz fuzz-build \
 	fuzz-smoke valgrind clean bench install deps-pkg deps-arm64 deb test-systemd test-deb \
-	test-grafana test-pkg test-arm64
+	test-grafana test-pkg test-docker test-arm64
 
 all: build
 
@@ -129,6 +130,10 @@ test-grafana:
 	@/usr/bin/python3 tests/pkg/check_grafana.py
 
 test-pkg: test-systemd test-grafana test-deb
+
+test-docker: deps-pkg
+	@echo "== tests: container image =="
+	@rootfs=$$(scripts/pkg/rootfs.sh $(PKG_DIR)) && scripts/pkg/test-docker.sh "$$rootfs" $(PKG_DIR)
 
 test-arm64: deps-arm64
 	@echo "== tests: arm64 cross build, unit tests under qemu-user =="
