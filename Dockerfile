@@ -31,17 +31,19 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /tmp/mika_*.deb \
     && rm -rf /usr/share/doc/* /usr/share/man/* /usr/share/info/* /usr/share/locale/*
 
-# The store, the journal and the admin API's certificate and keys.
-ENV MIKA_STORE_PATH=/var/lib/mika/mika.db \
-    MIKA_API_DATA_DIR=/var/lib/mika \
-    MIKA_API_BIND=0.0.0.0
+# The store, the journal and the admin API's certificate and keys: the
+# defaults store.path = ./mika.db and api.data_dir = . put them in the
+# working directory, the volume (variables here would override a mounted
+# mika.ini). The API listens on every address of the container.
+ENV MIKA_API_BIND=0.0.0.0
 VOLUME /var/lib/mika
 WORKDIR /var/lib/mika
 # The HTTP tracker and the admin API (HTTPS; every route but /health needs a key).
 EXPOSE 34000/tcp 34001/tcp
 USER mika:mika
 # GET /health on the admin API: `mika client` reads the same MIKA_* variables
-# (port, data_dir for the certificate), so it follows any override.
+# and working directory (port, data_dir for the certificate), so it follows
+# any override.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["/usr/bin/mika", "client", "--timeout", "4", "health"]
 STOPSIGNAL SIGTERM

@@ -48,12 +48,10 @@ owner=$(stat -c %u:%g "$root/var/lib/mika")
     { echo "mika.service is not enabled" >&2; exit 1; }
 echo "system user mika, /var/lib/mika owned by it, mika.service enabled"
 
-# As the unit would start it: the packaged user, config and environment.
-cd "$root/var/lib/mika"
+# As the unit would start it: the packaged user, config and working directory.
 /usr/bin/python3 "$here/tests/pkg/chroot_announce.py" --root "$root" --db /var/lib/mika/mika.db \
-    -- chroot --userspec="$uid:$gid" "$root" env MIKA_STORE_PATH=/var/lib/mika/mika.db \
-    MIKA_API_DATA_DIR=/var/lib/mika /usr/bin/mika serve --config /etc/mika/mika.ini
-cd /
+    -- chroot --userspec="$uid:$gid" "$root" env --chdir=/var/lib/mika \
+    /usr/bin/mika serve --config /etc/mika/mika.ini
 
 in_root apt-get purge -y -qq mika >/dev/null 2>&1
 [ ! -e "$root/var/lib/mika" ] || { echo "purge left /var/lib/mika" >&2; exit 1; }
