@@ -4,6 +4,12 @@
 #              then the libFuzzer smoke run and memcheck (make valgrind)
 #   make fuzz  every libFuzzer target for FUZZ_SECONDS each (docs/SECURITY.md)
 #   make valgrind  unit tests, corpus replays and one daemon test under memcheck
+#   make install   binary, example config, man pages, systemd unit (PREFIX, DESTDIR)
+#   make deb       $(BUILD)/pkg/mika_<version>_<arch>.deb (debhelper)
+#   make test-pkg  the systemd unit (verify, exposure), the Grafana dashboard's
+#                  metrics, and the .deb in a chroot
+#   make test-docker  the image, built with podman from a debootstrapped base
+#   make test-arm64   cross build for arm64; the unit tests under qemu-user
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
@@ -14,9 +20,16 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 3
 VALGRIND_BUILD ?= build-valgrind
+PREFIX ?= /usr/local
+DESTDIR ?=
+# The packaging tests share one debootstrapped bookworm tree (made once, a few
+# minutes): make test-deb installs into a copy, make test-docker imports it.
+PKG_DIR ?= $(BUILD)/pkg
+ARM64_BUILD ?= build-arm64
 
 .PHONY: all deps deps-test build build-asan run test test-plain test-asan fuzz fuzz-build \
-	fuzz-smoke valgrind clean bench
+	fuzz-smoke valgrind clean bench install deps-pkg deps-arm64 deb test-systemd test-deb \
+	test-grafana test-pkg test-docker test-arm64
 
 all: build
 
@@ -25,6 +38,12 @@ deps:
 
 deps-test:
 	@scripts/deps.sh test
+
+deps-pkg:
+	@scripts/deps.sh pkg
+
+deps-arm64:
+	@scripts/deps.sh arm64
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
@@ -82,5 +101,43 @@ valgrind: deps-test
 bench:
 	@/usr/bin/python3 bench/run
 
+# The build's install prefix is whatever PREFIX said last; make install
+# always says it.
+install: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) \
+		$(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target mika man
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# The unit as packaged (prefix /usr): systemd-analyze verify and security.
+test-systemd: deps-pkg
+	@echo "== tests: systemd unit =="
+	@cmake -S . -B $(PKG_DIR)/usr -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+		-DCMAKE_SKIP_INSTALL_ALL_DEPENDENCY=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(PKG_DIR)/usr -j $(JOBS) --target mika man
+	@scripts/pkg/test-systemd.sh $(PKG_DIR)/usr
+
+deb: deps-pkg
+	@scripts/pkg/deb.sh $(PKG_DIR)
+
+test-deb: deps-pkg
+	@echo "== tests: Debian package in a bookworm chroot =="
+	@deb=$$(scripts/pkg/deb.sh $(PKG_DIR)) && rootfs=$$(scripts/pkg/rootfs.sh $(PKG_DIR)) && \
+		scripts/pkg/test-deb.sh "$$deb" "$$rootfs"
+
+# Every metric the Grafana dashboard queries is one mika exports.
+test-grafana:
+	@/usr/bin/python3 tests/pkg/check_grafana.py
+
+test-pkg: test-systemd test-grafana test-deb
+
+test-docker: deps-pkg
+	@echo "== tests: container image =="
+	@rootfs=$$(scripts/pkg/rootfs.sh $(PKG_DIR)) && scripts/pkg/test-docker.sh "$$rootfs" $(PKG_DIR)
+
+test-arm64: deps-arm64
+	@echo "== tests: arm64 cross build, unit tests under qemu-user =="
+	@scripts/arm64.sh $(ARM64_BUILD) $(JOBS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(VALGRIND_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(VALGRIND_BUILD) $(ARM64_BUILD)

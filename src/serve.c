@@ -31,6 +31,7 @@
 #include "store/store.h"
 #include "swarm/torrents.h"
 #include "util/log.h"
+#include "util/notify.h"
 
 extern char **environ;
 
@@ -58,6 +59,7 @@ struct daemon {
     struct flusher *flusher;
     _Atomic uint32_t generation; /* the admin API reads it from its own threads */
     struct api *api;
+    struct notify notify; /* systemd: READY, RELOADING, STOPPING, WATCHDOG */
 };
 
 void serve_usage(void)
@@ -492,17 +494,21 @@ static void daemon_run(struct daemon *d, const sigset_t *signals)
         int sig = sigtimedwait(signals, NULL, &wait);
         if (sig == SIGTERM || sig == SIGINT) {
             mk_log(MK_LOG_INFO, "serve", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            notify_stopping(&d->notify);
             return;
         }
         if (sig == SIGHUP) {
             struct mk_errbuf eb = {{0}};
+            notify_reloading(&d->notify);
             if (daemon_load(d, true, &eb) != MK_OK) {
                 mk_log(MK_LOG_ERROR, "serve", "reload failed, keeping the current state: %s", eb.msg);
             }
+            notify_ready(&d->notify, NULL);
         } else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
             mk_log(MK_LOG_ERROR, "serve", "sigtimedwait: %s", strerror(errno));
         }
         int64_t now = monotonic_ms();
+        notify_tick(&d->notify, now);
         if (now < next_tick) {
             continue;
         }
@@ -558,12 +564,15 @@ int serve_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    notify_init(&d.notify);
     int rc = daemon_start(&d, &eb);
     if (rc != MK_OK) {
         mk_log(MK_LOG_ERROR, "serve", "cannot start: %s", eb.msg);
         daemon_fini(&d);
         return 1;
     }
+    /* Only now: the stores are loaded, the journal replayed, the ports open. */
+    notify_ready(&d.notify, NULL);
     daemon_run(&d, &signals);
     daemon_fini(&d);
     mk_log(MK_LOG_INFO, "serve", "stopped");
