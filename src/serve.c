@@ -398,6 +398,7 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
 
     flusher_set_peer_ttl(d->flusher, cfg->interval * cfg->expiry_factor);
     flusher_set_backlog_sink(d->flusher, &d->tracker.journal_backlog);
+    flusher_set_latency_sink(d->flusher, &d->tracker.store_latency);
     if (!cfg->journal_enabled) {
         mk_log(MK_LOG_WARN, "serve", "journal.enabled = false: announces are answered but no"
                                      " books are kept (for benchmarks only)");

@@ -49,9 +49,8 @@ PANELS = [
      'slow or down and drains after.',
      [q('max(mika_journal_backlog_bytes%s)' % SEL, '{{instance}}')], 'timeseries'),
     ('Store latency', 's', 12,
-     'Time the flusher takes to apply one journal batch to the store. Pending: mika does '
-     'not export mika_store_batch_duration_seconds yet, so this panel shows no data until '
-     'it does; meanwhile a growing journal depth is the sign of a slow store.',
+     'Time the store takes to apply one journal segment (one transaction), 99th '
+     'percentile; with a growing journal depth, the sign of a slow or locked store.',
      [q('histogram_quantile(0.99, sum by (le) (rate(mika_store_batch_duration_seconds_bucket%s%s)))'
         % (SEL, RATE), 'p99')], 'timeseries'),
     ('Connections', 'short', 12,
@@ -69,10 +68,6 @@ PANELS = [
     ('Uptime', 's', 6, 'Seconds since the daemon started.',
      [q('min(mika_uptime_seconds%s)' % SEL, '{{instance}}')], 'stat'),
 ]
-
-# Metrics the dashboard queries that mika does not export yet (see the panel).
-PENDING = ['mika_store_batch_duration_seconds']
-
 
 def panel(i, x, y, title, unit, width, desc, targets, kind):
     p = {

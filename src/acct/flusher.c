@@ -36,6 +36,7 @@ struct flusher {
     bool stopping;                /* under lock */
     uint32_t peer_ttl_s;          /* 0: never prune */
     _Atomic uint64_t *backlog_sink; /* NULL: nobody asked */
+    struct flusher_latency *latency_sink; /* NULL: nobody asked */
     int64_t pruned_at;            /* unix seconds of the last prune */
     _Atomic uint64_t applied;     /* records */
 };
@@ -206,6 +207,27 @@ static size_t flusher_merge(struct flusher *f, size_t n)
     return keep;
 }
 
+static uint64_t flusher_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void flusher_count_latency(struct flusher *f, uint64_t ns)
+{
+    struct flusher_latency *h = f->latency_sink;
+    if (!h) {
+        return;
+    }
+    unsigned i = 0;
+    while (i < FLUSHER_LATENCY_BUCKETS && (double)ns > flusher_latency_bound(i) * 1e9) {
+        i++;
+    }
+    atomic_fetch_add_explicit(&h->count[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->ns_sum, ns, memory_order_relaxed);
+}
+
 int flusher_pass(struct flusher *f)
 {
     for (;;) {
@@ -228,7 +250,9 @@ int flusher_pass(struct flusher *f)
             }
             struct store_segment_id id = {seg->boot, seg->writer, seg->seq, n, 0};
             size_t merged = flusher_merge(f, n);
+            uint64_t t0 = flusher_now_ns();
             rc = store_apply_segment(f->store, &id, f->merged, merged, &eb);
+            flusher_count_latency(f, flusher_now_ns() - t0);
             if (rc == MK_EEXIST) {
                 mk_log(MK_LOG_INFO, "flusher", "segment %016llx-w%u-%llu was already applied",
                        (unsigned long long)seg->boot, seg->writer, (unsigned long long)seg->seq);
@@ -250,6 +274,21 @@ int flusher_pass(struct flusher *f)
 void flusher_set_backlog_sink(struct flusher *f, _Atomic uint64_t *sink)
 {
     f->backlog_sink = sink;
+}
+
+/* 1 ms .. 10 s: a batch is one transaction of hundreds of rows; a store
+ * that is locked or gone shows in the top buckets. */
+static const double flusher_latency_bounds[FLUSHER_LATENCY_BUCKETS] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 10};
+
+double flusher_latency_bound(unsigned i)
+{
+    return i < FLUSHER_LATENCY_BUCKETS ? flusher_latency_bounds[i] : 0;
+}
+
+void flusher_set_latency_sink(struct flusher *f, struct flusher_latency *sink)
+{
+    f->latency_sink = sink;
 }
 
 static void flusher_report_backlog(struct flusher *f)

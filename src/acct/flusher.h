@@ -38,6 +38,19 @@ void flusher_set_peer_ttl(struct flusher *f, uint32_t ttl_s);
  * (the tracker refuses announces past its bound, /metrics shows it). */
 void flusher_set_backlog_sink(struct flusher *f, _Atomic uint64_t *sink);
 
+/* The store's transactions (one per journal segment, failed ones too) by
+ * duration, for /metrics: count[i] holds those within flusher_latency_bound(i)
+ * seconds and above the bound before; count[FLUSHER_LATENCY_BUCKETS], the rest. */
+#define FLUSHER_LATENCY_BUCKETS 10
+struct flusher_latency {
+    _Atomic uint64_t count[FLUSHER_LATENCY_BUCKETS + 1];
+    _Atomic uint64_t ns_sum;
+};
+double flusher_latency_bound(unsigned i);
+
+/* Makes the flusher count each store transaction into *sink (borrowed). */
+void flusher_set_latency_sink(struct flusher *f, struct flusher_latency *sink);
+
 /* Starts the background thread that runs a pass every period. */
 int flusher_start(struct flusher *f, struct mk_errbuf *eb);
 

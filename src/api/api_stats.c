@@ -191,6 +191,23 @@ static void api_metric(struct api_text *t, const char *name, const char *type, c
 
 /* The miss path (auth/resolver.h): lookups of keys not in memory by kind
  * and outcome, and how long their store reads took. */
+/* A Prometheus histogram from per-bucket counts (counts[n] is past the last
+ * bound) and the sum of the observations in nanoseconds. */
+static void api_histogram(struct api_text *t, const char *name, const char *help,
+                          const uint64_t *counts, unsigned n, double (*bound)(unsigned),
+                          uint64_t ns_sum)
+{
+    api_text_add(t, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (unsigned i = 0; i < n; i++) {
+        cum += counts[i];
+        api_text_add(t, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, bound(i), cum);
+    }
+    cum += counts[n];
+    api_text_add(t, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n%s_sum %.9f\n%s_count %" PRIu64 "\n",
+                 name, cum, name, (double)ns_sum / 1e9, name, cum);
+}
+
 static void api_lookup_metrics(struct api_text *t, const struct resolver *res)
 {
     struct resolver_stats rs;
@@ -204,19 +221,8 @@ static void api_lookup_metrics(struct api_text *t, const struct resolver *res)
                          resolver_kind_label(k), resolver_outcome_label(o), rs.lookups[k][o]);
         }
     }
-    api_text_add(t, "# HELP mika_lookup_store_seconds Time the store took to answer one lookup.\n"
-                    "# TYPE mika_lookup_store_seconds histogram\n");
-    uint64_t cum = 0;
-    for (unsigned i = 0; i < RESOLVE_LATENCY_BUCKETS; i++) {
-        cum += rs.latency[i];
-        api_text_add(t, "mika_lookup_store_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-                     resolver_latency_bound(i), cum);
-    }
-    cum += rs.latency[RESOLVE_LATENCY_BUCKETS];
-    api_text_add(t, "mika_lookup_store_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
-                    "mika_lookup_store_seconds_sum %.9f\n"
-                    "mika_lookup_store_seconds_count %" PRIu64 "\n",
-                 cum, (double)rs.latency_ns_sum / 1e9, cum);
+    api_histogram(t, "mika_lookup_store_seconds", "Time the store took to answer one lookup.",
+                  rs.latency, RESOLVE_LATENCY_BUCKETS, resolver_latency_bound, rs.latency_ns_sum);
 }
 
 void api_stats_metrics(struct api *a, const struct api_req *r, struct api_resp *out)
@@ -238,19 +244,17 @@ void api_stats_metrics(struct api *a, const struct api_req *r, struct api_resp *
         api_text_add(&t, "mika_announce_failures_total{reason=\"%s\"} %" PRIu64 "\n",
                      tracker_failure_label(i), st.failures[i]);
     }
-    api_text_add(&t, "# HELP mika_announce_duration_seconds Time to answer an announce.\n"
-                     "# TYPE mika_announce_duration_seconds histogram\n");
-    uint64_t cum = 0;
-    for (unsigned i = 0; i < TRACKER_LATENCY_BUCKETS; i++) {
-        cum += st.latency[i];
-        api_text_add(&t, "mika_announce_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-                     tracker_latency_bound(i), cum);
+    api_histogram(&t, "mika_announce_duration_seconds", "Time to answer an announce.",
+                  st.latency, TRACKER_LATENCY_BUCKETS, tracker_latency_bound, st.latency_ns_sum);
+    const struct flusher_latency *fl = &a->tracker->store_latency;
+    uint64_t batches[FLUSHER_LATENCY_BUCKETS + 1];
+    for (unsigned i = 0; i <= FLUSHER_LATENCY_BUCKETS; i++) {
+        batches[i] = atomic_load_explicit(&fl->count[i], memory_order_relaxed);
     }
-    cum += st.latency[TRACKER_LATENCY_BUCKETS];
-    api_text_add(&t, "mika_announce_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
-                     "mika_announce_duration_seconds_sum %.9f\n"
-                     "mika_announce_duration_seconds_count %" PRIu64 "\n",
-                 cum, (double)st.latency_ns_sum / 1e9, cum);
+    api_histogram(&t, "mika_store_batch_duration_seconds",
+                  "Time the store took to apply one journal segment (one transaction).", batches,
+                  FLUSHER_LATENCY_BUCKETS, flusher_latency_bound,
+                  atomic_load_explicit(&fl->ns_sum, memory_order_relaxed));
     api_text_add(&t, "# HELP mika_peers Peers in the swarms now.\n# TYPE mika_peers gauge\n");
     static const char *const fam[2] = {"ipv4", "ipv6"};
     for (int f = 0; f < 2; f++) {

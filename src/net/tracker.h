@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "acct/flusher.h"
 #include "acct/journal.h"
 #include "acct/rules.h"
 #include "auth/resolver.h"
@@ -87,6 +88,7 @@ struct tracker {
     struct tracker_settings live; /* starts from cfg; the API may change it */
     struct acct_bonus_params bonus; /* from cfg's [bonus], in the units rules.h uses */
     _Atomic uint64_t journal_backlog; /* bytes of segments waiting for the store (flusher) */
+    struct flusher_latency store_latency; /* the flusher's store transactions, for /metrics */
     /* Points at slots (set by tracker_init), so that workers holding a const
      * tracker can still count. */
     struct tracker_counters *counters;

@@ -1064,6 +1064,14 @@ class StatsTest(ApiCase):
         self.assertEqual(counts, sorted(counts))
         self.assertIn('# TYPE mika_announce_duration_seconds histogram', text)
         self.assertIn('# TYPE mika_announces_total counter', text)
+        # The flusher's store transactions: a segment closes within 200 ms of
+        # the announces above, and its transaction is counted.
+        def batches():
+            _, _, txt = self.m.api('GET', '/metrics')
+            m = re.search(r'^mika_store_batch_duration_seconds_count (\S+)$', txt, re.M)
+            return float(m.group(1)) if m else -1
+        wait_until(lambda: batches() >= 1, 10, 0.1, 'a store batch in /metrics')
+        self.assertIn('# TYPE mika_store_batch_duration_seconds histogram', text)
         _, _, again = self.m.api('GET', '/metrics')
         n1 = values['mika_announces_total']
         n2 = float(re.search(r'^mika_announces_total (\S+)$', again, re.M).group(1))

@@ -3,7 +3,7 @@ only for metrics mika exports.
 
 - mika.json is exactly what contrib/grafana/make_dashboard.py writes;
 - every mika_* metric in a panel's query is named in src/api/api_stats.c
-  (the /metrics writer), except those make_dashboard.PENDING lists.
+  (the /metrics writer).
 """
 
 import io
@@ -34,12 +34,11 @@ def main():
         for t in p['targets']:
             for m in re.findall(r'mika_[a-z0-9_]+', t['expr']):
                 used.add(re.sub(r'_(bucket|sum|count)$', '', m))
-    missing = sorted(m for m in used - set(make_dashboard.PENDING)
-                     if m not in exported and m + '_bucket' not in exported)
+    missing = sorted(m for m in used if m not in exported and m + '_bucket' not in exported)
     if missing:
         sys.exit('the dashboard queries metrics mika does not export: %s' % ', '.join(missing))
-    print('grafana dashboard: %d panels, %d metrics, all exported (pending: %s)'
-          % (len(json.loads(have)['panels']), len(used), ', '.join(make_dashboard.PENDING)))
+    print('grafana dashboard: %d panels, %d metrics, all exported'
+          % (len(json.loads(have)['panels']), len(used)))
 
 
 if __name__ == '__main__':
