@@ -59,6 +59,7 @@ run: build
 # ctest prints its own totals; test-summary.sh adds each runner's summary
 # line (cmocka, unittest, corpus replay) so CI shows the counts per test.
 test: deps-test
+	@/usr/bin/python3 tests/pkg/check_build_deps.py
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory build-asan
 	@echo "== tests: plain build (unit, fuzz replay, integration, end-to-end) =="
