@@ -19,6 +19,7 @@
  * insert created the row decides whether the torrent's count moves.
  */
 #include "store/mysql_admin.h"
+#include "store/sums.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -31,146 +32,29 @@
 /* col = col + v, stopping at the column's maximum instead of failing. */
 #define MY_SAT_ADD(col, v) col " = " col " + LEAST(" v ", 18446744073709551615 - " col ")"
 
-struct my_user_sum {
-    uint32_t id;
-    uint64_t v[8]; /* credited up, down; raw up, down; seed, leech; bonus; announces */
-};
-
-struct my_history_sum {
-    uint32_t user_id, torrent_id;
-    uint64_t v[7]; /* credited up, down; raw up, down; seed, leech; announces */
-    int64_t first, last;
-};
-
-struct my_torrent_sum {
-    uint32_t id;
-    uint64_t n; /* bytes transferred, or new snatches */
-};
-
-/* The batch's sums, each array sorted by its key with one entry per key. */
+/* The batch's sums (store/sums.h), and the new snatches per torrent, which
+ * are known only while the snatch rows are inserted. */
 struct my_sums {
-    struct my_user_sum *users;
-    struct my_history_sum *history;
-    struct my_torrent_sum *torrents; /* transferred */
-    struct my_torrent_sum *snatched; /* new snatches, filled while applying */
-    size_t nusers, nhistory, ntorrents, nsnatched;
+    struct store_sums s;
+    struct sum_torrent *snatched;
+    size_t nsnatched;
 };
-
-static uint64_t my_add_sat(uint64_t a, uint64_t b)
-{
-    return a + b < a ? UINT64_MAX : a + b;
-}
-
-static int my_cmp_user(const void *a, const void *b)
-{
-    uint32_t x = ((const struct my_user_sum *)a)->id, y = ((const struct my_user_sum *)b)->id;
-    return x < y ? -1 : x > y;
-}
-
-static int my_cmp_history(const void *a, const void *b)
-{
-    const struct my_history_sum *x = a, *y = b;
-    if (x->user_id != y->user_id) {
-        return x->user_id < y->user_id ? -1 : 1;
-    }
-    return x->torrent_id < y->torrent_id ? -1 : x->torrent_id > y->torrent_id;
-}
-
-static int my_cmp_torrent(const void *a, const void *b)
-{
-    uint32_t x = ((const struct my_torrent_sum *)a)->id, y = ((const struct my_torrent_sum *)b)->id;
-    return x < y ? -1 : x > y;
-}
 
 static void my_sums_free(struct my_sums *m)
 {
-    free(m->users);
-    free(m->history);
-    free(m->torrents);
+    sums_free(&m->s);
     free(m->snatched);
-}
-
-/* Sorts v by id and merges entries of the same id, adding n. */
-static size_t my_torrents_merge(struct my_torrent_sum *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), my_cmp_torrent);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (k > 0 && v[k - 1].id == v[i].id) {
-            v[k - 1].n = my_add_sat(v[k - 1].n, v[i].n);
-        } else {
-            v[k++] = v[i];
-        }
-    }
-    return k;
 }
 
 static int my_sums_build(struct my_sums *m, const struct acct_delta *rows, size_t n)
 {
-    memset(m, 0, sizeof(*m));
-    size_t cap = n ? n : 1;
-    m->users = calloc(cap, sizeof(*m->users));
-    m->history = calloc(cap, sizeof(*m->history));
-    m->torrents = calloc(cap, sizeof(*m->torrents));
-    m->snatched = calloc(cap, sizeof(*m->snatched));
-    if (!m->users || !m->history || !m->torrents || !m->snatched) {
-        my_sums_free(m);
+    m->nsnatched = 0;
+    m->snatched = calloc(n ? n : 1, sizeof(*m->snatched));
+    if (!m->snatched || sums_build(&m->s, rows, n) != 0) {
+        free(m->snatched);
+        m->snatched = NULL;
         return MK_ENOMEM;
     }
-    for (size_t i = 0; i < n; i++) {
-        const struct acct_delta *d = &rows[i];
-        uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
-        uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
-        if (d->uploaded || d->downloaded || cu || cd || d->seed_seconds || d->leech_seconds ||
-            d->bonus || d->announces) {
-            m->users[m->nusers++] = (struct my_user_sum){
-                .id = d->user_id,
-                .v = {cu, cd, d->uploaded, d->downloaded, d->seed_seconds, d->leech_seconds,
-                      d->bonus, d->announces}};
-        }
-        if (d->announces) {
-            m->history[m->nhistory++] = (struct my_history_sum){
-                .user_id = d->user_id,
-                .torrent_id = d->torrent_id,
-                .v = {cu, cd, d->uploaded, d->downloaded, d->seed_seconds, d->leech_seconds,
-                      d->announces},
-                .first = d->first_at ? d->first_at : d->at,
-                .last = d->at};
-            if (d->downloaded) {
-                m->torrents[m->ntorrents++] =
-                    (struct my_torrent_sum){.id = d->torrent_id, .n = d->downloaded};
-            }
-        }
-    }
-    qsort(m->users, m->nusers, sizeof(*m->users), my_cmp_user);
-    qsort(m->history, m->nhistory, sizeof(*m->history), my_cmp_history);
-    size_t k = 0;
-    for (size_t i = 0; i < m->nusers; i++) {
-        if (k > 0 && m->users[k - 1].id == m->users[i].id) {
-            for (int j = 0; j < 8; j++) {
-                m->users[k - 1].v[j] = my_add_sat(m->users[k - 1].v[j], m->users[i].v[j]);
-            }
-        } else {
-            m->users[k++] = m->users[i];
-        }
-    }
-    m->nusers = k;
-    k = 0;
-    for (size_t i = 0; i < m->nhistory; i++) {
-        struct my_history_sum *h = &m->history[i];
-        if (k > 0 && my_cmp_history(&m->history[k - 1], h) == 0) {
-            struct my_history_sum *a = &m->history[k - 1];
-            for (int j = 0; j < 7; j++) {
-                a->v[j] = my_add_sat(a->v[j], h->v[j]);
-            }
-            a->first = h->first < a->first ? h->first : a->first;
-            a->last = h->last > a->last ? h->last : a->last;
-        } else {
-            m->history[k++] = *h;
-        }
-    }
-    m->nhistory = k;
-    m->ntorrents = my_torrents_merge(m->torrents, m->ntorrents);
     return 0;
 }
 
@@ -231,13 +115,13 @@ static void my_put_users(struct my_batch *b, const struct my_sums *m)
                    MY_SAT_ADD("u.raw_downloaded", "d.rd") ", "
                    MY_SAT_ADD("u.seed_time", "d.st") ", " MY_SAT_ADD("u.leech_time", "d.lt") ", "
                    MY_SAT_ADD("u.bonus", "d.bo") ", " MY_SAT_ADD("u.announces", "d.an"));
-    for (size_t i = 0; i < m->nusers; i++) {
-        const uint64_t *v = m->users[i].v;
+    for (size_t i = 0; i < m->s.nusers; i++) {
+        const uint64_t *v = m->s.users[i].v;
         my_sqlf(my_batch_row(b),
                 "SELECT %" PRIu32 " AS id, %" PRIu64 " AS cu, %" PRIu64 " AS cd, %" PRIu64
                 " AS ru, %" PRIu64 " AS rd, %" PRIu64 " AS st, %" PRIu64 " AS lt, %" PRIu64
                 " AS bo, %" PRIu64 " AS an",
-                m->users[i].id, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+                m->s.users[i].id, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
         my_batch_row_done(b);
     }
     my_batch_send(b);
@@ -260,8 +144,8 @@ static void my_put_history(struct my_batch *b, const struct my_sums *m)
                    MY_SAT_ADD("announces", "VALUES(announces)") ","
                    " first_announce = LEAST(first_announce, VALUES(first_announce)),"
                    " last_announce = GREATEST(last_announce, VALUES(last_announce))");
-    for (size_t i = 0; i < m->nhistory; i++) {
-        const struct my_history_sum *h = &m->history[i];
+    for (size_t i = 0; i < m->s.nhistory; i++) {
+        const struct sum_history *h = &m->s.history[i];
         my_sqlf(my_batch_row(b),
                 "(%" PRIu32 ", %" PRIu32 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
                 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRId64 ", %" PRId64 ")",
@@ -273,7 +157,7 @@ static void my_put_history(struct my_batch *b, const struct my_sums *m)
 }
 
 /* Adds v[i].n to column col of each torrent (transferred, snatches). */
-static void my_put_torrents(struct my_batch *b, const struct my_torrent_sum *v, size_t n,
+static void my_put_torrents(struct my_batch *b, const struct sum_torrent *v, size_t n,
                             const char *tail)
 {
     my_batch_start(b, "UPDATE (", " UNION ALL ", tail);
@@ -307,7 +191,7 @@ static void my_put_snatches(struct my_batch *b, struct my_sums *m, uint32_t kind
         uint64_t added = 0;
         b->err = my_exec_ints(b->s, MY_ADD_SNATCH, v, 3, &added, b->eb);
         if (b->err == 0 && added == 1 && torrents) {
-            m->snatched[m->nsnatched++] = (struct my_torrent_sum){.id = d->torrent_id, .n = 1};
+            m->snatched[m->nsnatched++] = (struct sum_torrent){.id = d->torrent_id, .n = 1};
         }
     }
     my_sql_reset(&b->q);
@@ -328,7 +212,7 @@ static void my_put_snatches(struct my_batch *b, struct my_sums *m, uint32_t kind
         }
         my_batch_send(b);
     }
-    m->nsnatched = my_torrents_merge(m->snatched, m->nsnatched);
+    m->nsnatched = sums_merge_torrents(m->snatched, m->nsnatched);
     my_put_torrents(b, m->snatched, m->nsnatched,
                     ") d STRAIGHT_JOIN torrents t ON t.id = d.id SET "
                     MY_SAT_ADD("t.snatches", "d.n"));
@@ -402,7 +286,7 @@ static int my_apply_rows(struct my_store *s, uint32_t kinds, const struct acct_d
         my_put_history(&b, &m);
     }
     if (kinds & STORE_KIND_TORRENTS) {
-        my_put_torrents(&b, m.torrents, m.ntorrents,
+        my_put_torrents(&b, m.s.torrents, m.s.ntorrents,
                         ") d STRAIGHT_JOIN torrents t ON t.id = d.id SET "
                         MY_SAT_ADD("t.transferred", "d.n"));
     }

@@ -18,6 +18,7 @@
  * statements, schema, loaders, apply.
  */
 #include "store/pg_admin.h"
+#include "store/sums.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -1097,141 +1098,7 @@ static const char *const pg_apply_sql[] = {PG_ADD_TRAFFIC,    PG_ADD_HISTORY,   
  * bytes, a busy user's totals) walks an ever longer chain of versions. So
  * the batch is first summed per row, and each row is written once. Sorting
  * by id also makes concurrent nodes take row locks in the same order, so
- * their batches wait for each other instead of deadlocking. */
-
-struct pg_user_sum {
-    uint32_t id;
-    uint64_t v[8]; /* credited up, down; raw up, down; seed, leech; bonus; announces */
-};
-
-struct pg_history_sum {
-    uint32_t user_id, torrent_id;
-    uint64_t v[7]; /* credited up, down; raw up, down; seed, leech; announces */
-    int64_t first, last;
-};
-
-struct pg_torrent_sum {
-    uint32_t id;
-    uint64_t transferred;
-};
-
-static uint64_t pg_add_sat(uint64_t a, uint64_t b)
-{
-    return a + b < a ? UINT64_MAX : a + b;
-}
-
-static int pg_cmp_user(const void *a, const void *b)
-{
-    uint32_t x = ((const struct pg_user_sum *)a)->id, y = ((const struct pg_user_sum *)b)->id;
-    return x < y ? -1 : x > y;
-}
-
-static int pg_cmp_history(const void *a, const void *b)
-{
-    const struct pg_history_sum *x = a, *y = b;
-    if (x->user_id != y->user_id) {
-        return x->user_id < y->user_id ? -1 : 1;
-    }
-    return x->torrent_id < y->torrent_id ? -1 : x->torrent_id > y->torrent_id;
-}
-
-static int pg_cmp_torrent(const void *a, const void *b)
-{
-    uint32_t x = ((const struct pg_torrent_sum *)a)->id, y = ((const struct pg_torrent_sum *)b)->id;
-    return x < y ? -1 : x > y;
-}
-
-/* The batch's sums, each array sorted by its key with one entry per key. */
-struct pg_sums {
-    struct pg_user_sum *users;
-    struct pg_history_sum *history;
-    struct pg_torrent_sum *torrents;
-    size_t nusers, nhistory, ntorrents;
-};
-
-static void pg_sums_free(struct pg_sums *m)
-{
-    free(m->users);
-    free(m->history);
-    free(m->torrents);
-}
-
-static int pg_sums_build(struct pg_sums *m, const struct acct_delta *rows, size_t n)
-{
-    memset(m, 0, sizeof(*m));
-    m->users = calloc(n, sizeof(*m->users));
-    m->history = calloc(n, sizeof(*m->history));
-    m->torrents = calloc(n, sizeof(*m->torrents));
-    if (!m->users || !m->history || !m->torrents) {
-        pg_sums_free(m);
-        return MK_ENOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const struct acct_delta *d = &rows[i];
-        uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
-        uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
-        if (d->uploaded || d->downloaded || cu || cd || d->seed_seconds || d->leech_seconds ||
-            d->bonus || d->announces) {
-            m->users[m->nusers++] = (struct pg_user_sum){
-                .id = d->user_id,
-                .v = {cu, cd, d->uploaded, d->downloaded, d->seed_seconds, d->leech_seconds,
-                      d->bonus, d->announces}};
-        }
-        if (d->announces) {
-            m->history[m->nhistory++] = (struct pg_history_sum){
-                .user_id = d->user_id,
-                .torrent_id = d->torrent_id,
-                .v = {cu, cd, d->uploaded, d->downloaded, d->seed_seconds, d->leech_seconds,
-                      d->announces},
-                .first = d->first_at ? d->first_at : d->at,
-                .last = d->at};
-            if (d->downloaded) {
-                m->torrents[m->ntorrents++] =
-                    (struct pg_torrent_sum){.id = d->torrent_id, .transferred = d->downloaded};
-            }
-        }
-    }
-    qsort(m->users, m->nusers, sizeof(*m->users), pg_cmp_user);
-    qsort(m->history, m->nhistory, sizeof(*m->history), pg_cmp_history);
-    qsort(m->torrents, m->ntorrents, sizeof(*m->torrents), pg_cmp_torrent);
-    size_t k = 0;
-    for (size_t i = 0; i < m->nusers; i++) {
-        if (k > 0 && m->users[k - 1].id == m->users[i].id) {
-            for (int j = 0; j < 8; j++) {
-                m->users[k - 1].v[j] = pg_add_sat(m->users[k - 1].v[j], m->users[i].v[j]);
-            }
-        } else {
-            m->users[k++] = m->users[i];
-        }
-    }
-    m->nusers = k;
-    k = 0;
-    for (size_t i = 0; i < m->nhistory; i++) {
-        struct pg_history_sum *h = &m->history[i];
-        if (k > 0 && pg_cmp_history(&m->history[k - 1], h) == 0) {
-            struct pg_history_sum *a = &m->history[k - 1];
-            for (int j = 0; j < 7; j++) {
-                a->v[j] = pg_add_sat(a->v[j], h->v[j]);
-            }
-            a->first = h->first < a->first ? h->first : a->first;
-            a->last = h->last > a->last ? h->last : a->last;
-        } else {
-            m->history[k++] = *h;
-        }
-    }
-    m->nhistory = k;
-    k = 0;
-    for (size_t i = 0; i < m->ntorrents; i++) {
-        if (k > 0 && m->torrents[k - 1].id == m->torrents[i].id) {
-            m->torrents[k - 1].transferred =
-                pg_add_sat(m->torrents[k - 1].transferred, m->torrents[i].transferred);
-        } else {
-            m->torrents[k++] = m->torrents[i];
-        }
-    }
-    m->ntorrents = k;
-    return 0;
-}
+ * their batches wait for each other instead of deadlocking (store/sums.c). */
 
 /* Ends one pipeline round trip: reads every queued result up to the sync.
  * The first failure is the answer; the server skips the rest of the round
@@ -1298,7 +1165,7 @@ static void pg_pipe_send(struct pg_pipe *pp, const char *sql, const struct pg_pa
     }
 }
 
-static void pg_send_user(struct pg_pipe *pp, const struct pg_user_sum *u)
+static void pg_send_user(struct pg_pipe *pp, const struct sum_user *u)
 {
     struct pg_params p = {0};
     pg_param_int(&p, pg_clamp(u->v[0], u->id));
@@ -1310,7 +1177,7 @@ static void pg_send_user(struct pg_pipe *pp, const struct pg_user_sum *u)
     pg_pipe_send(pp, PG_ADD_TRAFFIC, &p);
 }
 
-static void pg_send_history(struct pg_pipe *pp, const struct pg_history_sum *h)
+static void pg_send_history(struct pg_pipe *pp, const struct sum_history *h)
 {
     struct pg_params p = {0};
     pg_param_int(&p, h->user_id);
@@ -1371,12 +1238,12 @@ static void pg_send_events(struct pg_pipe *pp, uint32_t kinds, const struct acct
 static int pg_apply_pipelined(struct pg_store *s, uint32_t kinds, const struct acct_delta *rows,
                               size_t n, struct mk_errbuf *eb)
 {
-    struct pg_sums m;
-    if (pg_sums_build(&m, rows, n) < 0) {
+    struct store_sums m;
+    if (sums_build(&m, rows, n) < 0) {
         return mk_fail(eb, MK_ENOMEM, "postgres: out of memory summing %zu deltas", n);
     }
     if (PQenterPipelineMode(s->conn) != 1) {
-        pg_sums_free(&m);
+        sums_free(&m);
         return pg_fail(s, NULL, eb, "apply: pipeline");
     }
     struct pg_pipe pp = {.s = s, .eb = eb};
@@ -1390,13 +1257,13 @@ static int pg_apply_pipelined(struct pg_store *s, uint32_t kinds, const struct a
     for (size_t i = 0; torrents && i < m.ntorrents; i++) {
         struct pg_params p = {0};
         pg_param_int(&p, m.torrents[i].id);
-        pg_param_int(&p, pg_clamp(m.torrents[i].transferred, 0));
+        pg_param_int(&p, pg_clamp(m.torrents[i].n, 0));
         pg_pipe_send(&pp, PG_ADD_TRANSFERRED, &p);
     }
     for (size_t i = 0; i < n; i++) {
         pg_send_events(&pp, kinds, &rows[i]);
     }
-    pg_sums_free(&m);
+    sums_free(&m);
     /* What was queued is read even after a failure: a pipeline must be
      * drained before it can be left. */
     if (s->conn && pp.queued > 0) {

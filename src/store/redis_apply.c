@@ -1,8 +1,8 @@
 /* store/redis_apply.c: the redis backend's books: apply(), apply_segment()
  * and pruning peers.
  *
- * Owns: summing a batch per user, per (user, torrent) and per torrent, and
- * the one Lua script that applies it with the segment check.
+ * Owns: the one Lua script that applies a batch (summed per user, per
+ * (user, torrent) and per torrent by store/sums.c) with the segment check.
  * Not here: the connection and the script cache (redis.c), the keys' list
  * (docs/STORES.md).
  * Invariants: a batch is one script: all of it or, for a segment already in
@@ -10,6 +10,7 @@
  * its first write; counters stay 64-bit (decimal strings end to end).
  */
 #include "store/redis_admin.h"
+#include "store/sums.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -147,147 +148,10 @@ static const char REDIS_APPLY[] =
     "end\n"
     "return 'OK'\n";
 
-/* The batch summed per user, per (user, torrent) and per torrent, as the
- * postgres backend does: one HINCRBY per counter and row, not per delta. */
-struct redis_user_sum {
-    uint32_t id;
-    uint64_t v[8]; /* credited up, down; raw up, down; seed, leech; bonus; announces */
-};
-
-struct redis_history_sum {
-    uint32_t user_id, torrent_id;
-    uint64_t v[7]; /* credited up, down; raw up, down; seed, leech; announces */
-    int64_t first, last;
-};
-
-struct redis_torrent_sum {
-    uint32_t id;
-    uint64_t transferred;
-};
-
-static uint64_t redis_add_sat(uint64_t a, uint64_t b)
-{
-    return a + b < a ? UINT64_MAX : a + b;
-}
-
 /* Redis integers are signed 64-bit: a sum past it is stored as the maximum. */
 static uint64_t redis_clamp(uint64_t v)
 {
     return v > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : v;
-}
-
-static int redis_cmp_user(const void *a, const void *b)
-{
-    uint32_t x = ((const struct redis_user_sum *)a)->id;
-    uint32_t y = ((const struct redis_user_sum *)b)->id;
-    return x < y ? -1 : x > y;
-}
-
-static int redis_cmp_history(const void *a, const void *b)
-{
-    const struct redis_history_sum *x = a, *y = b;
-    if (x->user_id != y->user_id) {
-        return x->user_id < y->user_id ? -1 : 1;
-    }
-    return x->torrent_id < y->torrent_id ? -1 : x->torrent_id > y->torrent_id;
-}
-
-static int redis_cmp_torrent(const void *a, const void *b)
-{
-    uint32_t x = ((const struct redis_torrent_sum *)a)->id;
-    uint32_t y = ((const struct redis_torrent_sum *)b)->id;
-    return x < y ? -1 : x > y;
-}
-
-struct redis_sums {
-    struct redis_user_sum *users;
-    struct redis_history_sum *history;
-    struct redis_torrent_sum *torrents;
-    size_t nusers, nhistory, ntorrents;
-};
-
-static void redis_sums_free(struct redis_sums *m)
-{
-    free(m->users);
-    free(m->history);
-    free(m->torrents);
-}
-
-static int redis_sums_build(struct redis_sums *m, const struct acct_delta *rows, size_t n)
-{
-    memset(m, 0, sizeof(*m));
-    m->users = calloc(n ? n : 1, sizeof(*m->users));
-    m->history = calloc(n ? n : 1, sizeof(*m->history));
-    m->torrents = calloc(n ? n : 1, sizeof(*m->torrents));
-    if (!m->users || !m->history || !m->torrents) {
-        redis_sums_free(m);
-        return MK_ENOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const struct acct_delta *d = &rows[i];
-        uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
-        uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
-        if (d->uploaded || d->downloaded || cu || cd || d->seed_seconds || d->leech_seconds ||
-            d->bonus || d->announces) {
-            m->users[m->nusers++] = (struct redis_user_sum){
-                .id = d->user_id,
-                .v = {cu, cd, d->uploaded, d->downloaded, d->seed_seconds, d->leech_seconds,
-                      d->bonus, d->announces}};
-        }
-        if (d->announces) {
-            m->history[m->nhistory++] = (struct redis_history_sum){
-                .user_id = d->user_id,
-                .torrent_id = d->torrent_id,
-                .v = {cu, cd, d->uploaded, d->downloaded, d->seed_seconds, d->leech_seconds,
-                      d->announces},
-                .first = d->first_at ? d->first_at : d->at,
-                .last = d->at};
-            if (d->downloaded) {
-                m->torrents[m->ntorrents++] =
-                    (struct redis_torrent_sum){.id = d->torrent_id, .transferred = d->downloaded};
-            }
-        }
-    }
-    qsort(m->users, m->nusers, sizeof(*m->users), redis_cmp_user);
-    qsort(m->history, m->nhistory, sizeof(*m->history), redis_cmp_history);
-    qsort(m->torrents, m->ntorrents, sizeof(*m->torrents), redis_cmp_torrent);
-    size_t k = 0;
-    for (size_t i = 0; i < m->nusers; i++) {
-        if (k > 0 && m->users[k - 1].id == m->users[i].id) {
-            for (int j = 0; j < 8; j++) {
-                m->users[k - 1].v[j] = redis_add_sat(m->users[k - 1].v[j], m->users[i].v[j]);
-            }
-        } else {
-            m->users[k++] = m->users[i];
-        }
-    }
-    m->nusers = k;
-    k = 0;
-    for (size_t i = 0; i < m->nhistory; i++) {
-        struct redis_history_sum *h = &m->history[i];
-        if (k > 0 && redis_cmp_history(&m->history[k - 1], h) == 0) {
-            struct redis_history_sum *a = &m->history[k - 1];
-            for (int j = 0; j < 7; j++) {
-                a->v[j] = redis_add_sat(a->v[j], h->v[j]);
-            }
-            a->first = h->first < a->first ? h->first : a->first;
-            a->last = h->last > a->last ? h->last : a->last;
-        } else {
-            m->history[k++] = *h;
-        }
-    }
-    m->nhistory = k;
-    k = 0;
-    for (size_t i = 0; i < m->ntorrents; i++) {
-        if (k > 0 && m->torrents[k - 1].id == m->torrents[i].id) {
-            m->torrents[k - 1].transferred =
-                redis_add_sat(m->torrents[k - 1].transferred, m->torrents[i].transferred);
-        } else {
-            m->torrents[k++] = m->torrents[i];
-        }
-    }
-    m->ntorrents = k;
-    return 0;
 }
 
 /* What is written per announce, not summed: a snatch, a suspicious upload,
@@ -346,8 +210,8 @@ static int redis_apply_batch(struct redis_store *s, const struct store_segment_i
                              const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
 {
     uint32_t kinds = once && once->kinds ? once->kinds : STORE_KIND_ALL;
-    struct redis_sums m;
-    if (redis_sums_build(&m, rows, n) < 0) {
+    struct store_sums m;
+    if (sums_build(&m, rows, n) < 0) {
         return mk_fail(eb, MK_ENOMEM, "redis: out of memory summing %zu deltas", n);
     }
     bool users = kinds & STORE_KIND_USERS, torrents = kinds & STORE_KIND_TORRENTS;
@@ -383,7 +247,7 @@ static int redis_apply_batch(struct redis_store *s, const struct store_segment_i
         }
     }
     for (size_t i = 0; i < nhistory; i++) {
-        const struct redis_history_sum *h = &m.history[i];
+        const struct sum_history *h = &m.history[i];
         redis_arg_u64(&a, h->user_id);
         redis_arg_u64(&a, h->torrent_id);
         for (int j = 0; j < 7; j++) {
@@ -394,13 +258,13 @@ static int redis_apply_batch(struct redis_store *s, const struct store_segment_i
     }
     for (size_t i = 0; i < ntorrents; i++) {
         redis_arg_u64(&a, m.torrents[i].id);
-        redis_arg_u64(&a, redis_clamp(m.torrents[i].transferred));
+        redis_arg_u64(&a, redis_clamp(m.torrents[i].n));
     }
     for (size_t i = 0; i < ev.n; i++) {
         redis_arg(&a, ev.v[i], ev.len[i]);
     }
     a.oom = a.oom || ev.oom;
-    redis_sums_free(&m);
+    sums_free(&m);
     redis_args_fini(&ev);
     int err = redis_eval(s, REDIS_APPLY, &a, NULL, 0, eb);
     redis_args_fini(&a);

@@ -27,13 +27,13 @@ tests create and drop a database per test and KILL mika's sessions.
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
+
+from throwaway import ThrowawayServer, free_port, run_main
 
 START_TIMEOUT = 30.0 * float(os.environ.get('MIKA_TEST_TIMEOUT_SCALE', '1') or '1')
 USER = 'mika'
@@ -53,13 +53,7 @@ def find(name):
     return shutil.which(name)
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-class Server:
+class Server(ThrowawayServer):
     def __init__(self):
         self.mariadbd = find('mariadbd') or find('mysqld')
         self.install = find('mariadb-install-db') or find('mysql_install_db')
@@ -148,17 +142,6 @@ class Server:
         self.proc = None
         return False
 
-    def halt(self):
-        """Stops the server as an outage would, keeping its data and port."""
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=30)
-            self.proc = None
-
-    def resume(self):
-        """Starts the halted server again on the same data and port."""
-        if not self.launch():
-            self.fail('mariadbd did not start again on port %d' % self.port)
 
     def wait_ready(self):
         deadline = time.monotonic() + START_TIMEOUT
@@ -179,32 +162,10 @@ class Server:
         return 'mysql://%s:%s@127.0.0.1:%d/mika_test' % (q(USER, safe=''), q(PASSWORD, safe=''),
                                                          self.port)
 
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # clean shutdown
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def main(argv):
-    if len(argv) < 3 or argv[0] != 'run' or argv[1] != '--':
-        sys.exit('usage: mysqlserver.py run -- <command> [args...]')
-    srv = Server()
-    t0 = time.monotonic()
-    try:
-        srv.start()
-        sys.stderr.write('mysqlserver: mariadbd on 127.0.0.1:%d ready in %.1f s\n'
-                         % (srv.port, time.monotonic() - t0))
-        env = dict(os.environ, MIKA_TEST_MYSQL_DSN=srv.dsn())
-        rc = subprocess.call(argv[2:], env=env)
-    finally:
-        srv.stop()
-    return rc
+    return run_main('mysqlserver.py', 'mariadb', Server, 'MIKA_TEST_MYSQL_DSN', argv)
 
 
 if __name__ == '__main__':

@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 
+from throwaway import ThrowawayServer, free_port, run_main
+
 START_TIMEOUT = 30.0 * float(os.environ.get('MIKA_TEST_TIMEOUT_SCALE', '1') or '1')
 
 
@@ -47,13 +49,9 @@ def bindir():
     sys.exit('pgserver: no PostgreSQL server installed (scripts/deps.sh test installs postgresql)')
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+class Server(ThrowawayServer):
+    STOP_SIGNAL = signal.SIGINT  # fast shutdown: sessions are cut
 
-
-class Server:
     def __init__(self):
         self.bin = bindir()
         self.dir = tempfile.mkdtemp(prefix='mika-pg-')
@@ -125,17 +123,6 @@ class Server:
         self.proc = None
         return False
 
-    def halt(self):
-        """Stops the server as an outage would, keeping its data and port."""
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown: sessions are cut
-            self.proc.wait(timeout=20)
-            self.proc = None
-
-    def resume(self):
-        """Starts the halted server again on the same data and port."""
-        if not self.launch():
-            self.fail('postgres did not start again on port %d' % self.port)
 
     def wait_ready(self):
         deadline = time.monotonic() + START_TIMEOUT
@@ -158,32 +145,10 @@ class Server:
     def dsn(self):
         return 'host=127.0.0.1 port=%d user=postgres dbname=mika_test' % self.port
 
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def main(argv):
-    if len(argv) < 3 or argv[0] != 'run' or argv[1] != '--':
-        sys.exit('usage: pgserver.py run -- <command> [args...]')
-    srv = Server()
-    t0 = time.monotonic()
-    try:
-        srv.start()
-        sys.stderr.write('pgserver: postgres on 127.0.0.1:%d ready in %.1f s\n'
-                         % (srv.port, time.monotonic() - t0))
-        env = dict(os.environ, MIKA_TEST_PG_DSN=srv.dsn())
-        rc = subprocess.call(argv[2:], env=env)
-    finally:
-        srv.stop()
-    return rc
+    return run_main('pgserver.py', 'postgres', Server, 'MIKA_TEST_PG_DSN', argv)
 
 
 if __name__ == '__main__':

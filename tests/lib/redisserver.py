@@ -22,23 +22,18 @@ fsynced, so that a halted server comes back with its keys.
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from throwaway import ThrowawayServer, free_port, run_main
+
 START_TIMEOUT = 20.0 * float(os.environ.get('MIKA_TEST_TIMEOUT_SCALE', '1') or '1')
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-class Server:
+class Server(ThrowawayServer):
     def __init__(self):
         self.bin = shutil.which('redis-server')
         self.dir = tempfile.mkdtemp(prefix='mika-redis-')
@@ -81,17 +76,6 @@ class Server:
         self.proc = None
         return False
 
-    def halt(self):
-        """Stops the server as an outage would, keeping its data and port."""
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)  # writes the append-only file out
-            self.proc.wait(timeout=20)
-            self.proc = None
-
-    def resume(self):
-        """Starts the halted server again on the same data and port."""
-        if not self.launch():
-            self.fail('redis-server did not start again on port %d' % self.port)
 
     def wait_ready(self):
         deadline = time.monotonic() + START_TIMEOUT
@@ -111,32 +95,10 @@ class Server:
     def dsn(self):
         return 'redis://127.0.0.1:%d/0' % self.port
 
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def main(argv):
-    if len(argv) < 3 or argv[0] != 'run' or argv[1] != '--':
-        sys.exit('usage: redisserver.py run -- <command> [args...]')
-    srv = Server()
-    t0 = time.monotonic()
-    try:
-        srv.start()
-        sys.stderr.write('redisserver: redis on 127.0.0.1:%d ready in %.1f s\n'
-                         % (srv.port, time.monotonic() - t0))
-        env = dict(os.environ, MIKA_TEST_REDIS_DSN=srv.dsn())
-        rc = subprocess.call(argv[2:], env=env)
-    finally:
-        srv.stop()
-    return rc
+    return run_main('redisserver.py', 'redis', Server, 'MIKA_TEST_REDIS_DSN', argv)
 
 
 if __name__ == '__main__':
