@@ -22,6 +22,26 @@ pm() { podman --root "$work/containers" --runroot "$work/containers-run" "$@"; }
 base=localhost/mika-base:bookworm
 image=localhost/mika:test
 
+# Whatever happens, nothing stays mounted: the image's mounts, and podman's
+# own overlay storage mount, which would otherwise keep WORK_DIR (inside the
+# build directory) from being removed.
+mnt=""
+volume=""
+data=""
+cleanup() {
+    if [ -n "$mnt" ]; then
+        for m in proc dev "${volume:-/nonexistent}"; do
+            mountpoint -q "$mnt/$m" && umount -l "$mnt/$m"
+        done
+        pm image unmount "$image" >/dev/null 2>&1 || true
+    fi
+    [ -z "$data" ] || rm -rf "$data"
+    if mountpoint -q "$work/containers/overlay"; then
+        umount -l "$work/containers/overlay"
+    fi
+}
+trap cleanup EXIT
+
 start=$(date +%s)
 if ! pm image exists "$base"; then
     pm import --quiet "$rootfs" "$base" >/dev/null
@@ -36,15 +56,6 @@ size=$(pm image inspect --format '{{.Size}}' "$image")
 echo "podman build: $((built - start)) s, image $((size / 1048576)) MiB"
 
 mnt=$(pm image mount "$image")
-data=""
-cleanup() {
-    for m in proc dev "${volume:-/nonexistent}"; do
-        mountpoint -q "$mnt/$m" && umount -l "$mnt/$m"
-    done
-    pm image unmount "$image" >/dev/null 2>&1 || true
-    [ -z "$data" ] || rm -rf "$data"
-}
-trap cleanup EXIT
 
 # What the image says about itself, as a runtime would use it.
 fmt() { pm image inspect --format "$1" "$image"; }
