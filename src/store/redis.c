@@ -44,11 +44,7 @@ struct redis_sha {
 
 struct redis_store {
     redisContext *c; /* NULL: connect at the next call */
-    char host[256];
-    int port;
-    int db;
-    char user[128];
-    char pass[256]; /* never logged */
+    struct redis_dsn dsn; /* pass is never logged */
     bool was_up;
     int nshas;
     struct redis_sha shas[REDIS_SCRIPTS_MAX];
@@ -201,13 +197,14 @@ void redis_replies_free(redisReply **r, size_t n)
 
 /* redis://[[user]:pass@]host[:port][/db]; host may be [v6]. The messages
  * name the part, never the password. */
-static int redis_dsn_parse(struct redis_store *s, const char *dsn, struct mk_errbuf *eb)
+int redis_dsn_parse(const char *dsn, struct redis_dsn *s, struct mk_errbuf *eb)
 {
     static const char scheme[] = "redis://";
     if (strncmp(dsn, scheme, sizeof(scheme) - 1) != 0) {
         return mk_fail(eb, MK_EINVAL, "redis: dsn must start with redis:// "
                                       "(redis://[:password@]host[:port][/db])");
     }
+    memset(s, 0, sizeof(*s));
     const char *p = dsn + sizeof(scheme) - 1;
     const char *at = strrchr(p, '@');
     if (at) {
@@ -315,12 +312,13 @@ static int redis_connect(struct redis_store *s, struct mk_errbuf *eb)
 {
     struct timeval ct = {REDIS_CONNECT_MS / 1000, (REDIS_CONNECT_MS % 1000) * 1000};
     struct timeval rt = {REDIS_COMMAND_MS / 1000, (REDIS_COMMAND_MS % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(s->host, s->port, ct);
+    redisContext *c = redisConnectWithTimeout(s->dsn.host, s->dsn.port, ct);
     if (!c) {
         return mk_fail(eb, MK_ENOMEM, "redis: out of memory");
     }
     if (c->err) {
-        int err = mk_fail(eb, MK_EUNAVAIL, "redis: connect %s:%d: %s", s->host, s->port, c->errstr);
+        int err = mk_fail(eb, MK_EUNAVAIL, "redis: connect %s:%d: %s", s->dsn.host, s->dsn.port,
+                          c->errstr);
         redisFree(c);
         return err;
     }
@@ -328,23 +326,23 @@ static int redis_connect(struct redis_store *s, struct mk_errbuf *eb)
      * keep-alive finds a silently vanished one. */
     if (redisSetTimeout(c, rt) != REDIS_OK || redisEnableKeepAlive(c) != REDIS_OK) {
         redisFree(c);
-        return mk_fail(eb, MK_EUNAVAIL, "redis: connect %s:%d: cannot set timeouts", s->host,
-                       s->port);
+        return mk_fail(eb, MK_EUNAVAIL, "redis: connect %s:%d: cannot set timeouts", s->dsn.host,
+                       s->dsn.port);
     }
     s->c = c;
     redisReply *r = NULL;
     const char *step = NULL;
-    if (s->pass[0] || s->user[0]) {
+    if (s->dsn.pass[0] || s->dsn.user[0]) {
         step = "AUTH";
-        r = s->user[0] ? redisCommand(c, "AUTH %s %s", s->user, s->pass)
-                       : redisCommand(c, "AUTH %s", s->pass);
+        r = s->dsn.user[0] ? redisCommand(c, "AUTH %s %s", s->dsn.user, s->dsn.pass)
+                           : redisCommand(c, "AUTH %s", s->dsn.pass);
     }
-    if ((!step || (r && r->type != REDIS_REPLY_ERROR)) && s->db != 0) {
+    if ((!step || (r && r->type != REDIS_REPLY_ERROR)) && s->dsn.db != 0) {
         if (r) {
             freeReplyObject(r);
         }
         step = "SELECT";
-        r = redisCommand(c, "SELECT %d", s->db);
+        r = redisCommand(c, "SELECT %d", s->dsn.db);
     }
     if (step && (!r || r->type == REDIS_REPLY_ERROR)) {
         /* A connection that is not logged in or in the wrong db is no use:
@@ -362,7 +360,8 @@ static int redis_connect(struct redis_store *s, struct mk_errbuf *eb)
         freeReplyObject(r);
     }
     if (s->was_up) {
-        mk_log(MK_LOG_INFO, "store.redis", "reconnected to %s:%d/%d", s->host, s->port, s->db);
+        mk_log(MK_LOG_INFO, "store.redis", "reconnected to %s:%d/%d", s->dsn.host, s->dsn.port,
+               s->dsn.db);
     }
     s->was_up = true;
     return 0;
@@ -652,7 +651,7 @@ static void redis_close(void *ctx)
         return;
     }
     redis_drop(s);
-    memset(s->pass, 0, sizeof(s->pass));
+    memset(s->dsn.pass, 0, sizeof(s->dsn.pass));
     free(s);
 }
 
@@ -665,7 +664,7 @@ static int redis_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf 
     if (!s) {
         return mk_fail(eb, MK_ENOMEM, "redis: out of memory");
     }
-    int err = redis_dsn_parse(s, cfg->dsn, eb);
+    int err = redis_dsn_parse(cfg->dsn, &s->dsn, eb);
     if (err == 0) {
         err = redis_connect(s, eb);
     }
@@ -676,7 +675,7 @@ static int redis_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf 
         redis_close(s);
         return err;
     }
-    mk_log(MK_LOG_DEBUG, "store.redis", "open: %s:%d/%d", s->host, s->port, s->db);
+    mk_log(MK_LOG_DEBUG, "store.redis", "open: %s:%d/%d", s->dsn.host, s->dsn.port, s->dsn.db);
     *ctx = s;
     return 0;
 }

@@ -29,6 +29,20 @@
 
 struct redis_store; /* store/redis.c */
 
+/* Where a redis dsn points: redis://[[user]:pass@]host[:port][/db]. */
+struct redis_dsn {
+    char host[256];
+    int port;           /* 6379 when not given */
+    int db;             /* 0 when not given */
+    char user[128];     /* "" = none (AUTH with the password alone) */
+    char pass[256];     /* "" = no AUTH; never logged */
+};
+
+/* Parses dsn (a NUL-terminated string, outside bytes from the config) into
+ * *out. MK_EINVAL with a message that names the part ("redis: dsn: ...")
+ * and never the password. */
+int redis_dsn_parse(const char *dsn, struct redis_dsn *out, struct mk_errbuf *eb);
+
 /* A command's arguments, each copied (binary-safe). A failed allocation is
  * remembered and reported by the call that sends the list. */
 struct redis_args {
