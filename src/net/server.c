@@ -45,6 +45,7 @@
 
 #include "net/guard.h"
 #include "net/loop.h"
+#include "net/udp.h"
 #include "proto/http.h"
 #include "util/log.h"
 
@@ -91,6 +92,7 @@ struct server_worker {
     int nlisten;
     int wake_fds[2];         /* pipe: server_worker_stop() writes, the loop reads */
     struct resolver_inbox *inbox; /* the resolver's answers (with t->resolver) */
+    struct udp_port *udp;    /* the UDP tracker's sockets (net/udp.c); NULL: none */
     pthread_t thread;
     bool started;
     int setsize;             /* fds the loop can watch */
@@ -924,6 +926,12 @@ int server_worker_new(struct server_worker **out, uint32_t id, const struct trac
             goto out_free;
         }
     }
+    /* UDP shares the worker's loop, journal writer and tracker_local. */
+    rc = udp_port_new(&w->udp, t, &w->local, w->journal_open ? &w->journal : NULL, w->inbox,
+                      w->loop, eb);
+    if (rc != MK_OK) {
+        goto out_free;
+    }
     loop_set_tick(w->loop, TICK_MS, on_tick, w);
     loop_set_before_wait(w->loop, on_before_wait, w);
     *out = w;
@@ -969,6 +977,7 @@ void server_worker_free(struct server_worker *w)
             close(w->wake_fds[i]);
         }
     }
+    udp_port_free(w->udp);
     loop_free(w->loop);
     resolver_inbox_free(w->inbox);
     if (w->journal_open) {

@@ -1,0 +1,434 @@
+/* net/udp.c: the UDP tracker port of one worker.
+ *
+ * Owns: socket set-up, the batch loop (read up to UDP_BATCH datagrams,
+ * answer each into its own slot, commit the journal, send the answers),
+ * connection ids, and the miss path's hand-off to the resolver.
+ * Not here: what an answer says (tracker.c), packet bytes (proto/udp.c).
+ */
+#include "net/udp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/udp.h"
+#include "util/log.h"
+#include "util/siphash.h"
+
+#define UDP_BATCH 32      /* datagrams per recvmmsg/sendmmsg */
+#define UDP_ROUNDS 8      /* batches per readiness event, so one socket can't starve the rest */
+/* Larger than any request we answer (a full scrape is 1496 bytes); a bigger
+ * datagram arrives truncated (MSG_TRUNC) and is dropped. */
+#define UDP_IN_MAX 2048
+
+struct udp_port {
+    const struct tracker *t;
+    struct tracker_local *local;
+    struct journal_writer *journal;
+    struct resolver_inbox *inbox;
+    struct loop *loop;
+    int fds[2];
+    int nfds;
+    size_t out_cap;             /* one answer's room: tracker_udp_max_answer */
+    uint8_t *in;                /* UDP_BATCH slots of UDP_IN_MAX */
+    uint8_t *out;               /* UDP_BATCH slots of out_cap */
+    struct sockaddr_storage from[UDP_BATCH];
+    socklen_t fromlen[UDP_BATCH];
+    size_t inlen[UDP_BATCH];
+    bool truncated[UDP_BATCH];
+    size_t outlen[UDP_BATCH];
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- connection ids ----------------------------------------------------- */
+
+/* The window's key: the secret rotated by hashing the window number in, so
+ * an id from one window says nothing about another's. */
+static void window_key(const struct tracker *t, uint32_t window, uint8_t key[16])
+{
+    uint8_t in[5];
+    memcpy(in, &window, 4);
+    in[4] = 0;
+    uint64_t a = siphash24(in, sizeof(in), t->udp_key);
+    in[4] = 1;
+    uint64_t b = siphash24(in, sizeof(in), t->udp_key);
+    memcpy(key, &a, 8);
+    memcpy(key + 8, &b, 8);
+}
+
+uint64_t udp_connection_id(const struct tracker *t, uint32_t window,
+                           const struct tracker_addr *addr, uint16_t port)
+{
+    uint8_t key[16];
+    window_key(t, window, key);
+    uint8_t in[19];
+    in[0] = addr->family == AF_INET6 ? 6 : 4;
+    memcpy(in + 1, addr->ip, 16);
+    in[17] = (uint8_t)(port >> 8);
+    in[18] = (uint8_t)port;
+    return siphash24(in, sizeof(in), key);
+}
+
+static uint32_t current_window(const struct tracker *t)
+{
+    return tracker_now(t) / t->cfg->udp_window;
+}
+
+static bool connection_id_is_valid(const struct tracker *t, uint64_t id,
+                                   const struct tracker_addr *addr, uint16_t port)
+{
+    uint32_t w = current_window(t);
+    return id == udp_connection_id(t, w, addr, port) ||
+           (w > 0 && id == udp_connection_id(t, w - 1, addr, port));
+}
+
+/* ---- answering ---------------------------------------------------------- */
+
+static bool source_addr(const struct sockaddr_storage *ss, struct tracker_addr *addr,
+                        uint16_t *port)
+{
+    memset(addr, 0, sizeof(*addr));
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+        addr->family = AF_INET;
+        memcpy(addr->ip, &sin->sin_addr, 4);
+        *port = ntohs(sin->sin_port);
+        return true;
+    }
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        addr->family = AF_INET6;
+        memcpy(addr->ip, &sin6->sin6_addr, 16);
+        *port = ntohs(sin6->sin6_port);
+        return true;
+    }
+    return false;
+}
+
+/* An announce through the miss path: a key not in memory goes to the
+ * resolver and this datagram is told to try again later. */
+static void answer_announce(struct udp_port *u, const struct udp_announce *a, uint32_t tid,
+                            const struct tracker_addr *src, struct bencode *b)
+{
+    struct tracker_local *l = u->local;
+    for (unsigned k = 0; k < MISS_KINDS; k++) {
+        l->lookup[k] = TRACKER_LOOKUP_NONE;
+    }
+    struct mk_str url = {a->url, a->url_len};
+    for (unsigned tries = 0; tries <= MISS_KINDS; tries++) {
+        b->len = 0;
+        b->overflow = false;
+        if (tracker_udp_announce(u->t, l, url, &a->req, tid, src, b) != TRACKER_PARKED) {
+            break;
+        }
+        int rc = MK_EUNAVAIL;
+        struct resolver_ticket *ticket;
+        if (u->inbox) {
+            rc = resolver_submit(u->t->resolver, u->inbox, &l->miss, NULL, &ticket);
+        }
+        /* Submitted: the ticket comes back to the worker's inbox, which frees
+         * it (no cookie); the key is then in memory for the client's retry. */
+        l->lookup[l->miss.kind] = rc == MK_OK ? MK_EUNAVAIL : rc;
+    }
+    for (unsigned k = 0; k < MISS_KINDS; k++) {
+        l->lookup[k] = TRACKER_LOOKUP_NONE;
+    }
+}
+
+/* The answer to one datagram in out (room u->out_cap); 0: no answer. */
+static size_t answer(struct udp_port *u, const uint8_t *p, size_t len,
+                     const struct sockaddr_storage *from, uint8_t *out)
+{
+    struct udp_head h;
+    struct tracker_addr src;
+    uint16_t port;
+    if (udp_parse_head(p, len, &h) != MK_OK || !source_addr(from, &src, &port)) {
+        return 0;
+    }
+    const struct tracker *t = u->t;
+    if (h.action == UDP_CONNECT) {
+        if (h.connection_id != UDP_PROTOCOL_ID) {
+            return 0; /* BEP 15: not a tracker request at all */
+        }
+        return udp_put_connect(out, u->out_cap, h.transaction_id,
+                               udp_connection_id(t, current_window(t), &src, port));
+    }
+    /* Expired or forged: silence, so a spoofed source gets nothing. */
+    if (!connection_id_is_valid(t, h.connection_id, &src, port)) {
+        return 0;
+    }
+    struct bencode b;
+    bencode_init(&b, out, u->out_cap);
+    struct mk_errbuf eb = {{0}};
+    if (h.action == UDP_ANNOUNCE) {
+        struct udp_announce a;
+        if (udp_parse_announce(p, len, &a, &eb) != MK_OK) {
+            return udp_put_error(out, u->out_cap, h.transaction_id, eb.msg);
+        }
+        answer_announce(u, &a, h.transaction_id, &src, &b);
+    } else if (h.action == UDP_SCRAPE) {
+        const uint8_t *hashes;
+        size_t n;
+        if (udp_parse_scrape(p, len, t->cfg->scrape_max_hashes, &hashes, &n, &eb) != MK_OK) {
+            return udp_put_error(out, u->out_cap, h.transaction_id, eb.msg);
+        }
+        tracker_udp_scrape(t, u->local, hashes, n, h.transaction_id, &b);
+    } else {
+        return udp_put_error(out, u->out_cap, h.transaction_id, "action: unknown");
+    }
+    if (!bencode_ok(&b)) {
+        mk_log(MK_LOG_ERROR, "udp", "an answer outgrew its %zu bytes", u->out_cap);
+        return 0;
+    }
+    return b.len;
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+#ifdef __linux__
+/* Reads up to UDP_BATCH datagrams in one call; returns how many (0: none). */
+static int recv_batch(struct udp_port *u, int fd)
+{
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    memset(msgs, 0, sizeof(msgs));
+    for (int i = 0; i < UDP_BATCH; i++) {
+        iov[i] = (struct iovec){u->in + (size_t)i * UDP_IN_MAX, UDP_IN_MAX};
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &u->from[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof(u->from[i]);
+    }
+    int n = recvmmsg(fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
+    for (int i = 0; i < n; i++) {
+        u->inlen[i] = msgs[i].msg_len;
+        u->fromlen[i] = msgs[i].msg_hdr.msg_namelen;
+        u->truncated[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+    }
+    return n > 0 ? n : 0;
+}
+
+/* Sends the non-empty answers of slots 0..n in as few calls as it takes. */
+static void send_batch(struct udp_port *u, int fd, int n)
+{
+    struct mmsghdr msgs[UDP_BATCH];
+    struct iovec iov[UDP_BATCH];
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (u->outlen[i] == 0) {
+            continue;
+        }
+        iov[m] = (struct iovec){u->out + (size_t)i * u->out_cap, u->outlen[i]};
+        memset(&msgs[m], 0, sizeof(msgs[m]));
+        msgs[m].msg_hdr.msg_iov = &iov[m];
+        msgs[m].msg_hdr.msg_iovlen = 1;
+        msgs[m].msg_hdr.msg_name = &u->from[i];
+        msgs[m].msg_hdr.msg_namelen = u->fromlen[i];
+        m++;
+    }
+    int sent = 0;
+    while (sent < m) {
+        int r = sendmmsg(fd, msgs + sent, (unsigned)(m - sent), MSG_DONTWAIT);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            /* A full socket buffer or an unreachable client: the datagram
+             * is lost, as UDP allows; the client asks again. */
+            sent++;
+            continue;
+        }
+        sent += r;
+    }
+}
+#else
+static int recv_batch(struct udp_port *u, int fd)
+{
+    int n = 0;
+    while (n < UDP_BATCH) {
+        struct iovec iov = {u->in + (size_t)n * UDP_IN_MAX, UDP_IN_MAX};
+        struct msghdr msg = {.msg_name = &u->from[n], .msg_namelen = sizeof(u->from[n]),
+                             .msg_iov = &iov, .msg_iovlen = 1};
+        ssize_t r = recvmsg(fd, &msg, MSG_DONTWAIT);
+        if (r < 0) {
+            break;
+        }
+        u->inlen[n] = (size_t)r;
+        u->fromlen[n] = msg.msg_namelen;
+        u->truncated[n] = (msg.msg_flags & MSG_TRUNC) != 0;
+        n++;
+    }
+    return n;
+}
+
+static void send_batch(struct udp_port *u, int fd, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (u->outlen[i] > 0) {
+            sendto(fd, u->out + (size_t)i * u->out_cap, u->outlen[i], MSG_DONTWAIT,
+                   (struct sockaddr *)&u->from[i], u->fromlen[i]);
+        }
+    }
+}
+#endif /* __linux__ */
+
+static void on_readable(struct loop *l, int fd, int mask, void *arg)
+{
+    struct udp_port *u = arg;
+    for (int round = 0; round < UDP_ROUNDS; round++) {
+        int n = recv_batch(u, fd);
+        if (n == 0) {
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            uint8_t *out = u->out + (size_t)i * u->out_cap;
+            u->outlen[i] = u->truncated[i] ? 0
+                                           : answer(u, u->in + (size_t)i * UDP_IN_MAX,
+                                                    u->inlen[i], &u->from[i], out);
+        }
+        /* The books first: nothing answered here may be missing from them. */
+        if (u->journal && journal_commit(u->journal, now_ms()) != MK_OK) {
+            mk_log(MK_LOG_WARN, "udp", "journal write failed: %d answers dropped", n);
+            return;
+        }
+        send_batch(u, fd, n);
+        if (n < UDP_BATCH) {
+            return;
+        }
+    }
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+static int bind_udp(int family, const char *bind_text, uint16_t port, const char *key,
+                    struct mk_errbuf *eb)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        if (inet_pton(AF_INET, bind_text, &sin->sin_addr) != 1) {
+            return mk_fail(eb, MK_EINVAL, "%s: \"%s\" is not an IPv4 address", key, bind_text);
+        }
+        len = sizeof(*sin);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        if (inet_pton(AF_INET6, bind_text, &sin6->sin6_addr) != 1) {
+            return mk_fail(eb, MK_EINVAL, "%s: \"%s\" is not an IPv6 address", key, bind_text);
+        }
+        len = sizeof(*sin6);
+    }
+    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return mk_fail(eb, MK_EIO, "%s: socket: %s", key, strerror(errno));
+    }
+    int one = 1;
+    /* Every worker binds its own socket; the kernel spreads clients over
+     * them by address and port, so one client's datagrams meet one worker. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+        int e = errno;
+        close(fd);
+        return mk_fail(eb, MK_EIO, "%s: SO_REUSEPORT: %s", key, strerror(e));
+    }
+    if (family == AF_INET6) {
+        /* IPv4 has its own socket, so v4 clients are never seen as v4-mapped v6. */
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        int e = errno;
+        close(fd);
+        return mk_fail(eb, MK_EIO, "%s: cannot bind UDP [%s]:%u: %s", key, bind_text, port,
+                       strerror(e));
+    }
+    return fd;
+}
+
+int udp_port_new(struct udp_port **out, const struct tracker *t, struct tracker_local *local,
+                 struct journal_writer *journal, struct resolver_inbox *inbox, struct loop *loop,
+                 struct mk_errbuf *eb)
+{
+    const struct mk_config *cfg = t->cfg;
+    *out = NULL;
+    bool v4 = cfg->ipv4 && cfg->udp_ipv4, v6 = cfg->ipv6 && cfg->udp_ipv6;
+    if (!v4 && !v6) {
+        return MK_OK;
+    }
+    struct udp_port *u = calloc(1, sizeof(*u));
+    if (!u) {
+        return mk_fail(eb, MK_ENOMEM, "udp: out of memory");
+    }
+    u->t = t;
+    u->local = local;
+    u->journal = journal;
+    u->inbox = t->resolver ? inbox : NULL;
+    u->loop = loop;
+    u->fds[0] = u->fds[1] = -1;
+    u->out_cap = tracker_udp_max_answer(cfg);
+    u->in = malloc((size_t)UDP_BATCH * UDP_IN_MAX);
+    u->out = calloc(UDP_BATCH, u->out_cap);
+    int rc;
+    if (!u->in || !u->out) {
+        rc = mk_fail(eb, MK_ENOMEM, "udp: out of memory");
+        goto out_free;
+    }
+    uint16_t port = cfg->udp_port ? cfg->udp_port : cfg->port;
+    if (v4) {
+        rc = bind_udp(AF_INET, cfg->bind4, port, "server.bind4", eb);
+        if (rc < 0) {
+            goto out_free;
+        }
+        u->fds[u->nfds++] = rc;
+    }
+    if (v6) {
+        rc = bind_udp(AF_INET6, cfg->bind6, port, "server.bind6", eb);
+        if (rc < 0) {
+            goto out_free;
+        }
+        u->fds[u->nfds++] = rc;
+    }
+    for (int i = 0; i < u->nfds; i++) {
+        rc = loop_add(loop, u->fds[i], LOOP_READ, on_readable, u);
+        if (rc != MK_OK) {
+            mk_fail(eb, rc, "udp: cannot watch the socket");
+            goto out_free;
+        }
+    }
+    *out = u;
+    return MK_OK;
+
+out_free:
+    udp_port_free(u);
+    return rc;
+}
+
+void udp_port_free(struct udp_port *u)
+{
+    if (!u) {
+        return;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (u->fds[i] >= 0) {
+            loop_forget(u->loop, u->fds[i]);
+            close(u->fds[i]);
+        }
+    }
+    free(u->in);
+    free(u->out);
+    free(u);
+}
