@@ -67,16 +67,17 @@ static void window_key(const struct tracker *t, uint32_t window, uint8_t key[16]
     memcpy(key + 8, &b, 8);
 }
 
+/* The address only, not the port, as opentracker does: libtorrent keeps one
+ * id per tracker for the whole process, whatever socket asks next, and a
+ * spoofer still needs to receive at the address to learn its id. */
 uint64_t udp_connection_id(const struct tracker *t, uint32_t window,
-                           const struct tracker_addr *addr, uint16_t port)
+                           const struct tracker_addr *addr)
 {
     uint8_t key[16];
     window_key(t, window, key);
-    uint8_t in[19];
+    uint8_t in[17];
     in[0] = addr->family == AF_INET6 ? 6 : 4;
     memcpy(in + 1, addr->ip, 16);
-    in[17] = (uint8_t)(port >> 8);
-    in[18] = (uint8_t)port;
     return siphash24(in, sizeof(in), key);
 }
 
@@ -86,31 +87,28 @@ static uint32_t current_window(const struct tracker *t)
 }
 
 static bool connection_id_is_valid(const struct tracker *t, uint64_t id,
-                                   const struct tracker_addr *addr, uint16_t port)
+                                   const struct tracker_addr *addr)
 {
     uint32_t w = current_window(t);
-    return id == udp_connection_id(t, w, addr, port) ||
-           (w > 0 && id == udp_connection_id(t, w - 1, addr, port));
+    return id == udp_connection_id(t, w, addr) ||
+           (w > 0 && id == udp_connection_id(t, w - 1, addr));
 }
 
 /* ---- answering ---------------------------------------------------------- */
 
-static bool source_addr(const struct sockaddr_storage *ss, struct tracker_addr *addr,
-                        uint16_t *port)
+static bool source_addr(const struct sockaddr_storage *ss, struct tracker_addr *addr)
 {
     memset(addr, 0, sizeof(*addr));
     if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
         addr->family = AF_INET;
         memcpy(addr->ip, &sin->sin_addr, 4);
-        *port = ntohs(sin->sin_port);
         return true;
     }
     if (ss->ss_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
         addr->family = AF_INET6;
         memcpy(addr->ip, &sin6->sin6_addr, 16);
-        *port = ntohs(sin6->sin6_port);
         return true;
     }
     return false;
@@ -152,8 +150,7 @@ static size_t answer(struct udp_port *u, const uint8_t *p, size_t len,
 {
     struct udp_head h;
     struct tracker_addr src;
-    uint16_t port;
-    if (udp_parse_head(p, len, &h) != MK_OK || !source_addr(from, &src, &port)) {
+    if (udp_parse_head(p, len, &h) != MK_OK || !source_addr(from, &src)) {
         return 0;
     }
     const struct tracker *t = u->t;
@@ -162,10 +159,10 @@ static size_t answer(struct udp_port *u, const uint8_t *p, size_t len,
             return 0; /* BEP 15: not a tracker request at all */
         }
         return udp_put_connect(out, u->out_cap, h.transaction_id,
-                               udp_connection_id(t, current_window(t), &src, port));
+                               udp_connection_id(t, current_window(t), &src));
     }
     /* Expired or forged: silence, so a spoofed source gets nothing. */
-    if (!connection_id_is_valid(t, h.connection_id, &src, port)) {
+    if (!connection_id_is_valid(t, h.connection_id, &src)) {
         return 0;
     }
     struct bencode b;

@@ -2,8 +2,8 @@
  *
  * Owns: the worker's SO_REUSEPORT UDP sockets (IPv4, IPv6), reading and
  * answering datagrams in batches (recvmmsg/sendmmsg on Linux), and
- * connection ids: a keyed MAC (SipHash) of the client's address and port
- * under a key derived from the tracker's secret and the current window of
+ * connection ids: a keyed MAC (SipHash) of the client's address (not its
+ * port: libtorrent shares one id among all its sockets) under a key derived from the tracker's secret and the current window of
  * udp.connection_window seconds, accepted in that window and the next. No
  * per-client state is kept, and a spoofed source never sees its id, so it
  * gets no answer to anything but a connect (16 bytes for 16).
@@ -35,9 +35,9 @@ int udp_port_new(struct udp_port **out, const struct tracker *t, struct tracker_
 /* Stops watching and closes the sockets. NULL is a no-op. */
 void udp_port_free(struct udp_port *u);
 
-/* The connection id for a client at addr (family, ip) and port in window
- * (exposed for unit tests). */
+/* The connection id for a client at addr (family, ip) in window (exposed
+ * for unit tests). */
 uint64_t udp_connection_id(const struct tracker *t, uint32_t window,
-                           const struct tracker_addr *addr, uint16_t port);
+                           const struct tracker_addr *addr);
 
 #endif /* MIKA_NET_UDP_H */

@@ -132,14 +132,21 @@ class UdpTest(MikaTestCase):
 
     def test_forged_connection_id_gets_no_answer(self):
         _, ih = self.new_torrent()
-        u, other = self.udp(), self.udp()
-        cid = other.connect_id()  # another source's id: not this one's
-        req = udp_announce_req(cid, 1, ih, peer_id(), 7000, options=self.url())
-        self.assertIsNone(u.ask(req, 0.5))
-        self.assertIsNone(u.ask(udp_scrape_req(cid ^ 1, 2, ih), 0.5))
+        u4, u6 = self.udp(4), self.udp(6)
+        cid4 = u4.connect_id()
+        # The id of another address (::1 is not 127.0.0.1) is worthless here.
+        req = udp_announce_req(u6.connect_id(), 1, ih, peer_id(), 7000, options=self.url())
+        self.assertIsNone(u4.ask(req, 0.5))
+        self.assertIsNone(u4.ask(udp_scrape_req(cid4 ^ 1, 2, ih), 0.5))
+        self.assertIsNone(u4.ask(udp_scrape_req(0, 2, ih), 0.5))
         # The peer was not added.
-        ans = other.ask(udp_scrape_req(cid, 3, ih))
+        ans = u4.ask(udp_scrape_req(cid4, 3, ih))
         self.assertEqual(ans, struct.pack('>IIIII', 2, 3, 0, 0, 0))
+
+    def test_connection_id_is_bound_to_the_address_not_the_port(self):
+        # libtorrent keeps one id per tracker for all its sockets.
+        a, b = self.udp(), self.udp()
+        self.assertEqual(a.connect_id(), b.connect_id())
 
     def test_scrape_of_several_hashes_in_order(self):
         _, ih1 = self.new_torrent()
