@@ -24,6 +24,8 @@
  * still runs from its first byte, so a slow store cannot hold a connection
  * longer than a slow client could. A parked connection that closes leaves
  * its ticket with the resolver, cookie cleared; the inbox frees it.
+ * UDP (net/udp.c) shares each worker's loop, journal writer, tracker_local
+ * and guard; it answers and journals a datagram batch within its handler.
  * Not here: the answers' content (tracker.c), parsing (proto/http.c).
  * Invariant: a connection is touched only by the worker that accepted it.
  */
@@ -928,7 +930,7 @@ int server_worker_new(struct server_worker **out, uint32_t id, const struct trac
     }
     /* UDP shares the worker's loop, journal writer and tracker_local. */
     rc = udp_port_new(&w->udp, t, &w->local, w->journal_open ? &w->journal : NULL, w->inbox,
-                      w->loop, eb);
+                      w->guard, w->loop, eb);
     if (rc != MK_OK) {
         goto out_free;
     }

@@ -3,8 +3,9 @@
  * Owns: routing a parsed HTTP request (/<passkey>/announce, /<passkey>/scrape),
  * the private-tracker rules (passkey, account, whitelist, registration,
  * download rights), the swarm update and the bencoded answer, and the table
- * of failure reasons. Transport-neutral: it sees an http_request and the
- * client's address, and writes a body; server.c owns sockets and framing.
+ * of failure reasons. Transport-neutral: it sees an http_request (or a BEP 15
+ * announce, tracker_udp_*) and the client's address, and writes a body or a
+ * datagram; server.c and udp.c own sockets and framing.
  * Invariant: never blocks; holds at most one shard lock at a time, for
  * O(numwant) work.
  */

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/guard.h"
 #include "proto/udp.h"
 #include "util/log.h"
 #include "util/siphash.h"
@@ -31,6 +33,7 @@ struct udp_port {
     struct tracker_local *local;
     struct journal_writer *journal;
     struct resolver_inbox *inbox;
+    struct guard *guard;        /* the worker's per-address limits; NULL: none */
     struct loop *loop;
     int fds[2];
     int nfds;
@@ -144,6 +147,44 @@ static void answer_announce(struct udp_port *u, const struct udp_announce *a, ui
     }
 }
 
+/* As server.c says it: one address guessing passkeys is refused whatever
+ * passkey it sends, so a guess that hits is not told so. */
+static const char passkey_refusal[] =
+    "too many unknown passkeys from this address, try again later";
+
+static bool is_unknown_passkey(const uint8_t *out, size_t len)
+{
+    static const char text[] = "unknown passkey";
+    return len == 8 + sizeof(text) - 1 && out[3] == UDP_ERROR &&
+           memcmp(out + 8, text, sizeof(text) - 1) == 0;
+}
+
+/* An announce behind the passkey-guessing guard (http's limit, shared with
+ * the worker's HTTP side: the connection id proved the address). */
+static size_t guarded_announce(struct udp_port *u, const struct udp_announce *a, uint32_t tid,
+                               const struct tracker_addr *src, struct bencode *b)
+{
+    struct tracker_counters *c = u->local->counters;
+    uint64_t key = 0;
+    uint32_t now_s = (uint32_t)(now_ms() / 1000);
+    if (u->guard) {
+        key = guard_key(u->guard, src->family, src->ip);
+        if (guard_passkey_refused(u->guard, key, now_s)) {
+            guard_passkey_refusal(u->guard);
+            if (c) {
+                atomic_fetch_add_explicit(&c->guess_refused, 1, memory_order_relaxed);
+            }
+            return udp_put_error(b->p, b->cap, tid, passkey_refusal);
+        }
+    }
+    answer_announce(u, a, tid, src, b);
+    if (u->guard && bencode_ok(b) && is_unknown_passkey(b->p, b->len) &&
+        guard_passkey_miss(u->guard, key, now_s) && c) {
+        atomic_fetch_add_explicit(&c->guess_blocked, 1, memory_order_relaxed);
+    }
+    return bencode_ok(b) ? b->len : 0;
+}
+
 /* The answer to one datagram in out (room u->out_cap); 0: no answer. */
 static size_t answer(struct udp_port *u, const uint8_t *p, size_t len,
                      const struct sockaddr_storage *from, uint8_t *out)
@@ -173,7 +214,7 @@ static size_t answer(struct udp_port *u, const uint8_t *p, size_t len,
         if (udp_parse_announce(p, len, &a, &eb) != MK_OK) {
             return udp_put_error(out, u->out_cap, h.transaction_id, eb.msg);
         }
-        answer_announce(u, &a, h.transaction_id, &src, &b);
+        return guarded_announce(u, &a, h.transaction_id, &src, &b);
     } else if (h.action == UDP_SCRAPE) {
         const uint8_t *hashes;
         size_t n;
@@ -357,8 +398,8 @@ static int bind_udp(int family, const char *bind_text, uint16_t port, const char
 }
 
 int udp_port_new(struct udp_port **out, const struct tracker *t, struct tracker_local *local,
-                 struct journal_writer *journal, struct resolver_inbox *inbox, struct loop *loop,
-                 struct mk_errbuf *eb)
+                 struct journal_writer *journal, struct resolver_inbox *inbox,
+                 struct guard *guard, struct loop *loop, struct mk_errbuf *eb)
 {
     const struct mk_config *cfg = t->cfg;
     *out = NULL;
@@ -374,6 +415,7 @@ int udp_port_new(struct udp_port **out, const struct tracker *t, struct tracker_
     u->local = local;
     u->journal = journal;
     u->inbox = t->resolver ? inbox : NULL;
+    u->guard = guard;
     u->loop = loop;
     u->fds[0] = u->fds[1] = -1;
     u->out_cap = tracker_udp_max_answer(cfg);

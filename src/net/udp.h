@@ -25,13 +25,16 @@
 #include "util/err.h"
 
 struct udp_port;
+struct guard; /* net/guard.h */
 
 /* Binds the worker's UDP sockets (per cfg udp.*) and watches them in loop.
  * Borrows everything given. *out is NULL, with MK_OK, when UDP serves no
- * family. journal and inbox may be NULL (no books, no resolver). */
+ * family. journal, inbox and guard may be NULL (no books, no resolver, no
+ * passkey-guessing limit); with a guard, UDP announces count towards and
+ * obey the same per-address limit as the worker's HTTP requests. */
 int udp_port_new(struct udp_port **out, const struct tracker *t, struct tracker_local *local,
-                 struct journal_writer *journal, struct resolver_inbox *inbox, struct loop *loop,
-                 struct mk_errbuf *eb);
+                 struct journal_writer *journal, struct resolver_inbox *inbox,
+                 struct guard *guard, struct loop *loop, struct mk_errbuf *eb);
 /* Stops watching and closes the sockets. NULL is a no-op. */
 void udp_port_free(struct udp_port *u);
 

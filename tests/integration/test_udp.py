@@ -12,7 +12,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
 from mikatest import (LOCAL4, LOCAL6, TIMEOUT_SCALE, Mika, MikaTestCase, Udp,  # noqa: E402
                       UDP_PROTOCOL_ID, announce_answer, bdecode, compact4, compact6, peer_id,
-                      random_hash, run_tests, udp_announce_req, udp_connect_req,
+                      random_hash, random_passkey, run_tests, udp_announce_req, udp_connect_req,
                       udp_scrape_req, udp_url_data, wait_until)
 
 I, MI = 600, 300
@@ -191,6 +191,36 @@ class UdpTest(MikaTestCase):
         body = self.mika.announce(self.pk, ih, peer_id(), 5003, left=0)
         self.assertEqual(body, announce_answer(2, 0, 1, I, MI, compact4('127.0.0.1', 5001),
                                                LOCAL4))
+
+
+class UdpGuessTest(MikaTestCase):
+    config = {'tracker': {'passkey_guess_limit': 2}}
+
+    def test_passkey_guessing_is_limited_as_over_http(self):
+        _, pk = self.new_user()
+        _, ih = self.new_torrent()
+        refusal = 'too many unknown passkeys from this address, try again later'
+        later = 'tracker cannot look this up now, try again later'
+        u = Udp(self.mika.port)
+        self.addCleanup(u.close)
+        cid = u.connect_id()
+        answers = []
+        for tid in range(1, 20):
+            opts = udp_url_data(b'/%s/announce' % random_passkey().encode())
+            req = udp_announce_req(cid, tid, ih, peer_id(), 7000, options=opts)
+            ans = u.ask(req)
+            while ans == err(tid, later):
+                time.sleep(0.05)
+                ans = u.ask(req)
+            answers.append(ans[8:].decode())
+            if ans == err(tid, refusal):
+                break
+        self.assertEqual(answers[-1], refusal, answers)
+        self.assertIn('unknown passkey', answers)
+        # A good passkey from the same address is refused too, for now.
+        opts = udp_url_data(b'/%s/announce' % pk.encode())
+        ans = u.ask(udp_announce_req(cid, 99, ih, peer_id(), 7000, options=opts))
+        self.assertEqual(ans, err(99, refusal))
 
 
 class UdpExpiryTest(MikaTestCase):
