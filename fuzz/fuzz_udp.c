@@ -44,7 +44,8 @@ static void fuzz_announce(const uint8_t *p, size_t size)
     FUZZ_CHECK(a.req.port != 0);
     FUZZ_CHECK(a.req.uploaded <= INT64_MAX && a.req.downloaded <= INT64_MAX);
     FUZZ_CHECK(a.req.left <= INT64_MAX);
-    FUZZ_CHECK(a.req.event <= EVENT_STOPPED);
+    FUZZ_CHECK(a.req.event == EVENT_NONE || a.req.event == EVENT_STARTED ||
+               a.req.event == EVENT_STOPPED || a.req.event == EVENT_COMPLETED);
     FUZZ_CHECK(a.req.has_numwant || a.req.numwant == 0);
     FUZZ_CHECK(a.url_len <= UDP_URL_MAX && a.url_len <= size - UDP_ANNOUNCE_LEN);
 }
