@@ -492,8 +492,8 @@ class Udp:
         self.sock.settimeout(_t(timeout if timeout is not None else self.timeout))
         try:
             return self.sock.recv(65536)
-        except socket.timeout:
-            return None
+        except (socket.timeout, ConnectionRefusedError):
+            return None  # ConnectionRefusedError: nothing listens (ICMP port unreachable)
 
     def connect_id(self, tid=0x1234):
         """Runs a connect and returns the connection id."""
