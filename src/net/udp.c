@@ -27,6 +27,12 @@
 /* Larger than any request we answer (a full scrape is 1496 bytes); a bigger
  * datagram arrives truncated (MSG_TRUNC) and is dropped. */
 #define UDP_IN_MAX 2048
+/* Addresses that announced with a known passkey, for scrape: BEP 15's
+ * scrape carries no passkey, and a private tracker tells nothing about its
+ * torrents to strangers. A slot holds a 32-bit tag of the address and when
+ * it last announced; a newer address may evict an older one sharing its
+ * slot (that client's scrapes are refused until its next announce). */
+#define UDP_SEEN_SLOTS 65536u
 
 struct udp_port {
     const struct tracker *t;
@@ -45,6 +51,10 @@ struct udp_port {
     size_t inlen[UDP_BATCH];
     bool truncated[UDP_BATCH];
     size_t outlen[UDP_BATCH];
+    struct udp_seen {
+        uint32_t tag;
+        uint32_t at;            /* tracker_now(); 0: empty */
+    } seen[UDP_SEEN_SLOTS];
 };
 
 static int64_t now_ms(void)
@@ -95,6 +105,38 @@ static bool connection_id_is_valid(const struct tracker *t, uint64_t id,
     uint32_t w = current_window(t);
     return id == udp_connection_id(t, w, addr) ||
            (w > 0 && id == udp_connection_id(t, w - 1, addr));
+}
+
+/* ---- scrape rights ------------------------------------------------------ */
+
+static struct udp_seen *seen_slot(struct udp_port *u, const struct tracker_addr *addr,
+                                  uint32_t *tag)
+{
+    uint8_t in[18];
+    in[0] = 's'; /* another input domain than connection ids' */
+    in[1] = addr->family == AF_INET6 ? 6 : 4;
+    memcpy(in + 2, addr->ip, 16);
+    uint64_t h = siphash24(in, sizeof(in), u->t->udp_key);
+    *tag = (uint32_t)(h >> 32);
+    return &u->seen[h & (UDP_SEEN_SLOTS - 1)];
+}
+
+static void seen_note(struct udp_port *u, const struct tracker_addr *addr)
+{
+    uint32_t tag;
+    struct udp_seen *slot = seen_slot(u, addr, &tag);
+    slot->tag = tag;
+    slot->at = tracker_now(u->t);
+}
+
+/* True if addr announced with a known passkey within a peer's lifetime. */
+static bool seen_recently(struct udp_port *u, const struct tracker_addr *addr)
+{
+    uint32_t tag;
+    const struct udp_seen *slot = seen_slot(u, addr, &tag);
+    uint64_t ttl = (uint64_t)atomic_load_explicit(&u->t->live.interval, memory_order_relaxed) *
+                   u->t->cfg->expiry_factor;
+    return slot->at != 0 && slot->tag == tag && tracker_now(u->t) - slot->at <= ttl;
 }
 
 /* ---- answering ---------------------------------------------------------- */
@@ -178,6 +220,9 @@ static size_t guarded_announce(struct udp_port *u, const struct udp_announce *a,
         }
     }
     answer_announce(u, a, tid, src, b);
+    if (bencode_ok(b) && b->len >= UDP_ANNOUNCE_HEAD && b->p[3] == UDP_ANNOUNCE) {
+        seen_note(u, src);
+    }
     if (u->guard && bencode_ok(b) && is_unknown_passkey(b->p, b->len) &&
         guard_passkey_miss(u->guard, key, now_s) && c) {
         atomic_fetch_add_explicit(&c->guess_blocked, 1, memory_order_relaxed);
@@ -218,6 +263,11 @@ static size_t answer(struct udp_port *u, const uint8_t *p, size_t len,
     } else if (h.action == UDP_SCRAPE) {
         const uint8_t *hashes;
         size_t n;
+        /* As over HTTP, nothing is told without a known passkey: here, an
+         * announce that carried one. */
+        if (!seen_recently(u, &src)) {
+            return udp_put_error(out, u->out_cap, h.transaction_id, "unknown passkey");
+        }
         if (udp_parse_scrape(p, len, t->cfg->scrape_max_hashes, &hashes, &n, &eb) != MK_OK) {
             return udp_put_error(out, u->out_cap, h.transaction_id, eb.msg);
         }

@@ -8,6 +8,10 @@
  * per-client state is kept, and a spoofed source never sees its id, so it
  * gets no answer to anything but a connect (16 bytes for 16).
  * Not here: the answers' content (net/tracker.c), packet layout (proto/udp.c).
+ * Scrape: BEP 15's carries no passkey, so it is answered only for an
+ * address that announced with a known passkey within a peer's lifetime
+ * (a bounded per-worker table of address tags); others get "unknown
+ * passkey", as HTTP answers a scrape without one.
  * Ordering rule (as server.c's): a batch's journal records are committed
  * before any of its answers is sent; if the commit fails, none is sent.
  * The miss path: a passkey or info_hash not in memory is handed to the

@@ -140,8 +140,7 @@ class UdpTest(MikaTestCase):
         self.assertIsNone(u4.ask(udp_scrape_req(cid4 ^ 1, 2, ih), 0.5))
         self.assertIsNone(u4.ask(udp_scrape_req(0, 2, ih), 0.5))
         # The peer was not added.
-        ans = u4.ask(udp_scrape_req(cid4, 3, ih))
-        self.assertEqual(ans, struct.pack('>IIIII', 2, 3, 0, 0, 0))
+        self.assertEqual(self.mika.scrape_counts(self.pk, ih)[3], 0)
 
     def test_connection_id_is_bound_to_the_address_not_the_port(self):
         # libtorrent keeps one id per tracker for all its sockets.
@@ -191,6 +190,29 @@ class UdpTest(MikaTestCase):
         body = self.mika.announce(self.pk, ih, peer_id(), 5003, left=0)
         self.assertEqual(body, announce_answer(2, 0, 1, I, MI, compact4('127.0.0.1', 5001),
                                                LOCAL4))
+
+
+class UdpScrapeRightsTest(MikaTestCase):
+    """A fresh daemon: no address has announced to it yet."""
+    config = {'tracker': {'interval': I, 'min_interval': MI}}
+
+    def test_scrape_needs_an_announce_with_a_known_passkey(self):
+        _, pk = self.new_user()
+        _, ih = self.new_torrent()
+        u = Udp(self.mika.port)
+        self.addCleanup(u.close)
+        cid = u.connect_id()
+        self.assertEqual(u.ask(udp_scrape_req(cid, 5, ih)), err(5, 'unknown passkey'))
+        u.ask(udp_announce_req(cid, 6, ih, peer_id(), 7000, options=url('nobody')))
+        self.assertEqual(u.ask(udp_scrape_req(cid, 7, ih)), err(7, 'unknown passkey'))
+        ans = u.ask(udp_announce_req(cid, 8, ih, peer_id(), 7000, left=3, options=url(pk)))
+        self.assertEqual(ans, ann_answer(8, 1, 0))
+        self.assertEqual(u.ask(udp_scrape_req(cid, 9, ih)),
+                         struct.pack('>IIIII', 2, 9, 0, 0, 1))
+
+
+def url(pk):
+    return udp_url_data(b'/%s/announce' % pk.encode())
 
 
 class UdpGuessTest(MikaTestCase):
