@@ -7,6 +7,11 @@
  * the server's CPU (/proc/PID/stat and the threads' schedstat) and the server
  * core's busy time (/proc/stat), sampled at the window's two edges, printed
  * as one JSON line.
+ * With --udp the same population announces (or scrapes) over BEP 15: each
+ * "connection" is a UDP socket with one request in flight, which gets a
+ * connection id first and a new one every UDP_CID_RENEW_NS; a request
+ * unanswered after UDP_TIMEOUT_NS is counted lost (socket_errors) and the
+ * socket moves on. mika's passkey goes in BEP 41's URL data.
  * Not here: starting servers, repetitions, tables (bench/run).
  * Invariants: one thread, no allocation per request (connections come from
  * a pool made at start); a connection has at most `pipeline` requests in
@@ -79,6 +84,7 @@ struct lg_opts {
     uint32_t numwant;
     uint32_t stop_permille, complete_permille;
     bool src_bind;               /* new connections come from the peer's own address */
+    bool udp;                    /* BEP 15 instead of HTTP */
     int server_pid;
     int server_cpu;
     struct model_cfg model;
@@ -97,6 +103,17 @@ struct lg_conn {
     size_t inlen;
     char *out;
     size_t outlen, outpos;
+};
+
+/* One UDP socket: one request in flight. */
+struct lg_udp {
+    int fd;
+    uint64_t cid;                /* 0: needs a connect */
+    int64_t cid_ns;              /* when cid was given */
+    uint32_t tid;
+    bool inflight;
+    bool connecting;             /* the request in flight is a connect */
+    int64_t sent_ns;
 };
 
 struct lg_counts {
@@ -130,6 +147,7 @@ struct lg {
     struct lg_sample s0;
     char failure_sample[160];
     char *reqbuf;
+    struct lg_udp *udp;
 };
 
 static int64_t lg_now_ns(void)
@@ -833,7 +851,7 @@ static void lg_report(struct lg *g)
     double self_user = (double)(s1.self_user_us - g->s0.self_user_us);
     double self_sys = (double)(s1.self_sys_us - g->s0.self_sys_us);
     double self_us = self_user + self_sys;
-    printf("{\"kind\":\"%s\",\"keepalive\":%s,\"pipeline\":%u,\"conns\":%u,\"scrape_hashes\":%u,"
+    printf("{\"kind\":\"%s\",\"transport\":\"%s\",\"keepalive\":%s,\"pipeline\":%u,\"conns\":%u,\"scrape_hashes\":%u,"
            "\"answered\":%llu,\"seconds\":%.3f,\"rps\":%.1f,"
            "\"failures\":%llu,\"http_errors\":%llu,\"socket_errors\":%llu,"
            "\"connects\":%llu,\"connect_pending\":%llu,"
@@ -843,7 +861,8 @@ static void lg_report(struct lg *g)
            "\"server_sys_us_per_req\":%.3f,\"server_sched_us_per_req\":%.3f,"
            "\"core_busy_us_per_req\":%.3f,\"core_busy_share\":%.3f,"
            "\"lat_p50_us\":%llu,\"lat_p99_us\":%llu,\"failure_sample\":\"%s\"}\n",
-           g->o.kind == LG_ANNOUNCE ? "announce" : "scrape", g->o.keepalive ? "true" : "false",
+           g->o.kind == LG_ANNOUNCE ? "announce" : "scrape", g->o.udp ? "udp" : "http",
+           g->o.keepalive ? "true" : "false",
            g->o.keepalive ? g->o.pipeline : 1, g->o.conns,
            g->o.kind == LG_SCRAPE ? g->o.scrape_hashes : 0, (unsigned long long)c->answered,
            secs, (double)c->answered / secs, (unsigned long long)c->failures,
@@ -856,6 +875,219 @@ static void lg_report(struct lg *g)
            (unsigned long long)lg_percentile(c, 0.5), (unsigned long long)lg_percentile(c, 0.99),
            g->failure_sample);
     fflush(stdout);
+}
+
+/* ---- UDP (BEP 15) ------------------------------------------------------- */
+
+#define UDP_TIMEOUT_NS 1000000000LL   /* an answer later than this is lost */
+#define UDP_CID_RENEW_NS 50000000000LL /* before the server's 60..120 s lifetime ends */
+#define UDP_PROTOCOL_ID 0x41727101980ULL
+
+static uint8_t *lg_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+    return p + 4;
+}
+
+static uint8_t *lg_be64(uint8_t *p, uint64_t v)
+{
+    return lg_be32(lg_be32(p, (uint32_t)(v >> 32)), (uint32_t)v);
+}
+
+static uint32_t lg_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* The next request of socket u into buf: a connect when it has no id. */
+static size_t lg_udp_build(struct lg *g, struct lg_udp *u, uint8_t *buf, int64_t now)
+{
+    u->tid = (uint32_t)lg_rand(g);
+    if (u->cid == 0 || now - u->cid_ns > UDP_CID_RENEW_NS) {
+        u->connecting = true;
+        uint8_t *q = lg_be64(buf, UDP_PROTOCOL_ID);
+        q = lg_be32(q, 0);
+        q = lg_be32(q, u->tid);
+        return (size_t)(q - buf);
+    }
+    u->connecting = false;
+    uint8_t *q = lg_be64(buf, u->cid);
+    if (g->o.kind == LG_SCRAPE) {
+        q = lg_be32(q, 2);
+        q = lg_be32(q, u->tid);
+        uint32_t n = g->o.scrape_hashes < g->m.cfg.torrents ? g->o.scrape_hashes
+                                                            : g->m.cfg.torrents;
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t t = g->m.peers[lg_rand(g) % g->m.cfg.peers].torrent;
+            model_info_hash(g->o.model.seed, g->o.model.torrent_base + t + 1, q);
+            q += 20;
+        }
+        return (size_t)(q - buf);
+    }
+    static const uint32_t ev_codes[] = {
+        [LG_EV_NONE] = 0, [LG_EV_COMPLETED] = 1, [LG_EV_STARTED] = 2, [LG_EV_STOPPED] = 3,
+    };
+    enum lg_event ev;
+    uint32_t i = lg_next_peer(g, &ev);
+    const struct model_peer *p = &g->m.peers[i];
+    q = lg_be32(q, 1);
+    q = lg_be32(q, u->tid);
+    model_info_hash(g->o.model.seed, g->o.model.torrent_base + p->torrent + 1, q);
+    model_peer_id(g->o.model.seed, i, q + 20);
+    q += 40;
+    q = lg_be64(q, p->downloaded);
+    q = lg_be64(q, p->left);
+    q = lg_be64(q, p->uploaded);
+    q = lg_be32(q, ev_codes[ev]);
+    q = lg_be32(q, 0);
+    q = lg_be32(q, (uint32_t)(10000000 + model_mix(i) % 90000000));
+    q = lg_be32(q, g->o.numwant);
+    uint32_t port = model_peer_port(i);
+    *q++ = (uint8_t)(port >> 8);
+    *q++ = (uint8_t)port;
+    if (g->o.style == LG_STYLE_MIKA) {
+        char key[MODEL_PASSKEY_LEN + 1];
+        model_passkey(g->o.model.seed, p->user, key);
+        char url[MODEL_PASSKEY_LEN + 16];
+        int n = snprintf(url, sizeof(url), "/%s/announce", key);
+        *q++ = 2; /* BEP 41 URL data, as libtorrent sends it: no end-of-options */
+        *q++ = (uint8_t)n;
+        memcpy(q, url, (size_t)n);
+        q += n;
+    }
+    return (size_t)(q - buf);
+}
+
+static void lg_udp_send(struct lg *g, struct lg_udp *u, int64_t now)
+{
+    uint8_t buf[LG_REQ_MAX];
+    if (!lg_may_issue(g)) {
+        return;
+    }
+    size_t n = lg_udp_build(g, u, buf, now);
+    if (send(u->fd, buf, n, 0) != (ssize_t)n) {
+        g->c.sock_errors++;
+        return;
+    }
+    u->inflight = true;
+    u->sent_ns = now;
+    if (!u->connecting) {
+        g->issued++;
+    }
+}
+
+static void lg_udp_readable(struct lg *g, struct lg_udp *u, int64_t now)
+{
+    uint8_t buf[65536];
+    for (;;) {
+        ssize_t n = recv(u->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0) {
+            return;
+        }
+        if (n < 8 || !u->inflight || lg_get32(buf + 4) != u->tid) {
+            continue; /* late answer to a request counted lost */
+        }
+        uint32_t action = lg_get32(buf);
+        u->inflight = false;
+        if (u->connecting) {
+            if (action == 0 && n >= 16) {
+                u->cid = (uint64_t)lg_get32(buf + 8) << 32 | lg_get32(buf + 12);
+                u->cid_ns = now;
+                g->c.connects++;
+            } else {
+                g->c.http_errors++;
+                lg_note_failure(g, "connect", (const char *)buf + 8, (size_t)n - 8);
+            }
+        } else {
+            g->c.answered++;
+            g->c.bytes_in += (uint64_t)n;
+            uint64_t us = (uint64_t)(now - u->sent_ns) / 1000;
+            g->c.hist[lg_hist_bucket(us)]++;
+            if (action == 3) {
+                g->c.failures++;
+                lg_note_failure(g, "failure", (const char *)buf + 8, (size_t)n - 8);
+            } else if (action == 1 && n >= 20) {
+                g->c.peers_returned += (uint64_t)(n - 20) / 6;
+            }
+        }
+        lg_udp_send(g, u, now);
+    }
+}
+
+static int lg_run_udp(struct lg *g)
+{
+    g->ep = epoll_create1(EPOLL_CLOEXEC);
+    g->udp = calloc(g->o.conns, sizeof(*g->udp));
+    if (g->ep < 0 || !g->udp) {
+        fprintf(stderr, "loadgen: out of memory\n");
+        return 1;
+    }
+    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(g->o.port),
+                              .sin_addr = g->o.host};
+    for (uint32_t i = 0; i < g->o.conns; i++) {
+        struct lg_udp *u = &g->udp[i];
+        u->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (u->fd < 0 || connect(u->fd, (struct sockaddr *)&dst, sizeof(dst)) != 0) {
+            fprintf(stderr, "loadgen: udp socket: %s\n", strerror(errno));
+            return 1;
+        }
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = u};
+        epoll_ctl(g->ep, EPOLL_CTL_ADD, u->fd, &ev);
+    }
+    struct epoll_event evs[LG_EVENTS];
+    g->start_ns = lg_now_ns();
+    bool timed = g->o.requests == 0 && !g->o.preload;
+    int64_t warm_end = g->start_ns + (int64_t)(g->o.warmup_s * 1e9);
+    g->end_ns = warm_end + (int64_t)(g->o.duration_s * 1e9);
+    if (!timed || g->o.warmup_s <= 0) {
+        lg_window_open(g, g->start_ns);
+    }
+    int64_t last_answer = g->start_ns;
+    while (!g->done) {
+        int64_t now = lg_now_ns();
+        bool busy = false;
+        for (uint32_t i = 0; i < g->o.conns; i++) {
+            struct lg_udp *u = &g->udp[i];
+            if (u->inflight && now - u->sent_ns > UDP_TIMEOUT_NS) {
+                u->inflight = false;
+                g->c.sock_errors++; /* lost */
+            }
+            if (!u->inflight) {
+                lg_udp_send(g, u, now);
+            }
+            busy |= u->inflight;
+        }
+        if (!busy && !lg_may_issue(g)) {
+            break;
+        }
+        int n = epoll_wait(g->ep, evs, LG_EVENTS, 100);
+        now = lg_now_ns();
+        for (int i = 0; i < n; i++) {
+            lg_udp_readable(g, evs[i].data.ptr, now);
+        }
+        if (n > 0) {
+            last_answer = now;
+        } else if (now - last_answer > 10000000000LL) {
+            fprintf(stderr, "loadgen: no progress for 10 s\n");
+            break;
+        }
+        if (timed && !g->in_window && now >= warm_end) {
+            lg_window_open(g, now);
+        }
+        if (timed && now >= g->end_ns) {
+            g->done = true;
+        }
+    }
+    lg_report(g);
+    for (uint32_t i = 0; i < g->o.conns; i++) {
+        close(g->udp[i].fd);
+    }
+    free(g->udp);
+    close(g->ep);
+    return g->c.answered > 0 ? 0 : 1;
 }
 
 static int lg_run(struct lg *g)
@@ -946,7 +1178,8 @@ static void lg_usage(void)
             "            --seeders-pct N\n"
             "run: --host A --style mika|open --scrape N (else announce) --conns N --keepalive\n"
             "     --pipeline N --warmup S --duration S --requests N --preload --numwant N\n"
-            "     --stop-permille N --complete-permille N --src-bind --server-pid P --server-cpu C\n");
+            "     --stop-permille N --complete-permille N --src-bind --server-pid P --server-cpu C\n"
+            "     --udp (BEP 15 on --port; --conns sockets, one request in flight each)\n");
 }
 
 static bool lg_parse_u32(const char *s, uint32_t *out)
@@ -966,7 +1199,7 @@ static int lg_options(int argc, char **argv, struct lg_opts *o)
     enum {
         O_HOST = 256, O_PORT, O_STYLE, O_SCRAPE, O_CONNS, O_KEEPALIVE, O_PIPELINE, O_WARMUP,
         O_DURATION, O_REQUESTS, O_PRELOAD, O_NUMWANT, O_STOP, O_COMPLETE, O_SRC_BIND, O_PID,
-        O_CPU, O_SEED, O_USERS, O_TORRENTS, O_TBASE, O_PEERS, O_ZIPF, O_SEEDERS, O_DB,
+        O_CPU, O_SEED, O_USERS, O_TORRENTS, O_TBASE, O_PEERS, O_ZIPF, O_SEEDERS, O_DB, O_UDP,
     };
     static const struct option longopts[] = {
         {"host", 1, NULL, O_HOST}, {"port", 1, NULL, O_PORT}, {"style", 1, NULL, O_STYLE},
@@ -980,7 +1213,8 @@ static int lg_options(int argc, char **argv, struct lg_opts *o)
         {"seed", 1, NULL, O_SEED}, {"users", 1, NULL, O_USERS},
         {"torrents", 1, NULL, O_TORRENTS}, {"torrent-base", 1, NULL, O_TBASE},
         {"peers", 1, NULL, O_PEERS}, {"zipf", 1, NULL, O_ZIPF},
-        {"seeders-pct", 1, NULL, O_SEEDERS}, {"db", 1, NULL, O_DB}, {NULL, 0, NULL, 0},
+        {"seeders-pct", 1, NULL, O_SEEDERS}, {"db", 1, NULL, O_DB}, {"udp", 0, NULL, O_UDP},
+        {NULL, 0, NULL, 0},
     };
     *o = (struct lg_opts){
         .style = LG_STYLE_MIKA, .kind = LG_ANNOUNCE, .conns = 64, .pipeline = 1,
@@ -1030,6 +1264,7 @@ static int lg_options(int argc, char **argv, struct lg_opts *o)
         case O_ZIPF: o->model.zipf = atof(optarg); break;
         case O_SEEDERS: ok = lg_parse_u32(optarg, &o->model.seeders_pct); break;
         case O_DB: o->db = optarg; break;
+        case O_UDP: o->udp = true; break;
         default: ok = false; break;
         }
         if (!ok) {
@@ -1095,7 +1330,7 @@ int main(int argc, char **argv)
             g.m.peers[i].active = true;
         }
     }
-    int rc = lg_run(&g);
+    int rc = g.o.udp ? lg_run_udp(&g) : lg_run(&g);
     model_fini(&g.m);
     return rc;
 }

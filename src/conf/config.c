@@ -88,6 +88,15 @@ static const struct config_key config_keys[] = {
     CONFIG_ROW("server", "event_loop", CONFIG_ENUM, event_loop, 0, 0, "auto",
                "event loop backend: auto, epoll, poll or kqueue", .choices = config_event_loops),
 
+    CONFIG_ROW("udp", "port", CONFIG_U16, udp_port, 0, 65535, "0",
+               "UDP port of the BEP 15 tracker; 0 = server.port"),
+    CONFIG_ROW("udp", "ipv4", CONFIG_BOOL, udp_ipv4, 0, 0, "true",
+               "serve UDP over IPv4 (when server.ipv4 is on)"),
+    CONFIG_ROW("udp", "ipv6", CONFIG_BOOL, udp_ipv6, 0, 0, "true",
+               "serve UDP over IPv6 (when server.ipv6 is on)"),
+    CONFIG_ROW("udp", "connection_window", CONFIG_U32, udp_window, 1, 600, "60",
+               "seconds per connection-id key; an id is accepted in its window and the next"),
+
     CONFIG_ROW("http", "max_request_bytes", CONFIG_U32, max_request_bytes, 256, 65536, "4096",
                "largest request line plus headers, in bytes"),
     CONFIG_ROW("http", "max_request_line", CONFIG_U32, max_request_line, 64, 65536, "2048",

@@ -34,6 +34,12 @@ struct mk_config {
     uint32_t workers;       /* workers = 0 (0 = number of cores) */
     char event_loop[16];    /* event_loop = auto | epoll | poll | kqueue */
 
+    /* [udp] */
+    uint16_t udp_port;      /* port = 0 (0 = server.port) */
+    bool udp_ipv4;          /* ipv4 = true: UDP over IPv4, with server.ipv4 */
+    bool udp_ipv6;          /* ipv6 = true: UDP over IPv6, with server.ipv6 */
+    uint32_t udp_window;    /* connection_window = 60: seconds per connection-id key */
+
     /* [http] */
     uint32_t max_request_bytes;    /* max_request_bytes = 4096: request line + headers */
     uint32_t max_request_line;     /* max_request_line = 2048 */

@@ -24,6 +24,8 @@
  * still runs from its first byte, so a slow store cannot hold a connection
  * longer than a slow client could. A parked connection that closes leaves
  * its ticket with the resolver, cookie cleared; the inbox frees it.
+ * UDP (net/udp.c) shares each worker's loop, journal writer, tracker_local
+ * and guard; it answers and journals a datagram batch within its handler.
  * Not here: the answers' content (tracker.c), parsing (proto/http.c).
  * Invariant: a connection is touched only by the worker that accepted it.
  */
@@ -45,6 +47,7 @@
 
 #include "net/guard.h"
 #include "net/loop.h"
+#include "net/udp.h"
 #include "proto/http.h"
 #include "util/log.h"
 
@@ -91,6 +94,7 @@ struct server_worker {
     int nlisten;
     int wake_fds[2];         /* pipe: server_worker_stop() writes, the loop reads */
     struct resolver_inbox *inbox; /* the resolver's answers (with t->resolver) */
+    struct udp_port *udp;    /* the UDP tracker's sockets (net/udp.c); NULL: none */
     pthread_t thread;
     bool started;
     int setsize;             /* fds the loop can watch */
@@ -924,6 +928,12 @@ int server_worker_new(struct server_worker **out, uint32_t id, const struct trac
             goto out_free;
         }
     }
+    /* UDP shares the worker's loop, journal writer and tracker_local. */
+    rc = udp_port_new(&w->udp, t, &w->local, w->journal_open ? &w->journal : NULL, w->inbox,
+                      w->guard, w->loop, eb);
+    if (rc != MK_OK) {
+        goto out_free;
+    }
     loop_set_tick(w->loop, TICK_MS, on_tick, w);
     loop_set_before_wait(w->loop, on_before_wait, w);
     *out = w;
@@ -969,6 +979,7 @@ void server_worker_free(struct server_worker *w)
             close(w->wake_fds[i]);
         }
     }
+    udp_port_free(w->udp);
     loop_free(w->loop);
     resolver_inbox_free(w->inbox);
     if (w->journal_open) {

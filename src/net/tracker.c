@@ -18,6 +18,7 @@
 
 #include "acct/rules.h"
 #include "proto/query.h"
+#include "proto/udp.h"
 #include "util/log.h"
 #include "util/siphash.h"
 
@@ -91,6 +92,40 @@ static int answer_failure(struct bencode *b, enum tracker_failure f)
     return 200;
 }
 
+/* Where an announce's answer goes and in which framing: a bencoded body
+ * (HTTP) or a BEP 15 packet (UDP) for transaction tid. The announce logic is
+ * one; only these writers differ. */
+struct reply {
+    struct bencode *b;
+    bool udp;
+    uint32_t tid;
+};
+
+/* Appends n bytes written by a udp_put_* call; 0 means no room. */
+static void reply_udp_advance(struct bencode *b, size_t n)
+{
+    if (n == 0) {
+        b->overflow = true;
+    }
+    b->len += n;
+}
+
+static int reply_failure_msg(struct reply *rp, const char *msg)
+{
+    if (rp->udp) {
+        struct bencode *b = rp->b;
+        reply_udp_advance(b, udp_put_error(b->p + b->len, b->cap - b->len, rp->tid, msg));
+    } else {
+        bencode_failure(rp->b, msg);
+    }
+    return 200;
+}
+
+static int reply_failure(struct reply *rp, enum tracker_failure f)
+{
+    return reply_failure_msg(rp, failure_reasons[f]);
+}
+
 /* Names the key a parked request waits for. */
 static void park(struct tracker_local *l, enum miss_kind kind, const uint8_t *key, size_t len)
 {
@@ -108,6 +143,9 @@ int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *u
     t->torrents = torrents;
     t->whitelist = whitelist;
     if (getrandom(t->peer_key, sizeof(t->peer_key), 0) != (ssize_t)sizeof(t->peer_key)) {
+        return mk_fail(eb, MK_EIO, "getrandom failed");
+    }
+    if (getrandom(t->udp_key, sizeof(t->udp_key), 0) != (ssize_t)sizeof(t->udp_key)) {
         return mk_fail(eb, MK_EIO, "getrandom failed");
     }
     clock_gettime(CLOCK_MONOTONIC, &t->epoch);
@@ -354,39 +392,53 @@ static void put_counts(struct bencode *b, const struct torrent *tor)
     bencode_int(b, tor->snatches);
 }
 
+/* UDP: the announce answer's fixed part (BEP 15 has no min interval and
+ * no snatch count), and where its peers go; NULL when b has no room. */
+static uint8_t *reply_udp_announce(struct reply *rp, const struct tracker *t,
+                                   const struct torrent *tor, uint32_t leechers, size_t peer_bytes)
+{
+    struct bencode *b = rp->b;
+    uint32_t seeders = peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6);
+    size_t n = udp_put_announce_head(b->p + b->len, b->cap - b->len, rp->tid,
+                                     atomic_load_explicit(&t->live.interval, memory_order_relaxed),
+                                     leechers, seeders);
+    reply_udp_advance(b, n);
+    if (n == 0 || peer_bytes > b->cap - b->len) {
+        b->overflow = true;
+        return NULL;
+    }
+    uint8_t *out = b->p + b->len;
+    b->len += peer_bytes;
+    return out;
+}
+
+/* An announce however it came: a is parsed, addr is the client's address
+ * (the source, or what a trusted proxy saw). Both transports run this. */
 static int announce(const struct tracker *t, struct tracker_local *l, const struct user_info *user,
-                    const struct http_request *req, const struct tracker_addr *src,
-                    struct bencode *b)
+                    struct announce_req a, struct tracker_addr addr, struct reply *rp)
 {
     const struct mk_config *cfg = t->cfg;
-    struct announce_req a;
-    struct mk_errbuf eb = {{0}};
-    if (announce_parse(req->query.p, req->query.len, cfg->max_query_params, &a, &eb) != MK_OK) {
-        bencode_failure(b, eb.msg);
-        return 200;
-    }
+    struct bencode *b = rp->b;
     if (cfg->whitelist) {
         whitelist_view_refresh(&l->whitelist, t->whitelist);
         if (!whitelist_match(&l->whitelist, a.peer_id)) {
-            return answer_failure(b, FAIL_CLIENT);
+            return reply_failure(rp, FAIL_CLIENT);
         }
     }
-    struct tracker_addr addr;
-    client_addr(t, req, src, &addr);
     if (cfg->allow_ip_param) {
         apply_ip_params(&a, &addr);
     }
     if (addr.family == AF_INET && !cfg->ipv4) {
-        return answer_failure(b, FAIL_FAMILY_V4);
+        return reply_failure(rp, FAIL_FAMILY_V4);
     }
     /* The store has been away so long that the journal reached its bound:
      * refuse rather than answer what could not be booked. */
     if (atomic_load_explicit(&t->journal_backlog, memory_order_relaxed) >
         (uint64_t)cfg->journal_max_mib << 20) {
-        return answer_failure(b, FAIL_BOOKS);
+        return reply_failure(rp, FAIL_BOOKS);
     }
     if (addr.family == AF_INET6 && !cfg->ipv6) {
-        return answer_failure(b, FAIL_FAMILY_V6);
+        return reply_failure(rp, FAIL_FAMILY_V6);
     }
     bool v6 = addr.family == AF_INET6;
 
@@ -420,7 +472,7 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
             park(l, MISS_INFO_HASH, a.info_hash, 20);
             return TRACKER_PARKED;
         }
-        return answer_failure(b, looked == MK_OK || looked == MK_ENOTFOUND ? FAIL_UNREGISTERED
+        return reply_failure(rp, looked == MK_OK || looked == MK_ENOTFOUND ? FAIL_UNREGISTERED
                                                                            : FAIL_LOOKUP);
     }
     if (!tor || tor->deleted) {
@@ -428,22 +480,21 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
             char msg[MK_REASON_MAX + 32];
             snprintf(msg, sizeof(msg), "%s: %s", failure_reasons[FAIL_UNREGISTERED], tor->reason);
             torrents_unlock(shard);
-            bencode_failure(b, msg);
-            return 200;
+            return reply_failure_msg(rp, msg);
         }
         torrents_unlock(shard);
-        return answer_failure(b, FAIL_UNREGISTERED);
+        return reply_failure(rp, FAIL_UNREGISTERED);
     }
     /* A peer may always leave: refusing its `stopped` would keep it in the
      * swarm until it expires and lose its last report from the books. */
     bool stopped = a.event == EVENT_STOPPED;
     if (!tor->enabled && !stopped) {
         torrents_unlock(shard);
-        return answer_failure(b, FAIL_TORRENT_DISABLED);
+        return reply_failure(rp, FAIL_TORRENT_DISABLED);
     }
     if (a.left > 0 && !user->can_download && !stopped) {
         torrents_unlock(shard);
-        return answer_failure(b, FAIL_NO_DOWNLOAD);
+        return reply_failure(rp, FAIL_NO_DOWNLOAD);
     }
     delta.torrent_id = tor->id;
     struct acct_mults mults = {
@@ -472,29 +523,35 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
         numwant = 0;
     } else if (peerset_upsert(ps, &r, &prev) != MK_OK) {
         torrents_unlock(shard);
-        return answer_failure(b, FAIL_SWARM_FULL);
+        return reply_failure(rp, FAIL_SWARM_FULL);
     }
     /* A completion is a snatch only if the client says it has everything. */
     if (a.event == EVENT_COMPLETED && a.left == 0) {
         delta.snatch = torrent_snatch(tor, user->id);
     }
 
-    bencode_dict(b);
-    put_counts(b, tor);
-    bencode_cstr(b, "external ip");
-    bencode_str(b, addr.ip, iplen);
-    bencode_cstr(b, "incomplete");
-    bencode_int(b, (int64_t)peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6));
-    bencode_cstr(b, "interval");
-    bencode_int(b, atomic_load_explicit(&t->live.interval, memory_order_relaxed));
-    bencode_cstr(b, "min interval");
-    bencode_int(b, atomic_load_explicit(&t->live.min_interval, memory_order_relaxed));
-    bencode_cstr(b, v6 ? "peers6" : "peers");
     /* The count is known before picking, so peers are written in place:
      * a seeder sees the leechers; a leecher sees everyone but itself. */
     uint32_t candidates = r.seeder ? peerset_leechers(ps) : peerset_count(ps) - (stopped ? 0 : 1);
     uint32_t count = numwant < candidates ? numwant : candidates;
-    uint8_t *out = bencode_str_reserve(b, (size_t)count * ps->stride);
+    uint32_t leechers_now = peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6);
+    uint8_t *out;
+    if (rp->udp) {
+        out = reply_udp_announce(rp, t, tor, leechers_now, (size_t)count * ps->stride);
+    } else {
+        bencode_dict(b);
+        put_counts(b, tor);
+        bencode_cstr(b, "external ip");
+        bencode_str(b, addr.ip, iplen);
+        bencode_cstr(b, "incomplete");
+        bencode_int(b, leechers_now);
+        bencode_cstr(b, "interval");
+        bencode_int(b, atomic_load_explicit(&t->live.interval, memory_order_relaxed));
+        bencode_cstr(b, "min interval");
+        bencode_int(b, atomic_load_explicit(&t->live.min_interval, memory_order_relaxed));
+        bencode_cstr(b, v6 ? "peers6" : "peers");
+        out = bencode_str_reserve(b, (size_t)count * ps->stride);
+    }
     if (out && count > 0) {
         uint32_t got = peerset_select(ps, &l->rng, r.key, r.seeder, count, out);
         if (got != count) {
@@ -503,7 +560,9 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
             mk_log(MK_LOG_ERROR, "tracker", "peer selection returned %u of %u", got, count);
         }
     }
-    bencode_end(b);
+    if (!rp->udp) {
+        bencode_end(b);
+    }
     uint32_t seeders_now = peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6);
     torrents_unlock(shard);
 
@@ -559,9 +618,27 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
     if (!journal_delta(l, &delta)) {
         /* The swarm moved but the books could not: say so rather than
          * answer an announce whose bytes may never be counted. */
-        return answer_failure(b, FAIL_BOOKS);
+        return reply_failure(rp, FAIL_BOOKS);
     }
     return 200;
+}
+
+/* HTTP: the query string parsed, the client's address found. */
+static int announce_http(const struct tracker *t, struct tracker_local *l,
+                         const struct user_info *user, const struct http_request *req,
+                         const struct tracker_addr *src, struct bencode *b)
+{
+    struct announce_req a;
+    struct mk_errbuf eb = {{0}};
+    if (announce_parse(req->query.p, req->query.len, t->cfg->max_query_params, &a, &eb) !=
+        MK_OK) {
+        bencode_failure(b, eb.msg);
+        return 200;
+    }
+    struct tracker_addr addr;
+    client_addr(t, req, src, &addr);
+    struct reply rp = {.b = b};
+    return announce(t, l, user, a, addr, &rp);
 }
 
 static int scrape(const struct tracker *t, struct tracker_local *l, const struct http_request *req,
@@ -598,6 +675,34 @@ static int scrape(const struct tracker *t, struct tracker_local *l, const struct
     return 200;
 }
 
+/* The enabled user of passkey: true. Otherwise false, with *status the
+ * answer's (a refusal written to rp, or TRACKER_PARKED). */
+static bool find_user(const struct tracker *t, struct tracker_local *l, struct mk_str passkey,
+                      struct user_info *user, struct reply *rp, int *status)
+{
+    if (!passkey_is_wellformed(passkey)) {
+        *status = reply_failure(rp, FAIL_UNKNOWN_PASSKEY);
+        return false;
+    }
+    if (!users_find(t->users, passkey.p, passkey.len, user)) {
+        int looked = l->lookup[MISS_PASSKEY];
+        if (t->resolver && looked == TRACKER_LOOKUP_NONE) {
+            park(l, MISS_PASSKEY, (const uint8_t *)passkey.p, passkey.len);
+            *status = TRACKER_PARKED;
+            return false;
+        }
+        *status = reply_failure(rp, !t->resolver || looked == MK_OK || looked == MK_ENOTFOUND
+                                        ? FAIL_UNKNOWN_PASSKEY
+                                        : FAIL_LOOKUP);
+        return false;
+    }
+    if (!user->enabled) {
+        *status = reply_failure(rp, FAIL_ACCOUNT_DISABLED);
+        return false;
+    }
+    return true;
+}
+
 static int tracker_route(const struct tracker *t, struct tracker_local *l,
                          const struct http_request *req, const struct tracker_addr *src,
                          struct bencode *b)
@@ -613,24 +718,15 @@ static int tracker_route(const struct tracker *t, struct tracker_local *l,
         return 404;
     }
     struct user_info user;
-    if (!passkey_is_wellformed(passkey)) {
-        return answer_failure(b, FAIL_UNKNOWN_PASSKEY);
+    struct reply rp = {.b = b};
+    int status;
+    if (!find_user(t, l, passkey, &user, &rp, &status)) {
+        return status;
     }
-    if (!users_find(t->users, passkey.p, passkey.len, &user)) {
-        int looked = l->lookup[MISS_PASSKEY];
-        if (t->resolver && looked == TRACKER_LOOKUP_NONE) {
-            park(l, MISS_PASSKEY, (const uint8_t *)passkey.p, passkey.len);
-            return TRACKER_PARKED;
-        }
-        return answer_failure(b, !t->resolver || looked == MK_OK || looked == MK_ENOTFOUND
-                                     ? FAIL_UNKNOWN_PASSKEY
-                                     : FAIL_LOOKUP);
-    }
-    if (!user.enabled) {
-        return answer_failure(b, FAIL_ACCOUNT_DISABLED);
-    }
-    return is_announce ? announce(t, l, &user, req, src, b) : scrape(t, l, req, b);
+    return is_announce ? announce_http(t, l, &user, req, src, b) : scrape(t, l, req, b);
 }
+
+static unsigned failure_kind_text(const char *text, size_t n);
 
 /* The failure kind of an answer body, or TRACKER_FAILURE_KINDS for none.
  * Only refusals pay for more than one compare. */
@@ -648,7 +744,13 @@ static unsigned failure_kind(const uint8_t *p, size_t len)
     if (i >= len || p[i] != ':' || n > len - i - 1) {
         return FAIL_BAD_REQUEST;
     }
-    const char *text = (const char *)p + i + 1;
+    return failure_kind_text((const char *)p + i + 1, n);
+}
+
+/* The failure kind of a refusal's words: FAIL_BAD_REQUEST unless they are
+ * one of failure_reasons. */
+static unsigned failure_kind_text(const char *text, size_t n)
+{
     for (unsigned f = 0; f < FAIL_BAD_REQUEST; f++) {
         size_t flen = strlen(failure_reasons[f]);
         /* "unregistered torrent: <reason>" is an unregistered torrent too. */
@@ -666,24 +768,40 @@ static bool path_ends_with(struct mk_str path, const char *suffix)
     return path.len >= n && memcmp(path.p + path.len - n, suffix, n) == 0;
 }
 
+static void count_answer(struct tracker_local *l, unsigned kind, bool is_scrape,
+                         const struct timespec *t0_p);
+
 int tracker_answer(const struct tracker *t, struct tracker_local *l, const struct http_request *req,
                    const struct tracker_addr *src, struct bencode *b)
 {
-    struct timespec t0, t1;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     size_t start = b->len;
     int status = tracker_route(t, l, req, src, b);
-    struct tracker_counters *c = l->counters;
-    if (!c || status == TRACKER_PARKED) {
+    if (!l->counters || status == TRACKER_PARKED) {
         return status;
     }
-    unsigned kind = failure_kind(b->p + start, b->len - start);
+    count_answer(l, failure_kind(b->p + start, b->len - start),
+                 path_ends_with(req->path, "/scrape"), &t0);
+    return status;
+}
+
+/* Counts one answer of either transport: its failure kind (or
+ * TRACKER_FAILURE_KINDS), and an announce's latency from t0. */
+static void count_answer(struct tracker_local *l, unsigned kind, bool is_scrape,
+                         const struct timespec *t0_p)
+{
+    struct tracker_counters *c = l->counters;
+    struct timespec t0 = *t0_p, t1;
+    if (!c) {
+        return;
+    }
     if (kind < TRACKER_FAILURE_KINDS) {
         atomic_fetch_add_explicit(&c->failures[kind], 1, memory_order_relaxed);
     }
-    if (path_ends_with(req->path, "/scrape")) {
+    if (is_scrape) {
         atomic_fetch_add_explicit(&c->scrapes, 1, memory_order_relaxed);
-        return status;
+        return;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     uint64_t ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec -
@@ -695,7 +813,81 @@ int tracker_answer(const struct tracker *t, struct tracker_local *l, const struc
     atomic_fetch_add_explicit(&c->announces, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->latency[bucket], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->latency_ns_sum, ns, memory_order_relaxed);
+}
+
+/* ---- UDP (BEP 15) ------------------------------------------------------- */
+
+/* The failure kind of a UDP answer at p[0..len), or TRACKER_FAILURE_KINDS. */
+static unsigned udp_failure_kind(const uint8_t *p, size_t len)
+{
+    if (len < 8 || p[0] != 0 || p[1] != 0 || p[2] != 0 || p[3] != UDP_ERROR) {
+        return TRACKER_FAILURE_KINDS;
+    }
+    return failure_kind_text((const char *)p + 8, len - 8);
+}
+
+int tracker_udp_announce(const struct tracker *t, struct tracker_local *l, struct mk_str url,
+                         const struct announce_req *a, uint32_t tid,
+                         const struct tracker_addr *src, struct bencode *b)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    size_t start = b->len;
+    struct reply rp = {.b = b, .udp = true, .tid = tid};
+    /* BEP 41's URL data is the announce URL's path and query: the path
+     * names the user exactly as HTTP's does. */
+    const char *q = memchr(url.p, '?', url.len);
+    struct mk_str path = {url.p, q ? (size_t)(q - url.p) : url.len};
+    struct mk_str passkey, action;
+    int status;
+    struct user_info user;
+    if (url.len == 0) {
+        status = reply_failure_msg(&rp, "passkey: missing (announce URL /<passkey>/announce)");
+    } else if (!split_path(path, &passkey, &action) || !mk_str_eq(action, "announce")) {
+        status = reply_failure(&rp, FAIL_NOT_FOUND);
+    } else if (find_user(t, l, passkey, &user, &rp, &status)) {
+        /* No proxy speaks UDP for us: the source is the client. */
+        status = announce(t, l, &user, *a, *src, &rp);
+    }
+    if (status != TRACKER_PARKED) {
+        count_answer(l, udp_failure_kind(b->p + start, b->len - start), false, &t0);
+    }
     return status;
+}
+
+int tracker_udp_scrape(const struct tracker *t, struct tracker_local *l, const uint8_t *hashes,
+                       size_t n, uint32_t tid, struct bencode *b)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    reply_udp_advance(b, udp_put_scrape_head(b->p + b->len, b->cap - b->len, tid));
+    /* BEP 15 answers every hash in the asked order; one that is not a
+     * registered, enabled torrent reads as an empty swarm, as an unknown
+     * key does in HTTP's scrape (which leaves it out). */
+    for (size_t i = 0; i < n && !b->overflow; i++) {
+        uint32_t seeders = 0, completed = 0, leechers = 0;
+        struct torrent_shard *shard;
+        struct torrent *tor = torrents_lock(t->torrents, hashes + 20 * i, &shard);
+        if (tor && !tor->deleted && tor->enabled) {
+            seeders = peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6);
+            completed = tor->snatches;
+            leechers = peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6);
+        }
+        torrents_unlock(shard);
+        reply_udp_advance(b, udp_put_scrape_entry(b->p + b->len, b->cap - b->len, seeders,
+                                                  completed, leechers));
+    }
+    count_answer(l, TRACKER_FAILURE_KINDS, true, &t0);
+    return 200;
+}
+
+size_t tracker_udp_max_answer(const struct mk_config *cfg)
+{
+    size_t announce = UDP_ANNOUNCE_HEAD + (size_t)cfg->numwant_max * PEER_COMPACT_MAX;
+    size_t scrape = UDP_SCRAPE_HEAD + (size_t)UDP_SCRAPE_MAX * UDP_SCRAPE_ENTRY;
+    size_t error = 8 + UDP_ERROR_MAX;
+    size_t max = announce > scrape ? announce : scrape;
+    return max > error ? max : error;
 }
 
 void tracker_stats_read(const struct tracker *t, struct tracker_stats *out)

@@ -3,8 +3,9 @@
  * Owns: routing a parsed HTTP request (/<passkey>/announce, /<passkey>/scrape),
  * the private-tracker rules (passkey, account, whitelist, registration,
  * download rights), the swarm update and the bencoded answer, and the table
- * of failure reasons. Transport-neutral: it sees an http_request and the
- * client's address, and writes a body; server.c owns sockets and framing.
+ * of failure reasons. Transport-neutral: it sees an http_request (or a BEP 15
+ * announce, tracker_udp_*) and the client's address, and writes a body or a
+ * datagram; server.c and udp.c own sockets and framing.
  * Invariant: never blocks; holds at most one shard lock at a time, for
  * O(numwant) work.
  */
@@ -24,8 +25,10 @@
 #include "conf/config.h"
 #include "proto/bencode.h"
 #include "proto/http.h"
+#include "proto/query.h"
 #include "swarm/torrents.h"
 #include "util/rng.h"
+#include "util/str.h"
 
 /* Settings the admin API can change while the tracker runs. Each is read
  * with one relaxed atomic load per announce: a change is seen by the very
@@ -84,6 +87,7 @@ struct tracker {
     struct whitelist *whitelist;
     struct resolver *resolver;  /* NULL: a passkey or info_hash not in memory is refused at once */
     uint8_t peer_key[16];       /* siphash key for peer identity */
+    uint8_t udp_key[16];        /* siphash key behind UDP connection ids (net/udp.c) */
     struct timespec epoch;      /* CLOCK_MONOTONIC at start: the tracker clock's zero */
     struct tracker_settings live; /* starts from cfg; the API may change it */
     struct acct_bonus_params bonus; /* from cfg's [bonus], in the units rules.h uses */
@@ -159,6 +163,27 @@ size_t tracker_max_body(const struct mk_config *cfg);
  * batch: the caller must journal_commit() before the answer leaves. */
 int tracker_answer(const struct tracker *t, struct tracker_local *l, const struct http_request *req,
                    const struct tracker_addr *src, struct bencode *b);
+
+/* UDP (BEP 15) answers the same announce and scrape with another framing;
+ * b is then a plain byte buffer holding one datagram (b->p[0..b->len)),
+ * sized by tracker_udp_max_answer. */
+size_t tracker_udp_max_answer(const struct mk_config *cfg);
+
+/* Answers a BEP 15 announce from src, already parsed (proto/udp.h): url is
+ * its BEP 41 URL data ("/<passkey>/announce", any query ignored), which names
+ * the user as an HTTP path does; the same rules and failure reasons apply,
+ * sent as an error packet. Empty url: refused ("passkey: missing"). Writes an
+ * announce or error packet for transaction tid; returns 200 or
+ * TRACKER_PARKED exactly as tracker_answer does, with the same journal rule. */
+int tracker_udp_announce(const struct tracker *t, struct tracker_local *l, struct mk_str url,
+                         const struct announce_req *a, uint32_t tid,
+                         const struct tracker_addr *src, struct bencode *b);
+
+/* Answers a BEP 15 scrape of n hashes (20 bytes each, the client's order;
+ * n <= UDP_SCRAPE_MAX): one entry each, zeros for a hash that is not a
+ * registered, enabled torrent. Returns 200. */
+int tracker_udp_scrape(const struct tracker *t, struct tracker_local *l, const uint8_t *hashes,
+                       size_t n, uint32_t tid, struct bencode *b);
 
 /* Sums every worker's counters (relaxed loads: a snapshot, not a barrier). */
 void tracker_stats_read(const struct tracker *t, struct tracker_stats *out);

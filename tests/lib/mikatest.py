@@ -29,6 +29,7 @@ import signal
 import socket
 import sqlite3
 import string
+import struct
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,8 @@ __all__ = [
     'split_peers', 'peer_id', 'random_passkey', 'random_hash', 'pct', 'announce_url',
     'scrape_url', 'free_port', 'get', 'exchange', 'parse_response', 'run_mika',
     'wait_until', 'run_tests', 'MikaTestCase', 'build_request', 'LOCAL4', 'LOCAL6',
+    'UDP_PROTOCOL_ID', 'udp_connect_req', 'udp_announce_req', 'udp_scrape_req', 'udp_url_data',
+    'Udp',
 ]
 
 MIKA_BIN = os.environ.get('MIKA_BIN', '/work/main/build/mika')
@@ -438,6 +441,78 @@ def _child_env(env):
     out = {k: v for k, v in os.environ.items() if not k.startswith('MIKA_')}
     out.update(env or {})
     return out
+
+
+# ---------------------------------------------------------------- UDP (BEP 15)
+
+UDP_PROTOCOL_ID = 0x41727101980
+UDP_EVENTS = {'': 0, 'completed': 1, 'started': 2, 'stopped': 3}
+
+
+def udp_connect_req(tid, protocol_id=UDP_PROTOCOL_ID):
+    """A BEP 15 connect request."""
+    return struct.pack('>QII', protocol_id, 0, tid)
+
+
+def udp_url_data(url, piece=255):
+    """BEP 41 URL data options for url (bytes), split into pieces of at most
+    `piece` bytes; no end-of-options byte (add b'\\x00' if wanted)."""
+    out = b''
+    for i in range(0, len(url), piece):
+        chunk = url[i:i + piece]
+        out += bytes([2, len(chunk)]) + chunk
+    return out
+
+
+def udp_announce_req(cid, tid, info_hash, pid, port, downloaded=0, left=0, uploaded=0,
+                     event='', ip=0, key=0, numwant=-1, options=b''):
+    """A BEP 15 announce (98 bytes) followed by the raw BEP 41 options."""
+    return (struct.pack('>QII20s20sQQQIIIiH', cid, 1, tid, info_hash, pid, downloaded, left,
+                        uploaded, UDP_EVENTS[event], ip, key, numwant, port) + options)
+
+
+def udp_scrape_req(cid, tid, *info_hashes):
+    """A BEP 15 scrape of the given hashes."""
+    return struct.pack('>QII', cid, 2, tid) + b''.join(info_hashes)
+
+
+class Udp:
+    """One UDP socket talking to a daemon's UDP port (family 4: 127.0.0.1,
+    6: ::1)."""
+
+    def __init__(self, port, family=4, timeout=5.0):
+        fam, host = (socket.AF_INET6, '::1') if family == 6 else (socket.AF_INET, '127.0.0.1')
+        self.sock = socket.socket(fam, socket.SOCK_DGRAM)
+        self.sock.connect((host, port))
+        self.timeout = timeout
+
+    def ask(self, data, timeout=None):
+        """Sends data; returns the answer datagram, or None after timeout."""
+        self.sock.send(data)
+        self.sock.settimeout(_t(timeout if timeout is not None else self.timeout))
+        try:
+            return self.sock.recv(65536)
+        except (socket.timeout, ConnectionRefusedError):
+            return None  # ConnectionRefusedError: nothing listens (ICMP port unreachable)
+
+    def connect_id(self, tid=0x1234):
+        """Runs a connect and returns the connection id."""
+        ans = self.ask(udp_connect_req(tid))
+        if ans is None or len(ans) != 16:
+            raise AssertionError('connect answered %r' % (ans,))
+        action, rtid, cid = struct.unpack('>IIQ', ans)
+        if action != 0 or rtid != tid:
+            raise AssertionError('connect answered %r' % (ans,))
+        return cid
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def run_mika(args, env=None, timeout=10.0, cwd=None):
