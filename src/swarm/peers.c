@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "swarm/cell.h"
 #include "util/err.h"
 
 #define PEERSET_MIN_CAP 4u
@@ -347,6 +348,30 @@ uint32_t peerset_geo_next(const struct peerset *ps, uint32_t pos)
     return ps->geo->next[pos];
 }
 
+uint32_t peerset_geo_slots(const struct peerset *ps)
+{
+    return ps->geo->bcap;
+}
+
+uint32_t peerset_geo_near(const struct peerset *ps, uint16_t center, uint32_t maxd,
+                          bool leechers_only, uint32_t *first, uint8_t *dist)
+{
+    const struct peerset_geo *g = ps->geo;
+    uint32_t n = 0;
+    for (uint32_t s = 0; s < g->bcap; s++) {
+        const struct peerset_geo_bucket *b = &g->buckets[s];
+        if (b->cell == 0 || b->head == PEERSET_NIL || (leechers_only && (b->cell & 0x8000u))) {
+            continue;
+        }
+        uint32_t d = cell_distance((uint16_t)(b->cell & 0x7fffu), center);
+        if (d <= maxd) {
+            first[n] = b->head;
+            dist[n++] = (uint8_t)d;
+        }
+    }
+    return n;
+}
+
 /* Makes room for one more peer. Doubling keeps insertion amortized O(1). */
 static int peerset_reserve_one(struct peerset *ps)
 {
@@ -477,9 +502,15 @@ int peerset_upsert(struct peerset *ps, const struct peer_report *r, struct peer_
         if (ps->peers[pos].partial) {
             ps->npartial--;
         }
-        peerset_geo_unlink(ps, pos);
+        /* Only a new address can change the cell, and so the bucket. */
+        bool moved = memcmp(peerset_addr(ps, pos), r->addr, ps->stride) != 0;
+        if (moved) {
+            peerset_geo_unlink(ps, pos);
+        }
         peerset_write(ps, pos, r, false);
-        peerset_geo_link(ps, pos);
+        if (moved) {
+            peerset_geo_link(ps, pos);
+        }
         if (r->seeder && !was_seeder) {
             /* The last leecher and this one trade places; the boundary moves down. */
             peerset_swap(ps, pos, ps->nleech - 1);

@@ -141,6 +141,15 @@ static inline bool peerset_has_geo(const struct peerset *ps) { return ps->geo !=
  * peerset_has_geo. */
 uint32_t peerset_geo_first(const struct peerset *ps, uint16_t cell, bool seeders);
 uint32_t peerset_geo_next(const struct peerset *ps, uint32_t pos);
+/* Slots in the bucket table: peerset_geo_near reads them all. */
+uint32_t peerset_geo_slots(const struct peerset *ps);
+/* Reads the whole bucket table once and writes, for each non-empty bucket
+ * (of leechers only, with leechers_only) whose cell is within maxd of center
+ * (swarm/cell.h's distance), its first position to first[] and its distance
+ * to dist[]; returns how many, at most peerset_geo_slots (cap must be that
+ * large). O(peerset_geo_slots). */
+uint32_t peerset_geo_near(const struct peerset *ps, uint16_t center, uint32_t maxd,
+                          bool leechers_only, uint32_t *first, uint8_t *dist);
 
 /* Removes every peer with last_seen < cutoff; returns how many. O(n). Gives
  * memory back: an emptied set frees its arrays, a mostly empty one shrinks. */

@@ -102,19 +102,60 @@ struct select_walk {
     uint32_t m;    /* candidates are positions [0, m) */
     uint32_t self; /* or PEERSET_NIL */
     uint16_t center;
-    struct select_picked picked;
     uint8_t *out;
     uint32_t k;
+    /* Positions answered; a walk meets each position once, so only the
+     * random fill needs them as a set. */
+    uint32_t pos[PEERSET_SELECT_MAX];
 };
+
+static void select_take(struct select_walk *w, uint32_t pos)
+{
+    w->pos[w->k] = pos;
+    select_put(w->q->ps, pos, w->out, w->k++);
+}
+
+static void select_walk_list(struct select_walk *w, uint32_t first)
+{
+    const struct peerset *ps = w->q->ps;
+    for (uint32_t pos = first; pos != PEERSET_NIL && w->k < w->q->numwant;
+         pos = peerset_geo_next(ps, pos)) {
+        if (pos != w->self) {
+            select_take(w, pos);
+        }
+    }
+}
 
 static void select_walk_bucket(struct select_walk *w, uint16_t cell, bool seeders)
 {
+    select_walk_list(w, peerset_geo_first(w->q->ps, cell, seeders));
+}
+
+/* A set whose bucket table is smaller than the rings' 2 * 169 look-ups:
+ * read the whole table once, order its buckets within reach by distance
+ * (counting sort) and walk them in that order. */
+#define SELECT_TABLE_WALK_MAX 256u
+
+static void select_walk_table(struct select_walk *w)
+{
     const struct peerset *ps = w->q->ps;
-    for (uint32_t pos = peerset_geo_first(ps, cell, seeders);
-         pos != PEERSET_NIL && w->k < w->q->numwant; pos = peerset_geo_next(ps, pos)) {
-        if (pos != w->self && select_picked_add(&w->picked, pos)) {
-            select_put(ps, pos, w->out, w->k++);
-        }
+    uint32_t first[SELECT_TABLE_WALK_MAX];
+    uint8_t dist[SELECT_TABLE_WALK_MAX];
+    uint32_t count[SELECT_NEAREST_RINGS + 2] = {0};
+    uint32_t n = peerset_geo_near(ps, w->center, SELECT_NEAREST_RINGS, w->q->for_seeder, first,
+                                  dist);
+    for (uint32_t i = 0; i < n; i++) {
+        count[dist[i] + 1]++;
+    }
+    for (uint32_t d = 1; d <= SELECT_NEAREST_RINGS + 1; d++) {
+        count[d] += count[d - 1];
+    }
+    uint32_t order[SELECT_TABLE_WALK_MAX];
+    for (uint32_t i = 0; i < n; i++) {
+        order[count[dist[i]]++] = first[i];
+    }
+    for (uint32_t i = 0; i < n && w->k < w->q->numwant; i++) {
+        select_walk_list(w, order[i]);
     }
 }
 
@@ -154,8 +195,7 @@ static void select_scan_ring(struct select_walk *w, uint32_t r)
     for (uint32_t pos = 0; pos < w->m && w->k < w->q->numwant; pos++) {
         uint16_t cell = ps->cells[pos];
         if (pos != w->self && cell != CELL_UNKNOWN && cell_distance(cell, w->center) == r) {
-            select_picked_add(&w->picked, pos);
-            select_put(ps, pos, w->out, w->k++);
+            select_take(w, pos);
         }
     }
 }
@@ -165,18 +205,25 @@ static void select_scan_ring(struct select_walk *w, uint32_t r)
  * before each new peer, so O(numwant) in all. */
 static void select_fill_random(struct select_walk *w)
 {
-    const struct peerset *ps = w->q->ps;
     uint32_t want = w->q->numwant;
+    if (w->k >= want) {
+        return;
+    }
+    struct select_picked picked;
+    select_picked_init(&picked, want);
+    for (uint32_t i = 0; i < w->k; i++) {
+        select_picked_add(&picked, w->pos[i]);
+    }
     for (uint32_t tries = 4 * (want - w->k) + 16; w->k < want && tries > 0; tries--) {
         uint32_t pos = rng_below(w->q->rng, w->m);
-        if (pos != w->self && select_picked_add(&w->picked, pos)) {
-            select_put(ps, pos, w->out, w->k++);
+        if (pos != w->self && select_picked_add(&picked, pos)) {
+            select_take(w, pos);
         }
     }
     uint32_t pos = rng_below(w->q->rng, w->m);
     for (uint32_t seen = 0; w->k < want && seen < w->m; seen++, pos = (pos + 1) % w->m) {
-        if (pos != w->self && select_picked_add(&w->picked, pos)) {
-            select_put(ps, pos, w->out, w->k++);
+        if (pos != w->self && select_picked_add(&picked, pos)) {
+            select_take(w, pos);
         }
     }
 }
@@ -194,14 +241,26 @@ uint32_t select_nearest(const struct select_query *q, uint8_t *out)
     if (!peerset_has_geo(ps) && ps->n >= PEERSET_GEO_MIN) {
         (void)peerset_geo_enable(ps); /* on failure: random, below */
     }
-    struct select_walk w = {.q = q, .m = m, .self = self, .center = center, .out = out};
-    select_picked_init(&w.picked, q->numwant);
-    for (uint32_t r = 0; r <= SELECT_NEAREST_RINGS && w.k < q->numwant; r++) {
-        if (peerset_has_geo(ps)) {
-            select_walk_ring(&w, r);
-        } else if (ps->n < PEERSET_GEO_MIN) {
-            select_scan_ring(&w, r);
+    struct select_walk w;
+    w.q = q;
+    w.m = m;
+    w.self = self;
+    w.center = center;
+    w.out = out;
+    w.k = 0;
+    if (peerset_has_geo(ps) && peerset_geo_slots(ps) <= SELECT_TABLE_WALK_MAX) {
+        select_walk_table(&w);
+    } else {
+        for (uint32_t r = 0; r <= SELECT_NEAREST_RINGS && w.k < q->numwant; r++) {
+            if (peerset_has_geo(ps)) {
+                select_walk_ring(&w, r);
+            } else if (ps->n < PEERSET_GEO_MIN) {
+                select_scan_ring(&w, r);
+            }
         }
+    }
+    if (w.k == 0) {
+        return select_random(q, out); /* nobody near: exactly random's answer and cost */
     }
     select_fill_random(&w);
     return w.k;
