@@ -126,8 +126,13 @@ int main(int argc, char **argv)
     uint32_t announces = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 200000;
     static const char *const names[] = {"random", "seeders-first", "nearest"};
     static const uint32_t sizes[] = {100, 100000};
+    /* A second argument runs one swarm size only (for a profiler). */
+    uint32_t only = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 0;
     printf("%-14s %8s %12s %8s\n", "strategy", "peers", "ns/announce", "ratio");
     for (size_t si = 0; si < 2; si++) {
+        if (only && sizes[si] != only) {
+            continue;
+        }
         double base = 0;
         for (size_t k = 0; k < 3; k++) {
             double ns = 0;

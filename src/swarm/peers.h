@@ -32,7 +32,7 @@ enum peer_family { PEER_V4, PEER_V6 };
 #define PEER_COMPACT_MAX PEER_COMPACT_V6
 #define PEERSET_MAX_PEERS (1u << 24) /* growth past this is MK_ELIMIT */
 #define PEERSET_SELECT_MAX 1024u     /* peerset_select answers at most this many */
-#define PEERSET_GEO_MIN 64u          /* smaller sets are scanned, never bucketed */
+#define PEERSET_GEO_MIN 256u         /* smaller sets are scanned, never bucketed */
 #define PEERSET_NIL UINT32_MAX       /* no position */
 
 /* Finds a new peer's cell from its compact address bytes (len is 4 or 16,

@@ -94,9 +94,9 @@ uint32_t select_seeders_first(const struct select_query *q, uint8_t *out)
  * the answer is random among the candidates not yet taken (peers further
  * away, or with no known location). A requester with no known location gets
  * a random answer. A set of PEERSET_GEO_MIN peers or more is walked through
- * its per-cell buckets: at most 2 * 169 bucket look-ups plus numwant list
- * steps, whatever the swarm size; a smaller one is scanned once per ring
- * (at most 7 * 64 steps). */
+ * its per-cell buckets: at most 2 * 169 bucket look-ups (or one read of a
+ * bucket table of at most 256 slots) plus numwant list steps, whatever the
+ * swarm size; a smaller set is scanned once (at most 255 cells). */
 struct select_walk {
     const struct select_query *q;
     uint32_t m;    /* candidates are positions [0, m) */
@@ -189,14 +189,36 @@ static void select_walk_ring(struct select_walk *w, uint32_t r)
     }
 }
 
-static void select_scan_ring(struct select_walk *w, uint32_t r)
+/* A set below PEERSET_GEO_MIN: one pass over its cells keeps the peers in
+ * reach, a counting sort orders them by distance. */
+static void select_scan(struct select_walk *w)
 {
     const struct peerset *ps = w->q->ps;
-    for (uint32_t pos = 0; pos < w->m && w->k < w->q->numwant; pos++) {
+    uint32_t near[PEERSET_GEO_MIN];
+    uint8_t dist[PEERSET_GEO_MIN];
+    uint32_t count[SELECT_NEAREST_RINGS + 2] = {0};
+    uint32_t n = 0;
+    for (uint32_t pos = 0; pos < w->m; pos++) {
         uint16_t cell = ps->cells[pos];
-        if (pos != w->self && cell != CELL_UNKNOWN && cell_distance(cell, w->center) == r) {
-            select_take(w, pos);
+        if (pos == w->self || cell == CELL_UNKNOWN) {
+            continue;
         }
+        uint32_t d = cell_distance(cell, w->center);
+        if (d <= SELECT_NEAREST_RINGS) {
+            near[n] = pos;
+            dist[n++] = (uint8_t)d;
+            count[d + 1]++;
+        }
+    }
+    for (uint32_t d = 1; d <= SELECT_NEAREST_RINGS + 1; d++) {
+        count[d] += count[d - 1];
+    }
+    uint32_t order[PEERSET_GEO_MIN];
+    for (uint32_t i = 0; i < n; i++) {
+        order[count[dist[i]]++] = near[i];
+    }
+    for (uint32_t i = 0; i < n && w->k < w->q->numwant; i++) {
+        select_take(w, order[i]);
     }
 }
 
@@ -248,15 +270,15 @@ uint32_t select_nearest(const struct select_query *q, uint8_t *out)
     w.center = center;
     w.out = out;
     w.k = 0;
-    if (peerset_has_geo(ps) && peerset_geo_slots(ps) <= SELECT_TABLE_WALK_MAX) {
+    if (!peerset_has_geo(ps)) {
+        if (ps->n < PEERSET_GEO_MIN) {
+            select_scan(&w);
+        } /* else the buckets could not be built: random, below */
+    } else if (peerset_geo_slots(ps) <= SELECT_TABLE_WALK_MAX) {
         select_walk_table(&w);
     } else {
         for (uint32_t r = 0; r <= SELECT_NEAREST_RINGS && w.k < q->numwant; r++) {
-            if (peerset_has_geo(ps)) {
-                select_walk_ring(&w, r);
-            } else if (ps->n < PEERSET_GEO_MIN) {
-                select_scan_ring(&w, r);
-            }
+            select_walk_ring(&w, r);
         }
     }
     if (w.k == 0) {
