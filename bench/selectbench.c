@@ -24,6 +24,7 @@
 
 struct world {
     uint16_t *cells;
+    uint16_t *nets;
 };
 
 static uint16_t world_locate(void *arg, const uint8_t *ip, unsigned len)
@@ -32,6 +33,14 @@ static uint16_t world_locate(void *arg, const uint8_t *ip, unsigned len)
     const struct world *w = arg;
     uint32_t id = (uint32_t)ip[0] << 24 | (uint32_t)ip[1] << 16 | (uint32_t)ip[2] << 8 | ip[3];
     return w->cells[id];
+}
+
+static uint16_t world_locate_net(void *arg, const uint8_t *ip, unsigned len)
+{
+    (void)len;
+    const struct world *w = arg;
+    uint32_t id = (uint32_t)ip[0] << 24 | (uint32_t)ip[1] << 16 | (uint32_t)ip[2] << 8 | ip[3];
+    return w->nets[id];
 }
 
 static uint64_t key_of(uint32_t id)
@@ -54,6 +63,7 @@ static void report_of(struct peer_report *r, struct world *w, uint32_t id, uint3
     r->seeder = id < n / 4;
     r->now = 100;
     r->locate = world_locate;
+    r->locate_net = world_locate_net;
     r->locate_arg = w;
 }
 
@@ -69,7 +79,7 @@ static double run(const struct select_ops *ops, uint32_t n, uint32_t announces)
 {
     struct rng rng;
     rng_seed(&rng, 42);
-    struct world w = {.cells = calloc(n, sizeof(uint16_t))};
+    struct world w = {.cells = calloc(n, sizeof(uint16_t)), .nets = calloc(n, sizeof(uint16_t))};
     double centres[40][2];
     for (int c = 0; c < 40; c++) {
         centres[c][0] = -40.0 + (double)rng_below(&rng, 100);
@@ -84,6 +94,8 @@ static double run(const struct select_ops *ops, uint32_t n, uint32_t announces)
         double lat = centres[c][0] + ((double)rng_below(&rng, 1001) - 500.0) / 100.0;
         double lon = centres[c][1] + ((double)rng_below(&rng, 1001) - 500.0) / 100.0;
         w.cells[id] = cell_of(lat, lon);
+        /* A network per centre and a few national ones across centres. */
+        w.nets[id] = (uint16_t)(1 + (rng_below(&rng, 3) == 0 ? 100 + c % 5 : c));
     }
     struct peerset ps;
     peerset_init(&ps, PEER_V4);
@@ -112,6 +124,7 @@ static double run(const struct select_ops *ops, uint32_t n, uint32_t announces)
         if (pass == 1) {
             peerset_fini(&ps);
             free(w.cells);
+            free(w.nets);
             if (sink == 0) {
                 fprintf(stderr, "nothing picked\n");
             }
@@ -124,7 +137,7 @@ static double run(const struct select_ops *ops, uint32_t n, uint32_t announces)
 int main(int argc, char **argv)
 {
     uint32_t announces = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 200000;
-    static const char *const names[] = {"random", "seeders-first", "nearest"};
+    static const char *const names[] = {"random", "seeders-first", "nearest", "same-network"};
     static const uint32_t sizes[] = {100, 100000};
     /* A second argument runs one swarm size only (for a profiler). */
     uint32_t only = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 0;
@@ -134,7 +147,7 @@ int main(int argc, char **argv)
             continue;
         }
         double base = 0;
-        for (size_t k = 0; k < 3; k++) {
+        for (size_t k = 0; k < 4; k++) {
             double ns = 0;
             for (int rep = 0; rep < 5; rep++) {
                 double x = run(select_find(names[k]), sizes[si], announces);

@@ -420,7 +420,8 @@ static int api_torrents_selection_check(struct api *a, const char *name, struct 
     if (kind != SELECT_DEFAULT && !selector_is_open(&a->tracker->selectors[kind])) {
         api_error(out, 400, "invalid_value",
                   "peer_selection: %s is not available on this tracker (nearest needs"
-                  " tracker.geoip_city_db; docs/PEER_SELECTION.md)",
+                  " tracker.geoip_city_db, same-network tracker.geoip_asn_db;"
+                  " docs/PEER_SELECTION.md)",
                   name);
         return -1;
     }

@@ -454,6 +454,7 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
         .partial = a.left > 0 && a.event == EVENT_PAUSED,
         .now = tracker_now(t),
         .locate = geo_has_location(t->geo) ? geo_locate : NULL,
+        .locate_net = geo_has_asn(t->geo) ? geo_locate_net : NULL,
         .locate_arg = t->geo,
     };
     size_t iplen = v6 ? 16 : 4;
@@ -813,6 +814,7 @@ int tracker_restore_peer(const struct tracker *t, const struct peer_row *row, in
         .partial = row->partial && !row->seeder,
         .now = now - (uint32_t)age,
         .locate = geo_has_location(t->geo) ? geo_locate : NULL,
+        .locate_net = geo_has_asn(t->geo) ? geo_locate_net : NULL,
         .locate_arg = t->geo,
     };
     size_t iplen = v6 ? 16 : 4;

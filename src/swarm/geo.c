@@ -148,3 +148,8 @@ uint16_t geo_locate(void *arg, const uint8_t *ip, unsigned len)
 {
     return geo_cell(arg, ip, len);
 }
+
+uint16_t geo_locate_net(void *arg, const uint8_t *ip, unsigned len)
+{
+    return geo_net_tag(geo_asn(arg, ip, len));
+}

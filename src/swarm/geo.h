@@ -35,4 +35,11 @@ uint32_t geo_asn(const struct geo *g, const uint8_t *ip, unsigned len);
 /* geo_cell in the shape of peer_locate_fn (swarm/peers.h); arg is the geo. */
 uint16_t geo_locate(void *arg, const uint8_t *ip, unsigned len);
 
+/* A peer's network tag: its AS number folded into 15 bits (1..32749; 0 =
+ * unknown). Two AS numbers may share a tag (one in 32749 by chance), which
+ * only makes same-network selection treat them as one network. */
+static inline uint16_t geo_net_tag(uint32_t asn) { return asn ? (uint16_t)(1 + asn % 32749u) : 0; }
+/* geo_net_tag(geo_asn(...)) in the shape of peer_locate_fn. */
+uint16_t geo_locate_net(void *arg, const uint8_t *ip, unsigned len);
+
 #endif /* MIKA_SWARM_GEO_H */

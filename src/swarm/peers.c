@@ -40,6 +40,7 @@ struct peerset_geo_bucket {
     uint32_t head;
 };
 struct peerset_geo {
+    bool by_net;   /* lists by nets[] (network tag), else by cells[] */
     uint32_t *next;
     uint32_t *prev;
     uint32_t lcap;
@@ -54,15 +55,22 @@ void peerset_init(struct peerset *ps, enum peer_family family)
     ps->stride = family == PEER_V6 ? PEER_COMPACT_V6 : PEER_COMPACT_V4;
 }
 
+static void peerset_list_drop(struct peerset_geo **gp)
+{
+    if (*gp) {
+        free((*gp)->next);
+        free((*gp)->prev);
+        free((*gp)->buckets);
+        free(*gp);
+        *gp = NULL;
+    }
+}
+
+/* Both bucket indexes: by cell and by network. */
 static void peerset_geo_drop(struct peerset *ps)
 {
-    if (ps->geo) {
-        free(ps->geo->next);
-        free(ps->geo->prev);
-        free(ps->geo->buckets);
-        free(ps->geo);
-        ps->geo = NULL;
-    }
+    peerset_list_drop(&ps->geo);
+    peerset_list_drop(&ps->net);
 }
 
 void peerset_fini(struct peerset *ps)
@@ -71,6 +79,7 @@ void peerset_fini(struct peerset *ps)
     free(ps->peers);
     free(ps->addrs);
     free(ps->cells);
+    free(ps->nets);
     free(ps->index);
     uint8_t stride = ps->stride;
     memset(ps, 0, sizeof(*ps));
@@ -180,6 +189,14 @@ static int peerset_resize_arrays(struct peerset *ps, uint32_t cap)
         return MK_ENOMEM;
     }
     ps->cells = cells;
+    uint16_t *nets = realloc(ps->nets, (size_t)cap * sizeof(*nets));
+    if (!nets) {
+        if (cap < ps->cap) {
+            ps->cap = cap;
+        }
+        return MK_ENOMEM;
+    }
+    ps->nets = nets;
     ps->cap = cap;
     return 0;
 }
@@ -193,10 +210,17 @@ static uint32_t peerset_geo_home(uint16_t cell, uint32_t bcap)
  * bucket key; cells fit in 14 bits), so that a seeder's walk meets no seeder.
  * A position's list follows from pos < nleech: whoever moves the boundary
  * relinks the position that crossed it. */
-static uint16_t peerset_geo_key(const struct peerset *ps, uint32_t pos)
+static uint16_t peerset_geo_tag(const struct peerset *ps, const struct peerset_geo *g,
+                                uint32_t pos)
 {
-    uint16_t cell = ps->cells[pos];
-    return cell == 0 ? 0 : (uint16_t)(cell | (pos >= ps->nleech ? 0x8000u : 0u));
+    return g->by_net ? ps->nets[pos] : ps->cells[pos];
+}
+
+static uint16_t peerset_geo_key(const struct peerset *ps, const struct peerset_geo *g,
+                                uint32_t pos)
+{
+    uint16_t tag = peerset_geo_tag(ps, g, pos);
+    return tag == 0 ? 0 : (uint16_t)(tag | (pos >= ps->nleech ? 0x8000u : 0u));
 }
 
 /* The bucket slot of cell, or NULL when the cell has none. */
@@ -245,18 +269,18 @@ static int peerset_geo_rehash(struct peerset_geo *g, uint32_t bcap)
     return 0;
 }
 
-/* Puts the peer at pos on its cell's list. Failure drops the buckets. */
-static void peerset_geo_link(struct peerset *ps, uint32_t pos)
+/* Puts the peer at pos on its tag's list. Failure drops that index. */
+static void peerset_list_link(struct peerset *ps, struct peerset_geo **gp, uint32_t pos)
 {
-    struct peerset_geo *g = ps->geo;
-    if (!g || ps->cells[pos] == 0) {
+    struct peerset_geo *g = *gp;
+    if (!g || peerset_geo_tag(ps, g, pos) == 0) {
         return;
     }
-    uint16_t cell = peerset_geo_key(ps, pos);
+    uint16_t cell = peerset_geo_key(ps, g, pos);
     struct peerset_geo_bucket *b = peerset_geo_bucket(g, cell);
     if (!b) {
         if ((g->bused + 1) * 2 > g->bcap && peerset_geo_rehash(g, g->bcap * 2) < 0) {
-            peerset_geo_drop(ps);
+            peerset_list_drop(gp);
             return;
         }
         peerset_geo_bucket_put(g->buckets, g->bcap, cell, PEERSET_NIL);
@@ -271,13 +295,12 @@ static void peerset_geo_link(struct peerset *ps, uint32_t pos)
     b->head = pos;
 }
 
-static void peerset_geo_unlink(struct peerset *ps, uint32_t pos)
+static void peerset_list_unlink(struct peerset *ps, struct peerset_geo *g, uint32_t pos)
 {
-    struct peerset_geo *g = ps->geo;
-    if (!g || ps->cells[pos] == 0) {
+    if (!g || peerset_geo_tag(ps, g, pos) == 0) {
         return;
     }
-    uint16_t cell = peerset_geo_key(ps, pos);
+    uint16_t cell = peerset_geo_key(ps, g, pos);
     uint32_t nx = g->next[pos];
     uint32_t pv = g->prev[pos];
     if (nx != PEERSET_NIL) {
@@ -290,10 +313,22 @@ static void peerset_geo_unlink(struct peerset *ps, uint32_t pos)
     }
 }
 
-/* The link arrays follow the peer arrays' capacity. */
-static int peerset_geo_reserve(struct peerset *ps)
+static void peerset_geo_link(struct peerset *ps, uint32_t pos)
 {
-    struct peerset_geo *g = ps->geo;
+    peerset_list_link(ps, &ps->geo, pos);
+    peerset_list_link(ps, &ps->net, pos);
+}
+
+static void peerset_geo_unlink(struct peerset *ps, uint32_t pos)
+{
+    peerset_list_unlink(ps, ps->geo, pos);
+    peerset_list_unlink(ps, ps->net, pos);
+}
+
+/* The link arrays follow the peer arrays' capacity. */
+static int peerset_list_reserve(struct peerset *ps, struct peerset_geo **gp)
+{
+    struct peerset_geo *g = *gp;
     if (!g || g->lcap >= ps->cap) {
         return 0;
     }
@@ -303,7 +338,7 @@ static int peerset_geo_reserve(struct peerset *ps)
     }
     uint32_t *prev = next ? realloc(g->prev, (size_t)ps->cap * sizeof(*prev)) : NULL;
     if (!prev) {
-        peerset_geo_drop(ps);
+        peerset_list_drop(gp);
         return MK_ENOMEM;
     }
     g->prev = prev;
@@ -311,26 +346,59 @@ static int peerset_geo_reserve(struct peerset *ps)
     return 0;
 }
 
-int peerset_geo_enable(struct peerset *ps)
+static int peerset_geo_reserve(struct peerset *ps)
 {
-    if (ps->geo) {
+    int a = peerset_list_reserve(ps, &ps->geo);
+    int b = peerset_list_reserve(ps, &ps->net);
+    return a < 0 ? a : b;
+}
+
+static int peerset_list_enable(struct peerset *ps, struct peerset_geo **gp, bool by_net)
+{
+    if (*gp) {
         return 0;
     }
     struct peerset_geo *g = calloc(1, sizeof(*g));
     if (!g) {
         return MK_ENOMEM;
     }
-    ps->geo = g;
+    *gp = g;
+    g->by_net = by_net;
     g->bcap = PEERSET_GEO_MIN_BUCKETS;
     g->buckets = calloc(g->bcap, sizeof(*g->buckets));
-    if (!g->buckets || peerset_geo_reserve(ps) < 0) {
-        peerset_geo_drop(ps);
+    if (!g->buckets || peerset_list_reserve(ps, gp) < 0) {
+        peerset_list_drop(gp);
         return MK_ENOMEM;
     }
-    for (uint32_t pos = 0; pos < ps->n && ps->geo; pos++) {
-        peerset_geo_link(ps, pos);
+    for (uint32_t pos = 0; pos < ps->n && *gp; pos++) {
+        peerset_list_link(ps, gp, pos);
     }
-    return ps->geo ? 0 : MK_ENOMEM;
+    return *gp ? 0 : MK_ENOMEM;
+}
+
+int peerset_geo_enable(struct peerset *ps)
+{
+    return peerset_list_enable(ps, &ps->geo, false);
+}
+
+int peerset_net_enable(struct peerset *ps)
+{
+    return peerset_list_enable(ps, &ps->net, true);
+}
+
+uint32_t peerset_net_first(const struct peerset *ps, uint16_t net, bool seeders)
+{
+    if (net == 0) {
+        return PEERSET_NIL;
+    }
+    uint16_t key = (uint16_t)(net | (seeders ? 0x8000u : 0u));
+    const struct peerset_geo_bucket *b = peerset_geo_bucket(ps->net, key);
+    return b ? b->head : PEERSET_NIL;
+}
+
+uint32_t peerset_net_next(const struct peerset *ps, uint32_t pos)
+{
+    return ps->net->next[pos];
 }
 
 uint32_t peerset_geo_first(const struct peerset *ps, uint16_t cell, bool seeders)
@@ -417,6 +485,7 @@ static void peerset_move(struct peerset *ps, uint32_t from, uint32_t to)
     ps->peers[to] = ps->peers[from];
     memcpy(peerset_addr(ps, to), peerset_addr(ps, from), ps->stride);
     ps->cells[to] = ps->cells[from];
+    ps->nets[to] = ps->nets[from];
     ps->index[slot] = to + 1;
     peerset_geo_link(ps, to);
 }
@@ -435,6 +504,9 @@ static void peerset_swap(struct peerset *ps, uint32_t i, uint32_t j)
     uint16_t cell = ps->cells[i];
     ps->cells[i] = ps->cells[j];
     ps->cells[j] = cell;
+    uint16_t net = ps->nets[i];
+    ps->nets[i] = ps->nets[j];
+    ps->nets[j] = net;
     struct peer tmp = ps->peers[i];
     ps->peers[i] = ps->peers[j];
     ps->peers[j] = tmp;
@@ -473,6 +545,7 @@ static void peerset_write(struct peerset *ps, uint32_t pos, const struct peer_re
     if (fresh || memcmp(peerset_addr(ps, pos), r->addr, ps->stride) != 0) {
         unsigned iplen = ps->stride - 2u;
         ps->cells[pos] = r->locate ? r->locate(r->locate_arg, r->addr, iplen) : 0;
+        ps->nets[pos] = r->locate_net ? r->locate_net(r->locate_arg, r->addr, iplen) : 0;
     }
     p->key = r->key;
     p->uploaded = r->uploaded;

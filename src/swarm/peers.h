@@ -14,7 +14,9 @@
  * parallel array, looked up once when the peer joins or changes address. A
  * set that nearest selection reads, once it holds PEERSET_GEO_MIN peers, also
  * keeps its peers in per-cell buckets (intrusive lists, 8 more bytes a peer,
- * only in those sets) so that selection by cell never scans the set.
+ * only in those sets) so that selection by cell never scans the set. A
+ * second 2-byte tag names the peer's network (its autonomous system), with
+ * buckets of its own for same-network selection.
  */
 #ifndef MIKA_SWARM_PEERS_H
 #define MIKA_SWARM_PEERS_H
@@ -50,7 +52,8 @@ struct peer_report {
     bool partial;                    /* BEP 21 partial seed: event=paused and left > 0 */
     uint32_t now;                    /* seconds on the tracker's clock */
     peer_locate_fn locate;           /* NULL: the peer's cell is 0 (unknown) */
-    void *locate_arg;
+    peer_locate_fn locate_net;       /* its network tag (geo.h); NULL: 0 (unknown) */
+    void *locate_arg;                /* for both */
 };
 
 /* The peer as it was before an upsert or removal: the baseline for deltas. */
@@ -81,7 +84,9 @@ struct peerset {
     struct peer *peers;  /* [0, nleech) leechers, [nleech, n) seeders */
     uint8_t *addrs;      /* n * stride compact bytes, same order as peers */
     uint16_t *cells;     /* n cells (swarm/cell.h), same order as peers; 0 = unknown */
+    uint16_t *nets;      /* n network tags (swarm/geo.h), same order; 0 = unknown */
     struct peerset_geo *geo; /* per-cell buckets; NULL until peerset_geo_enable */
+    struct peerset_geo *net; /* per-network buckets; NULL until peerset_net_enable */
     uint32_t *index;     /* open addressing, slot holds position + 1, 0 = empty */
     uint32_t n;
     uint32_t nleech;
@@ -141,6 +146,13 @@ static inline bool peerset_has_geo(const struct peerset *ps) { return ps->geo !=
  * peerset_has_geo. */
 uint32_t peerset_geo_first(const struct peerset *ps, uint16_t cell, bool seeders);
 uint32_t peerset_geo_next(const struct peerset *ps, uint32_t pos);
+/* The same per network tag (same-network selection): enable builds the
+ * buckets, which then follow the set as the cell buckets do. */
+int peerset_net_enable(struct peerset *ps);
+static inline bool peerset_has_net(const struct peerset *ps) { return ps->net != NULL; }
+uint32_t peerset_net_first(const struct peerset *ps, uint16_t net, bool seeders);
+uint32_t peerset_net_next(const struct peerset *ps, uint32_t pos);
+
 /* Slots in the bucket table: peerset_geo_near reads them all. */
 uint32_t peerset_geo_slots(const struct peerset *ps);
 /* Reads the whole bucket table once and writes, for each non-empty bucket

@@ -105,12 +105,17 @@ struct select_walk {
     uint8_t *out;
     uint32_t k;
     /* Positions answered; a walk meets each position once, so only the
-     * random fill needs them as a set. */
+     * random fill needs them as a set, and same-network's nearest phase,
+     * which may meet its own picks again (dedupe, else NULL). */
     uint32_t pos[PEERSET_SELECT_MAX];
+    struct select_picked *dedupe;
 };
 
 static void select_take(struct select_walk *w, uint32_t pos)
 {
+    if (w->dedupe && !select_picked_add(w->dedupe, pos)) {
+        return;
+    }
     w->pos[w->k] = pos;
     select_put(w->q->ps, pos, w->out, w->k++);
 }
@@ -250,39 +255,107 @@ static void select_fill_random(struct select_walk *w)
     }
 }
 
-uint32_t select_nearest(const struct select_query *q, uint8_t *out)
+/* Takes the peers near w->center, nearest first, until numwant. */
+static void select_near_phase(struct select_walk *w)
 {
-    struct peerset *ps = q->ps;
-    uint32_t m = q->for_seeder ? ps->nleech : ps->n;
-    uint32_t self = peerset_find(ps, q->self_key);
-    uint32_t c = self < m ? m - 1 : m;
-    uint16_t center = self != PEERSET_NIL ? ps->cells[self] : CELL_UNKNOWN;
-    if (c <= q->numwant || center == CELL_UNKNOWN) {
-        return select_random(q, out); /* everyone, or nowhere to start from */
-    }
+    struct peerset *ps = w->q->ps;
     if (!peerset_has_geo(ps) && ps->n >= PEERSET_GEO_MIN) {
-        (void)peerset_geo_enable(ps); /* on failure: random, below */
+        (void)peerset_geo_enable(ps); /* on failure: random, later */
     }
-    struct select_walk w;
-    w.q = q;
-    w.m = m;
-    w.self = self;
-    w.center = center;
-    w.out = out;
-    w.k = 0;
     if (!peerset_has_geo(ps)) {
         if (ps->n < PEERSET_GEO_MIN) {
-            select_scan(&w);
-        } /* else the buckets could not be built: random, below */
+            select_scan(w);
+        } /* else the buckets could not be built */
     } else if (peerset_geo_slots(ps) <= SELECT_TABLE_WALK_MAX) {
-        select_walk_table(&w);
+        select_walk_table(w);
     } else {
-        for (uint32_t r = 0; r <= SELECT_NEAREST_RINGS && w.k < q->numwant; r++) {
-            select_walk_ring(&w, r);
+        for (uint32_t r = 0; r <= SELECT_NEAREST_RINGS && w->k < w->q->numwant; r++) {
+            select_walk_ring(w, r);
         }
     }
+}
+
+static void select_walk_init(struct select_walk *w, const struct select_query *q, uint8_t *out,
+                             uint32_t *candidates)
+{
+    struct peerset *ps = q->ps;
+    w->q = q;
+    w->m = q->for_seeder ? ps->nleech : ps->n;
+    w->self = peerset_find(ps, q->self_key);
+    w->center = w->self != PEERSET_NIL ? ps->cells[w->self] : CELL_UNKNOWN;
+    w->out = out;
+    w->k = 0;
+    w->dedupe = NULL;
+    *candidates = w->self < w->m ? w->m - 1 : w->m;
+}
+
+uint32_t select_nearest(const struct select_query *q, uint8_t *out)
+{
+    struct select_walk w;
+    uint32_t c;
+    select_walk_init(&w, q, out, &c);
+    if (c <= q->numwant || w.center == CELL_UNKNOWN) {
+        return select_random(q, out); /* everyone, or nowhere to start from */
+    }
+    select_near_phase(&w);
     if (w.k == 0) {
         return select_random(q, out); /* nobody near: exactly random's answer and cost */
+    }
+    select_fill_random(&w);
+    return w.k;
+}
+
+/* ---- same-network ------------------------------------------------------------
+ * Peers of the requester's network (its AS, by the 2-byte tag of geo.h)
+ * first, then nearest among the rest (when the requester has a location),
+ * then random. A set of PEERSET_GEO_MIN peers or more is walked through its
+ * per-network buckets: one look-up per side plus numwant steps; a smaller
+ * one is scanned once. The nearest phase is nearest's bound. A requester of
+ * no known network gets nearest's answer. */
+static void select_net_list(struct select_walk *w, uint32_t first)
+{
+    const struct peerset *ps = w->q->ps;
+    for (uint32_t pos = first; pos != PEERSET_NIL && w->k < w->q->numwant;
+         pos = peerset_net_next(ps, pos)) {
+        if (pos != w->self) {
+            select_take(w, pos);
+        }
+    }
+}
+
+uint32_t select_same_network(const struct select_query *q, uint8_t *out)
+{
+    struct peerset *ps = q->ps;
+    struct select_walk w;
+    uint32_t c;
+    select_walk_init(&w, q, out, &c);
+    uint16_t net = w.self != PEERSET_NIL ? ps->nets[w.self] : 0;
+    if (c <= q->numwant || net == 0) {
+        return select_nearest(q, out);
+    }
+    if (!peerset_has_net(ps) && ps->n >= PEERSET_GEO_MIN) {
+        (void)peerset_net_enable(ps); /* on failure: nearest, below */
+    }
+    struct select_picked taken;
+    select_picked_init(&taken, q->numwant);
+    w.dedupe = &taken;
+    if (peerset_has_net(ps)) {
+        select_net_list(&w, peerset_net_first(ps, net, false));
+        if (!q->for_seeder) {
+            select_net_list(&w, peerset_net_first(ps, net, true));
+        }
+    } else if (ps->n < PEERSET_GEO_MIN) {
+        for (uint32_t pos = 0; pos < w.m && w.k < q->numwant; pos++) {
+            if (pos != w.self && ps->nets[pos] == net) {
+                select_take(&w, pos);
+            }
+        }
+    }
+    if (w.k < q->numwant && w.center != CELL_UNKNOWN) {
+        select_near_phase(&w);
+    }
+    if (w.k == 0) {
+        return select_random(q, out);
     }
     select_fill_random(&w);
     return w.k;
@@ -306,6 +379,25 @@ static uint32_t select_nearest_pick(void *ctx, const struct select_query *q, uin
 {
     (void)ctx;
     return select_nearest(q, out);
+}
+
+static uint32_t select_same_network_pick(void *ctx, const struct select_query *q, uint8_t *out)
+{
+    (void)ctx;
+    return select_same_network(q, out);
+}
+
+static int select_same_network_open(void **ctx, const struct select_env *env,
+                                    struct mk_errbuf *eb)
+{
+    *ctx = NULL;
+    if (!env->geo || !geo_has_asn(env->geo)) {
+        return mk_fail(eb, MK_EINVAL,
+                       "peer_selection same-network needs tracker.geoip_asn_db: the path of a "
+                       "GeoLite2-ASN (or compatible) .mmdb file (and tracker.geoip_city_db for "
+                       "its nearest step)");
+    }
+    return MK_OK;
 }
 
 static int select_nearest_open(void **ctx, const struct select_env *env, struct mk_errbuf *eb)
@@ -339,10 +431,19 @@ static const struct select_ops select_nearest_ops = {
     .pick = select_nearest_pick,
 };
 
+static const struct select_ops select_same_network_ops = {
+    .version = MK_SELECT_V1,
+    .name = "same-network",
+    .needs_cells = true,
+    .open = select_same_network_open,
+    .pick = select_same_network_pick,
+};
+
 static const struct select_ops *const select_registry[SELECT_KINDS] = {
     [SELECT_RANDOM] = &select_random_ops,
     [SELECT_SEEDERS_FIRST] = &select_seeders_first_ops,
     [SELECT_NEAREST] = &select_nearest_ops,
+    [SELECT_SAME_NETWORK] = &select_same_network_ops,
 };
 
 static const char *const select_names[SELECT_KINDS] = {

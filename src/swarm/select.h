@@ -94,5 +94,6 @@ uint32_t selector_pick(const struct selector *s, const struct select_query *q, u
 uint32_t select_random(const struct select_query *q, uint8_t *out);
 uint32_t select_seeders_first(const struct select_query *q, uint8_t *out);
 uint32_t select_nearest(const struct select_query *q, uint8_t *out);
+uint32_t select_same_network(const struct select_query *q, uint8_t *out);
 
 #endif /* MIKA_SWARM_SELECT_H */

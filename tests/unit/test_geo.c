@@ -59,6 +59,12 @@ static void test_geo_asn_of_known_networks(void **state)
     const uint8_t berlin4[4] = {10, 2, 9, 9};
     assert_int_equal(geo_asn(g, berlin4, 4), 64502);
     assert_int_equal(geo_cell(g, paris4, 4), CELL_UNKNOWN); /* no city database */
+    assert_int_equal(geo_locate_net(g, paris4, 4), geo_net_tag(64501));
+    const uint8_t munich4[4] = {10, 5, 0, 1}; /* the same AS as Paris */
+    assert_int_equal(geo_locate_net(g, munich4, 4), geo_locate_net(g, paris4, 4));
+    assert_int_not_equal(geo_locate_net(g, berlin4, 4), geo_locate_net(g, paris4, 4));
+    assert_int_equal(geo_locate_net(g, nowhere4, 4), 0);
+    assert_int_equal(geo_net_tag(0), 0);
     geo_free(g);
 }
 

@@ -29,6 +29,7 @@ static uint32_t sized(uint32_t n)
 
 struct world {
     uint16_t cells[POOL];
+    uint16_t nets[POOL];
     bool present[POOL];
     bool seeder[POOL];
 };
@@ -43,6 +44,13 @@ static uint16_t world_locate(void *arg, const uint8_t *ip, unsigned len)
     (void)len;
     const struct world *w = arg;
     return w->cells[id_of(ip)];
+}
+
+static uint16_t world_locate_net(void *arg, const uint8_t *ip, unsigned len)
+{
+    (void)len;
+    const struct world *w = arg;
+    return w->nets[id_of(ip)];
 }
 
 static uint64_t key_of(uint32_t id)
@@ -66,6 +74,7 @@ static void world_put(struct peerset *ps, struct world *w, uint32_t id, bool see
     r.seeder = seeder;
     r.now = 100;
     r.locate = world_locate;
+    r.locate_net = world_locate_net;
     r.locate_arg = w;
     struct peer_prev prev;
     assert_int_equal(peerset_upsert(ps, &r, &prev), 0);
@@ -95,16 +104,33 @@ static uint16_t random_cell(struct rng *rng)
     return cell_of(lat, lon);
 }
 
-/* The per-cell buckets hold exactly the located peers, each on its own
- * cell's list for its side of the partition. */
-static void check_buckets(const struct peerset *ps)
+/* Networks: a few, one peer in ten unknown. */
+static uint16_t random_net(struct rng *rng)
 {
-    if (!peerset_has_geo(ps)) {
+    return rng_below(rng, 10) == 0 ? 0 : (uint16_t)(1 + rng_below(rng, 6));
+}
+
+static uint32_t bucket_first(const struct peerset *ps, bool by_net, uint16_t tag, bool seeders)
+{
+    return by_net ? peerset_net_first(ps, tag, seeders) : peerset_geo_first(ps, tag, seeders);
+}
+
+static uint32_t bucket_next(const struct peerset *ps, bool by_net, uint32_t pos)
+{
+    return by_net ? peerset_net_next(ps, pos) : peerset_geo_next(ps, pos);
+}
+
+/* The per-cell (per-network) buckets hold exactly the located peers, each
+ * on its own tag's list for its side of the partition. */
+static void check_buckets_by(const struct peerset *ps, bool by_net)
+{
+    if (by_net ? !peerset_has_net(ps) : !peerset_has_geo(ps)) {
         return;
     }
+    const uint16_t *tags = by_net ? ps->nets : ps->cells;
     uint32_t linked = 0, located = 0;
     for (uint32_t pos = 0; pos < ps->n; pos++) {
-        uint16_t cell = ps->cells[pos];
+        uint16_t cell = tags[pos];
         if (cell == CELL_UNKNOWN) {
             continue;
         }
@@ -112,21 +138,27 @@ static void check_buckets(const struct peerset *ps)
         bool seeders = pos >= ps->nleech;
         bool found = false;
         uint32_t steps = 0;
-        for (uint32_t q = peerset_geo_first(ps, cell, seeders); q != PEERSET_NIL;
-             q = peerset_geo_next(ps, q)) {
+        for (uint32_t q = bucket_first(ps, by_net, cell, seeders); q != PEERSET_NIL;
+             q = bucket_next(ps, by_net, q)) {
             assert_true(q < ps->n);
-            assert_int_equal(ps->cells[q], cell);
+            assert_int_equal(tags[q], cell);
             assert_int_equal(q >= ps->nleech, seeders);
             found |= q == pos;
             assert_true(++steps <= ps->n);
         }
         assert_true(found);
         /* Count each list once, from its first member's point of view. */
-        if (peerset_geo_first(ps, cell, seeders) == pos) {
+        if (bucket_first(ps, by_net, cell, seeders) == pos) {
             linked += steps;
         }
     }
     assert_int_equal(linked, located);
+}
+
+static void check_buckets(const struct peerset *ps)
+{
+    check_buckets_by(ps, false);
+    check_buckets_by(ps, true);
 }
 
 /* The rules every strategy keeps: the right count, distinct peers of this
@@ -173,6 +205,7 @@ static void run_rules(pick_fn pick, uint64_t seed)
         uint32_t n = sizes[si];
         for (uint32_t id = 0; id < POOL; id++) {
             w.cells[id] = random_cell(&rng);
+            w.nets[id] = random_net(&rng);
         }
         for (uint32_t id = 0; id < n; id++) {
             world_put(&ps, &w, id, rng_below(&rng, 3) == 0);
@@ -214,6 +247,71 @@ static void test_select_nearest_keeps_the_rules(void **state)
 {
     (void)state;
     run_rules(select_nearest, 3);
+}
+
+static void test_select_same_network_keeps_the_rules(void **state)
+{
+    (void)state;
+    run_rules(select_same_network, 4);
+}
+
+/* Every peer of the requester's network that fits comes first: the answer
+ * holds min(numwant, same-network candidates) of them. */
+static void run_same_network(uint32_t n, uint64_t seed)
+{
+    static struct world w;
+    memset(&w, 0, sizeof(w));
+    struct rng rng;
+    rng_seed(&rng, seed);
+    for (uint32_t id = 0; id < POOL; id++) {
+        w.cells[id] = random_cell(&rng);
+        w.nets[id] = random_net(&rng);
+    }
+    struct peerset ps;
+    peerset_init(&ps, PEER_V4);
+    for (uint32_t id = 0; id < n; id++) {
+        world_put(&ps, &w, id, rng_below(&rng, 4) == 0);
+    }
+    uint8_t out[PEERSET_SELECT_MAX * PEER_COMPACT_V4];
+    for (uint32_t round = 0; round < sized(400); round++) {
+        uint32_t id = rng_below(&rng, n);
+        if (rng_below(&rng, 3) == 0) {
+            world_drop(&ps, &w, id);
+        } else {
+            world_put(&ps, &w, id, rng_below(&rng, 4) == 0);
+        }
+        uint32_t self = rng_below(&rng, n);
+        if (!w.present[self] || w.nets[self] == 0) {
+            continue;
+        }
+        bool for_seeder = w.seeder[self];
+        uint32_t numwant = 1 + rng_below(&rng, 200);
+        struct select_query q = {.ps = &ps, .rng = &rng, .self_key = key_of(self),
+                                 .for_seeder = for_seeder, .numwant = numwant};
+        uint32_t got = select_same_network(&q, out);
+        check_rules(&ps, &w, self, for_seeder, numwant, out, got);
+        uint32_t same = 0, want = 0;
+        for (uint32_t i = 0; i < got; i++) {
+            same += w.nets[id_of(out + (size_t)i * PEER_COMPACT_V4)] == w.nets[self];
+        }
+        for (uint32_t p = 0; p < POOL; p++) {
+            want += w.present[p] && p != self && (!for_seeder || !w.seeder[p]) &&
+                    w.nets[p] == w.nets[self];
+        }
+        assert_int_equal(same, numwant < want ? numwant : want);
+    }
+    if (n >= PEERSET_GEO_MIN) {
+        assert_true(peerset_has_net(&ps));
+    }
+    check_buckets(&ps);
+    peerset_fini(&ps);
+}
+
+static void test_select_same_network_comes_first(void **state)
+{
+    (void)state;
+    run_same_network(100, 51);
+    run_same_network(sized(3000), 52);
 }
 
 /* ---- seeders-first -------------------------------------------------------- */
@@ -461,8 +559,11 @@ static void test_select_registry_and_open(void **state)
     assert_non_null(strstr(eb.msg, "tracker.geoip_city_db"));
 
     struct geo *g;
+    assert_int_equal(selector_open(&s, select_find("same-network"), &env, &eb), MK_EINVAL);
+    assert_non_null(strstr(eb.msg, "tracker.geoip_asn_db"));
     assert_int_equal(geo_open(&g, MIKA_TEST_MMDB_DIR "/city.mmdb", NULL, &eb), 0);
     env.geo = g;
+    assert_int_equal(selector_open(&s, select_find("same-network"), &env, &eb), MK_EINVAL);
     assert_int_equal(selector_open(&s, select_find("nearest"), &env, &eb), 0);
     assert_true(selector_is_open(&s));
     selector_close(&s);
@@ -477,6 +578,11 @@ static void test_select_registry_and_open(void **state)
     selector_close(&s);
     selector_close(&s);
     geo_free(g);
+    assert_int_equal(geo_open(&g, NULL, MIKA_TEST_MMDB_DIR "/asn.mmdb", &eb), 0);
+    env.geo = g;
+    assert_int_equal(selector_open(&s, select_find("same-network"), &env, &eb), 0);
+    selector_close(&s);
+    geo_free(g);
 }
 
 int main(void)
@@ -485,6 +591,8 @@ int main(void)
         cmocka_unit_test(test_select_random_keeps_the_rules),
         cmocka_unit_test(test_select_seeders_first_keeps_the_rules),
         cmocka_unit_test(test_select_nearest_keeps_the_rules),
+        cmocka_unit_test(test_select_same_network_keeps_the_rules),
+        cmocka_unit_test(test_select_same_network_comes_first),
         cmocka_unit_test(test_select_seeders_first_rotates_through_every_seeder),
         cmocka_unit_test(test_select_seeders_first_fills_with_leechers),
         cmocka_unit_test(test_select_nearest_matches_brute_force_small_scanned),
