@@ -17,7 +17,7 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         build-essential debhelper cmake pkg-config libsqlite3-dev libinih-dev \
         libmicrohttpd-dev libjansson-dev libgnutls28-dev libcurl4-gnutls-dev libpq-dev \
-        libmariadb-dev libhiredis-dev libsystemd-dev \
+        libmariadb-dev libhiredis-dev libsystemd-dev libmaxminddb-dev \
     && rm -rf /var/lib/apt/lists/*
 COPY . /src/mika
 WORKDIR /src/mika

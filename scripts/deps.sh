@@ -9,7 +9,7 @@
 # all are present. A non-root user is shown the exact apt-get line instead.
 set -eu
 
-build_pkgs="build-essential cmake pkg-config libsqlite3-dev libinih-dev libmicrohttpd-dev libjansson-dev libgnutls28-dev libcurl4-gnutls-dev libpq-dev libmariadb-dev libhiredis-dev libsystemd-dev"
+build_pkgs="build-essential cmake pkg-config libsqlite3-dev libinih-dev libmicrohttpd-dev libjansson-dev libgnutls28-dev libcurl4-gnutls-dev libpq-dev libmariadb-dev libhiredis-dev libsystemd-dev libmaxminddb-dev"
 test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 python3-libtorrent python3-yaml transmission-cli sqlite3 openssl php-cli php-curl postgresql mariadb-server redis-server valgrind"
 
 # debootstrap makes the chroot and image base; podman builds the image
@@ -20,7 +20,7 @@ pkg_pkgs="debootstrap podman debhelper python3 systemd man-db"
 # two architectures at once (they are not Multi-Arch: same), so
 # scripts/arm64.sh adds their arm64 links and .pc files from the packages
 # themselves; libpq5:arm64 and libmariadb3:arm64 are the libraries.
-arm64_libs="libc6-dev libsqlite3-dev libinih-dev libmicrohttpd-dev libjansson-dev libgnutls28-dev libcurl4-gnutls-dev libpq5 libmariadb3 libhiredis-dev libsystemd-dev libcmocka-dev"
+arm64_libs="libc6-dev libsqlite3-dev libinih-dev libmicrohttpd-dev libjansson-dev libgnutls28-dev libcurl4-gnutls-dev libpq5 libmariadb3 libhiredis-dev libsystemd-dev libmaxminddb-dev libcmocka-dev"
 arm64_pkgs="gcc-aarch64-linux-gnu qemu-user $(for p in $arm64_libs; do printf '%s:arm64 ' "$p"; done)"
 
 case "${1:-build}" in

@@ -291,6 +291,7 @@ static void daemon_fini(struct daemon *d)
     free(d->workers);
     resolver_free(d->resolver);
     d->resolver = NULL;
+    tracker_fini(&d->tracker); /* nobody answers any more */
     torrents_free(d->torrents);
     users_free(d->users);
     whitelist_free(d->whitelist);

@@ -469,6 +469,7 @@ struct api_settings_seen {
     uint32_t interval, min_interval, numwant_max;
     enum api_event event;
     int64_t ends;
+    struct api *a;
 };
 
 static uint32_t api_settings_u32(const char *key, const char *v, uint32_t max)
@@ -480,6 +481,25 @@ static uint32_t api_settings_u32(const char *key, const char *v, uint32_t max)
         return 0;
     }
     return (uint32_t)n;
+}
+
+/* A torrent's peer selection override (api_torrents.c writes it):
+ * "<strategy> <info_hash hex>". One the tracker cannot run is ignored. */
+static void api_settings_selection(struct api *a, const struct setting_row *row)
+{
+    char name[32], hex[48];
+    uint8_t ih[20];
+    int kind = -1;
+    if (sscanf(row->value, "%31s %47s", name, hex) == 2 && api_unhex20(hex, ih)) {
+        kind = select_kind_parse(name);
+    }
+    if (kind < 0 || (kind != SELECT_DEFAULT && !selector_is_open(&a->tracker->selectors[kind]))) {
+        mk_log(MK_LOG_WARN, "api", "stored setting %s = \"%s\" ignored", row->key, row->value);
+        return;
+    }
+    if (torrents_set_selection(a->tracker->torrents, ih, (uint8_t)kind) != MK_OK) {
+        mk_log(MK_LOG_DEBUG, "api", "stored setting %s: torrent not in memory", row->key);
+    }
 }
 
 static int api_settings_take(const struct setting_row *row, void *arg)
@@ -497,13 +517,15 @@ static int api_settings_take(const struct setting_row *row, void *arg)
         }
     } else if (strcmp(row->key, "event_ends_at") == 0) {
         s->ends = strtoll(row->value, NULL, 10);
+    } else if (strncmp(row->key, "peer_selection.", 15) == 0) {
+        api_settings_selection(s->a, row);
     }
     return 0;
 }
 
 int api_settings_load(struct api *a, struct mk_errbuf *eb)
 {
-    struct api_settings_seen s = {0};
+    struct api_settings_seen s = {.a = a};
     int rc = store_settings_load(&a->store, api_settings_take, &s, eb);
     if (rc != 0) {
         return rc;

@@ -86,6 +86,7 @@ struct api_live {
     bool found;
     uint64_t seeders, leechers;
     uint32_t snatches;
+    uint8_t selection; /* enum select_kind */
 };
 
 static void api_torrents_live(struct api *a, const uint8_t ih[20], struct api_live *l)
@@ -98,6 +99,7 @@ static void api_torrents_live(struct api *a, const uint8_t ih[20], struct api_li
         l->seeders = (uint64_t)peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6);
         l->leechers = (uint64_t)peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6);
         l->snatches = tor->snatches;
+        l->selection = tor->selection;
     }
     torrents_unlock(s);
 }
@@ -124,6 +126,8 @@ static json_t *api_torrents_json(struct api *a, const struct torrent_rec *t)
     json_object_set_new(j, "seeders", json_integer((json_int_t)live.seeders));
     json_object_set_new(j, "leechers", json_integer((json_int_t)live.leechers));
     json_object_set_new(j, "snatches", json_integer(snatches));
+    json_object_set_new(j, "peer_selection",
+                        json_string(select_kind_name((enum select_kind)live.selection)));
     json_object_set_new(j, "transferred",
                         json_integer((json_int_t)(t->transferred & INT64_MAX)));
     json_object_set_new(j, "created_at", json_integer(t->created_at));
@@ -404,18 +408,63 @@ static int api_torrents_store(struct api *a, struct torrent_rec *t, struct api_r
     return 0;
 }
 
+/* The strategy named, if this tracker can run it; else -1 and a 400. */
+static int api_torrents_selection_check(struct api *a, const char *name, struct api_resp *out)
+{
+    int kind = select_kind_parse(name);
+    if (kind < 0) {
+        api_error(out, 400, "invalid_value",
+                  "peer_selection: one of default, random, seeders-first, nearest, same-network");
+        return -1;
+    }
+    if (kind != SELECT_DEFAULT && !selector_is_open(&a->tracker->selectors[kind])) {
+        api_error(out, 400, "invalid_value",
+                  "peer_selection: %s is not available on this tracker (nearest needs"
+                  " tracker.geoip_city_db, same-network tracker.geoip_asn_db;"
+                  " docs/PEER_SELECTION.md)",
+                  name);
+        return -1;
+    }
+    return kind;
+}
+
+/* The override lives in memory (struct torrent) and, to outlive a restart,
+ * in the settings store as "peer_selection.<id>" = "<strategy> <info_hash
+ * hex>": no torrents table of the four backends needs a new column. */
+static int api_torrents_set_selection(struct api *a, const struct torrent_rec *t,
+                                      enum select_kind kind, struct api_resp *out)
+{
+    struct setting_row row;
+    char hex[41];
+    api_hex(t->row.info_hash, 20, hex);
+    snprintf(row.key, sizeof(row.key), "peer_selection.%u", t->row.id);
+    snprintf(row.value, sizeof(row.value), "%s %s", select_kind_name(kind), hex);
+    struct mk_errbuf eb = {{0}};
+    int rc = store_settings_put(&a->store, &row, 1, &eb);
+    if (rc != 0) {
+        api_store_error(out, rc, &eb, "settings");
+        return -1;
+    }
+    (void)torrents_set_selection(a->tracker->torrents, t->row.info_hash, (uint8_t)kind);
+    mk_log(MK_LOG_INFO, "api", "torrent %u: peer_selection %s", t->row.id, select_kind_name(kind));
+    return 0;
+}
+
 void api_torrents_update(struct api *a, const struct api_req *r, struct api_resp *out)
 {
-    static const char *const fields[] = {"name", "enabled", "freeleech", "upload_multiplier",
-                                         "download_multiplier", "deleted", NULL};
+    static const char *const fields[] = {"name",     "enabled",        "freeleech",
+                                         "upload_multiplier", "download_multiplier",
+                                         "deleted",  "peer_selection", NULL};
     json_t *body = api_body(r, false, fields, out);
     if (!body) {
         return;
     }
     struct torrent_rec t;
     const char *name = NULL;
+    const char *selection = NULL;
     bool deleted = true;
-    int got_name = 0, got_deleted = 0;
+    int got_name = 0, got_deleted = 0, got_selection = 0;
+    int kind = SELECT_DEFAULT;
     int rc = 0;
     if (json_object_size(body) == 0) {
         api_error(out, 400, "missing_field", "body: no field to change");
@@ -428,6 +477,13 @@ void api_torrents_update(struct api *a, const struct api_req *r, struct api_resp
     }
     if (rc == 0 && got_deleted && deleted) {
         api_error(out, 400, "invalid_value", "deleted: only false (use DELETE to delete)");
+        rc = -1;
+    }
+    if (rc == 0 && (got_selection = api_get_str(body, "peer_selection", 16, false, &selection,
+                                                out)) < 0) {
+        rc = -1;
+    }
+    if (rc == 0 && got_selection && (kind = api_torrents_selection_check(a, selection, out)) < 0) {
         rc = -1;
     }
     pthread_mutex_lock(&a->mu);
@@ -449,6 +505,9 @@ void api_torrents_update(struct api *a, const struct api_req *r, struct api_resp
             t.row.reason[0] = '\0';
         }
         rc = api_torrents_store(a, &t, out);
+    }
+    if (rc == 0 && got_selection) {
+        rc = api_torrents_set_selection(a, &t, (enum select_kind)kind, out);
     }
     pthread_mutex_unlock(&a->mu);
     json_decref(body);

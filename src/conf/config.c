@@ -70,6 +70,8 @@ static const char *const config_kind_backends[] = {"", "sqlite", "memory", "post
                "sqlite: database file of this kind; empty = [store] path"),                       \
     CONFIG_ROW(sec, "dsn", CONFIG_STRING, store_kinds[i].dsn, 0, 0, "",                           \
                "server backends: connection URI of this kind; empty = [store] dsn")
+static const char *const config_peer_selections[] = {"random", "seeders-first", "nearest",
+                                                     "same-network", NULL};
 static const char *const config_fsync_policies[] = {"interval", "always", "never", NULL};
 
 static const struct config_key config_keys[] = {
@@ -143,6 +145,14 @@ static const struct config_key config_keys[] = {
                "unknown passkeys and info_hashes remembered; the oldest is forgotten first"),
     CONFIG_ROW("tracker", "miss_queue", CONFIG_U32, miss_queue, 1, 1000000, "256",
                "distinct keys waiting for a store read; past it a miss gets try again later"),
+    CONFIG_ROW("tracker", "peer_selection", CONFIG_ENUM, peer_selection, 0, 0, "random",
+               "which peers an announce gets: random, seeders-first, nearest or same-network"
+               " (docs/PEER_SELECTION.md)", .choices = config_peer_selections),
+    CONFIG_ROW("tracker", "geoip_city_db", CONFIG_STRING, geoip_city_db, 0, 0, "",
+               "MaxMind DB file with locations (GeoLite2-City or compatible) for nearest"),
+    CONFIG_ROW("tracker", "geoip_asn_db", CONFIG_STRING, geoip_asn_db, 0, 0, "",
+               "MaxMind DB file with autonomous systems (GeoLite2-ASN or compatible)"
+               " for same-network"),
 
     CONFIG_ROW("proxy", "real_ip_header", CONFIG_HEADER, real_ip_header, 0, 0, "",
                "header carrying the client address (X-Forwarded-For, X-Real-IP); empty = none"),

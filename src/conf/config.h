@@ -65,6 +65,9 @@ struct mk_config {
     uint32_t miss_cache_seconds; /* miss_cache_seconds = 60: a "no such row" answer is kept; 0 = not kept */
     uint32_t miss_cache_size;  /* miss_cache_size = 16384 negative answers kept, oldest evicted */
     uint32_t miss_queue;       /* miss_queue = 256 distinct keys waiting for a store read */
+    char peer_selection[16];   /* peer_selection = random | seeders-first | nearest | same-network */
+    char geoip_city_db[4096];  /* geoip_city_db = "": GeoLite2-City or compatible .mmdb */
+    char geoip_asn_db[4096];   /* geoip_asn_db = "": GeoLite2-ASN or compatible .mmdb */
 
     /* [proxy] */
     char real_ip_header[64];   /* real_ip_header = "" (e.g. X-Forwarded-For, X-Real-IP) */

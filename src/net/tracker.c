@@ -134,6 +134,43 @@ static void park(struct tracker_local *l, enum miss_kind kind, const uint8_t *ke
     memcpy(l->miss.bytes, key, len);
 }
 
+/* Opens the databases, then every strategy they allow; the configured one
+ * must open, and its error is the one reported. */
+static int tracker_open_selection(struct tracker *t, const struct mk_config *cfg,
+                                  struct mk_errbuf *eb)
+{
+    int kind = select_kind_parse(cfg->peer_selection);
+    if (kind <= SELECT_DEFAULT) {
+        kind = SELECT_RANDOM;
+    }
+    t->selection = (enum select_kind)kind;
+    if (cfg->geoip_city_db[0] || cfg->geoip_asn_db[0]) {
+        int rc = geo_open(&t->geo, cfg->geoip_city_db, cfg->geoip_asn_db, eb);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    struct select_env env = {.geo = t->geo};
+    for (unsigned k = SELECT_DEFAULT + 1; k < SELECT_KINDS; k++) {
+        const struct select_ops *ops = select_ops_of((enum select_kind)k);
+        if (!ops) {
+            continue;
+        }
+        struct mk_errbuf ignored;
+        int rc = selector_open(&t->selectors[k], ops, &env, k == (unsigned)kind ? eb : &ignored);
+        if (rc < 0 && k == (unsigned)kind) {
+            tracker_fini(t);
+            return rc;
+        }
+    }
+    if (!selector_is_open(&t->selectors[kind])) {
+        tracker_fini(t);
+        return mk_fail(eb, MK_EINVAL, "tracker.peer_selection: %s is not available yet",
+                       select_kind_name((enum select_kind)kind));
+    }
+    return MK_OK;
+}
+
 int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *users,
                  struct torrents *torrents, struct whitelist *whitelist, struct mk_errbuf *eb)
 {
@@ -168,7 +205,25 @@ int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *u
     atomic_init(&t->live.event_ends, 0);
     t->counters = t->slots;
     t->next_slot = &t->slot_seq;
-    return MK_OK;
+    return tracker_open_selection(t, cfg, eb);
+}
+
+void tracker_fini(struct tracker *t)
+{
+    for (unsigned k = 0; k < SELECT_KINDS; k++) {
+        selector_close(&t->selectors[k]);
+    }
+    geo_free(t->geo);
+    t->geo = NULL;
+}
+
+const struct selector *tracker_selector(const struct tracker *t, enum select_kind override)
+{
+    if ((unsigned)override < SELECT_KINDS && override != SELECT_DEFAULT &&
+        selector_is_open(&t->selectors[override])) {
+        return &t->selectors[override];
+    }
+    return &t->selectors[t->selection];
 }
 
 void tracker_set_event(struct tracker *t, uint32_t up, uint32_t down, int64_t ends)
@@ -450,6 +505,9 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
         .seeder = a.left == 0,
         .partial = a.left > 0 && a.event == EVENT_PAUSED,
         .now = tracker_now(t),
+        .locate = geo_has_location(t->geo) ? geo_locate : NULL,
+        .locate_net = geo_has_asn(t->geo) ? geo_locate_net : NULL,
+        .locate_arg = t->geo,
     };
     size_t iplen = v6 ? 16 : 4;
     memcpy(r.addr, addr.ip, iplen);
@@ -553,7 +611,9 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
         out = bencode_str_reserve(b, (size_t)count * ps->stride);
     }
     if (out && count > 0) {
-        uint32_t got = peerset_select(ps, &l->rng, r.key, r.seeder, count, out);
+        struct select_query q = {
+            .ps = ps, .rng = &l->rng, .self_key = r.key, .for_seeder = r.seeder, .numwant = count};
+        uint32_t got = selector_pick(tracker_selector(t, tor->selection), &q, out);
         if (got != count) {
             /* Never expected; keep the answer well-formed regardless. */
             memset(out + (size_t)got * ps->stride, 0, (size_t)(count - got) * ps->stride);
@@ -945,6 +1005,9 @@ int tracker_restore_peer(const struct tracker *t, const struct peer_row *row, in
         .seeder = row->seeder,
         .partial = row->partial && !row->seeder,
         .now = now - (uint32_t)age,
+        .locate = geo_has_location(t->geo) ? geo_locate : NULL,
+        .locate_net = geo_has_asn(t->geo) ? geo_locate_net : NULL,
+        .locate_arg = t->geo,
     };
     size_t iplen = v6 ? 16 : 4;
     memcpy(r.addr, row->ip, iplen);

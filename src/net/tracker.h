@@ -26,6 +26,8 @@
 #include "proto/bencode.h"
 #include "proto/http.h"
 #include "proto/query.h"
+#include "swarm/geo.h"
+#include "swarm/select.h"
 #include "swarm/torrents.h"
 #include "util/rng.h"
 #include "util/str.h"
@@ -93,6 +95,12 @@ struct tracker {
     struct acct_bonus_params bonus; /* from cfg's [bonus], in the units rules.h uses */
     _Atomic uint64_t journal_backlog; /* bytes of segments waiting for the store (flusher) */
     struct flusher_latency store_latency; /* the flusher's store transactions, for /metrics */
+    struct geo *geo;            /* owned; NULL without tracker.geoip_*_db */
+    /* Every strategy that could open with this geo, by kind, so that a
+     * torrent's override switches without opening anything on the hot path;
+     * selection is tracker.peer_selection's kind. */
+    struct selector selectors[SELECT_KINDS];
+    enum select_kind selection;
     /* Points at slots (set by tracker_init), so that workers holding a const
      * tracker can still count. */
     struct tracker_counters *counters;
@@ -131,9 +139,17 @@ struct tracker_addr {
     uint8_t ip[16];    /* network order; IPv4 in the first 4 bytes */
 };
 
-/* Fills *t from its parts and a fresh random peer key. */
+/* Fills *t from its parts and a fresh random peer key; opens the location
+ * databases and the peer selection strategies (MK_EINVAL or MK_EIO naming
+ * the key when tracker.peer_selection cannot work with what is configured). */
 int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *users,
                  struct torrents *torrents, struct whitelist *whitelist, struct mk_errbuf *eb);
+/* Closes what tracker_init opened (the parts passed in are the caller's). */
+void tracker_fini(struct tracker *t);
+
+/* The strategy a torrent's announces use: its override if set and open,
+ * else the tracker's. */
+const struct selector *tracker_selector(const struct tracker *t, enum select_kind override);
 
 int tracker_local_init(struct tracker_local *l, const struct tracker *t,
                        struct journal_writer *journal, uint64_t seed);

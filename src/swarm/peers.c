@@ -13,7 +13,9 @@
  *  - every position in [0, n) has exactly one index slot;
  *  - addrs[i * stride] belongs to peers[i];
  *  - npartial counts the leechers with partial set; seeders never have it;
- *  - index_cap is a power of two >= 2 * n, so load stays <= 1/2.
+ *  - index_cap is a power of two >= 2 * n, so load stays <= 1/2;
+ *  - cells[i] belongs to peers[i]; with geo, every position whose cell is
+ *    not 0 is on exactly its cell's bucket list, and no other position is.
  * Peer keys are already keyed hashes (siphash of peer_id and user), so a
  * key's home slot is its low bits: clients cannot aim at one slot.
  */
@@ -22,10 +24,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "swarm/cell.h"
 #include "util/err.h"
 
 #define PEERSET_MIN_CAP 4u
 #define PEERSET_NO_SLOT UINT32_MAX
+#define PEERSET_GEO_MIN_BUCKETS 16u
+
+/* Per-cell buckets: doubly linked lists through next/prev (indexed by
+ * position, lcap long) and an open-addressing table cell -> head. A bucket
+ * that empties keeps its cell with head PEERSET_NIL; there are at most
+ * CELL_COUNT cells, and a rehash drops the empty ones. */
+struct peerset_geo_bucket {
+    uint16_t cell; /* 0 = empty slot */
+    uint32_t head;
+};
+struct peerset_geo {
+    bool by_net;   /* lists by nets[] (network tag), else by cells[] */
+    uint32_t *next;
+    uint32_t *prev;
+    uint32_t lcap;
+    struct peerset_geo_bucket *buckets;
+    uint32_t bcap; /* power of two */
+    uint32_t bused;
+};
 
 void peerset_init(struct peerset *ps, enum peer_family family)
 {
@@ -33,10 +55,31 @@ void peerset_init(struct peerset *ps, enum peer_family family)
     ps->stride = family == PEER_V6 ? PEER_COMPACT_V6 : PEER_COMPACT_V4;
 }
 
+static void peerset_list_drop(struct peerset_geo **gp)
+{
+    if (*gp) {
+        free((*gp)->next);
+        free((*gp)->prev);
+        free((*gp)->buckets);
+        free(*gp);
+        *gp = NULL;
+    }
+}
+
+/* Both bucket indexes: by cell and by network. */
+static void peerset_geo_drop(struct peerset *ps)
+{
+    peerset_list_drop(&ps->geo);
+    peerset_list_drop(&ps->net);
+}
+
 void peerset_fini(struct peerset *ps)
 {
+    peerset_geo_drop(ps);
     free(ps->peers);
     free(ps->addrs);
+    free(ps->cells);
+    free(ps->nets);
     free(ps->index);
     uint8_t stride = ps->stride;
     memset(ps, 0, sizeof(*ps));
@@ -138,8 +181,263 @@ static int peerset_resize_arrays(struct peerset *ps, uint32_t cap)
         return MK_ENOMEM;
     }
     ps->addrs = addrs;
+    uint16_t *cells = realloc(ps->cells, (size_t)cap * sizeof(*cells));
+    if (!cells) {
+        if (cap < ps->cap) {
+            ps->cap = cap;
+        }
+        return MK_ENOMEM;
+    }
+    ps->cells = cells;
+    uint16_t *nets = realloc(ps->nets, (size_t)cap * sizeof(*nets));
+    if (!nets) {
+        if (cap < ps->cap) {
+            ps->cap = cap;
+        }
+        return MK_ENOMEM;
+    }
+    ps->nets = nets;
     ps->cap = cap;
     return 0;
+}
+
+static uint32_t peerset_geo_home(uint16_t cell, uint32_t bcap)
+{
+    return (uint32_t)((cell * 0x9e3779b97f4a7c15ull) >> 40) & (bcap - 1);
+}
+
+/* Leechers and seeders of a cell are kept on separate lists (bit 15 of the
+ * bucket key; cells fit in 14 bits), so that a seeder's walk meets no seeder.
+ * A position's list follows from pos < nleech: whoever moves the boundary
+ * relinks the position that crossed it. */
+static uint16_t peerset_geo_tag(const struct peerset *ps, const struct peerset_geo *g,
+                                uint32_t pos)
+{
+    return g->by_net ? ps->nets[pos] : ps->cells[pos];
+}
+
+static uint16_t peerset_geo_key(const struct peerset *ps, const struct peerset_geo *g,
+                                uint32_t pos)
+{
+    uint16_t tag = peerset_geo_tag(ps, g, pos);
+    return tag == 0 ? 0 : (uint16_t)(tag | (pos >= ps->nleech ? 0x8000u : 0u));
+}
+
+/* The bucket slot of cell, or NULL when the cell has none. */
+static struct peerset_geo_bucket *peerset_geo_bucket(const struct peerset_geo *g, uint16_t cell)
+{
+    uint32_t mask = g->bcap - 1;
+    for (uint32_t i = peerset_geo_home(cell, g->bcap);; i = (i + 1) & mask) {
+        if (g->buckets[i].cell == cell) {
+            return &g->buckets[i];
+        }
+        if (g->buckets[i].cell == 0) {
+            return NULL;
+        }
+    }
+}
+
+static void peerset_geo_bucket_put(struct peerset_geo_bucket *b, uint32_t bcap, uint16_t cell,
+                                   uint32_t head)
+{
+    uint32_t i = peerset_geo_home(cell, bcap);
+    while (b[i].cell != 0) {
+        i = (i + 1) & (bcap - 1);
+    }
+    b[i].cell = cell;
+    b[i].head = head;
+}
+
+/* Rehashes into bcap slots, dropping empty buckets. */
+static int peerset_geo_rehash(struct peerset_geo *g, uint32_t bcap)
+{
+    struct peerset_geo_bucket *b = calloc(bcap, sizeof(*b));
+    if (!b) {
+        return MK_ENOMEM;
+    }
+    uint32_t used = 0;
+    for (uint32_t i = 0; i < g->bcap; i++) {
+        if (g->buckets[i].cell != 0 && g->buckets[i].head != PEERSET_NIL) {
+            peerset_geo_bucket_put(b, bcap, g->buckets[i].cell, g->buckets[i].head);
+            used++;
+        }
+    }
+    free(g->buckets);
+    g->buckets = b;
+    g->bcap = bcap;
+    g->bused = used;
+    return 0;
+}
+
+/* Puts the peer at pos on its tag's list. Failure drops that index. */
+static void peerset_list_link(struct peerset *ps, struct peerset_geo **gp, uint32_t pos)
+{
+    struct peerset_geo *g = *gp;
+    if (!g || peerset_geo_tag(ps, g, pos) == 0) {
+        return;
+    }
+    uint16_t cell = peerset_geo_key(ps, g, pos);
+    struct peerset_geo_bucket *b = peerset_geo_bucket(g, cell);
+    if (!b) {
+        if ((g->bused + 1) * 2 > g->bcap && peerset_geo_rehash(g, g->bcap * 2) < 0) {
+            peerset_list_drop(gp);
+            return;
+        }
+        peerset_geo_bucket_put(g->buckets, g->bcap, cell, PEERSET_NIL);
+        g->bused++;
+        b = peerset_geo_bucket(g, cell);
+    }
+    g->prev[pos] = PEERSET_NIL;
+    g->next[pos] = b->head;
+    if (b->head != PEERSET_NIL) {
+        g->prev[b->head] = pos;
+    }
+    b->head = pos;
+}
+
+static void peerset_list_unlink(struct peerset *ps, struct peerset_geo *g, uint32_t pos)
+{
+    if (!g || peerset_geo_tag(ps, g, pos) == 0) {
+        return;
+    }
+    uint16_t cell = peerset_geo_key(ps, g, pos);
+    uint32_t nx = g->next[pos];
+    uint32_t pv = g->prev[pos];
+    if (nx != PEERSET_NIL) {
+        g->prev[nx] = pv;
+    }
+    if (pv != PEERSET_NIL) {
+        g->next[pv] = nx;
+    } else {
+        peerset_geo_bucket(g, cell)->head = nx;
+    }
+}
+
+static void peerset_geo_link(struct peerset *ps, uint32_t pos)
+{
+    peerset_list_link(ps, &ps->geo, pos);
+    peerset_list_link(ps, &ps->net, pos);
+}
+
+static void peerset_geo_unlink(struct peerset *ps, uint32_t pos)
+{
+    peerset_list_unlink(ps, ps->geo, pos);
+    peerset_list_unlink(ps, ps->net, pos);
+}
+
+/* The link arrays follow the peer arrays' capacity. */
+static int peerset_list_reserve(struct peerset *ps, struct peerset_geo **gp)
+{
+    struct peerset_geo *g = *gp;
+    if (!g || g->lcap >= ps->cap) {
+        return 0;
+    }
+    uint32_t *next = realloc(g->next, (size_t)ps->cap * sizeof(*next));
+    if (next) {
+        g->next = next;
+    }
+    uint32_t *prev = next ? realloc(g->prev, (size_t)ps->cap * sizeof(*prev)) : NULL;
+    if (!prev) {
+        peerset_list_drop(gp);
+        return MK_ENOMEM;
+    }
+    g->prev = prev;
+    g->lcap = ps->cap;
+    return 0;
+}
+
+static int peerset_geo_reserve(struct peerset *ps)
+{
+    int a = peerset_list_reserve(ps, &ps->geo);
+    int b = peerset_list_reserve(ps, &ps->net);
+    return a < 0 ? a : b;
+}
+
+static int peerset_list_enable(struct peerset *ps, struct peerset_geo **gp, bool by_net)
+{
+    if (*gp) {
+        return 0;
+    }
+    struct peerset_geo *g = calloc(1, sizeof(*g));
+    if (!g) {
+        return MK_ENOMEM;
+    }
+    *gp = g;
+    g->by_net = by_net;
+    g->bcap = PEERSET_GEO_MIN_BUCKETS;
+    g->buckets = calloc(g->bcap, sizeof(*g->buckets));
+    if (!g->buckets || peerset_list_reserve(ps, gp) < 0) {
+        peerset_list_drop(gp);
+        return MK_ENOMEM;
+    }
+    for (uint32_t pos = 0; pos < ps->n && *gp; pos++) {
+        peerset_list_link(ps, gp, pos);
+    }
+    return *gp ? 0 : MK_ENOMEM;
+}
+
+int peerset_geo_enable(struct peerset *ps)
+{
+    return peerset_list_enable(ps, &ps->geo, false);
+}
+
+int peerset_net_enable(struct peerset *ps)
+{
+    return peerset_list_enable(ps, &ps->net, true);
+}
+
+uint32_t peerset_net_first(const struct peerset *ps, uint16_t net, bool seeders)
+{
+    if (net == 0) {
+        return PEERSET_NIL;
+    }
+    uint16_t key = (uint16_t)(net | (seeders ? 0x8000u : 0u));
+    const struct peerset_geo_bucket *b = peerset_geo_bucket(ps->net, key);
+    return b ? b->head : PEERSET_NIL;
+}
+
+uint32_t peerset_net_next(const struct peerset *ps, uint32_t pos)
+{
+    return ps->net->next[pos];
+}
+
+uint32_t peerset_geo_first(const struct peerset *ps, uint16_t cell, bool seeders)
+{
+    if (cell == 0) {
+        return PEERSET_NIL;
+    }
+    uint16_t key = (uint16_t)(cell | (seeders ? 0x8000u : 0u));
+    const struct peerset_geo_bucket *b = peerset_geo_bucket(ps->geo, key);
+    return b ? b->head : PEERSET_NIL;
+}
+
+uint32_t peerset_geo_next(const struct peerset *ps, uint32_t pos)
+{
+    return ps->geo->next[pos];
+}
+
+uint32_t peerset_geo_slots(const struct peerset *ps)
+{
+    return ps->geo->bcap;
+}
+
+uint32_t peerset_geo_near(const struct peerset *ps, uint16_t center, uint32_t maxd,
+                          bool leechers_only, uint32_t *first, uint8_t *dist)
+{
+    const struct peerset_geo *g = ps->geo;
+    uint32_t n = 0;
+    for (uint32_t s = 0; s < g->bcap; s++) {
+        const struct peerset_geo_bucket *b = &g->buckets[s];
+        if (b->cell == 0 || b->head == PEERSET_NIL || (leechers_only && (b->cell & 0x8000u))) {
+            continue;
+        }
+        uint32_t d = cell_distance((uint16_t)(b->cell & 0x7fffu), center);
+        if (d <= maxd) {
+            first[n] = b->head;
+            dist[n++] = (uint8_t)d;
+        }
+    }
+    return n;
 }
 
 /* Makes room for one more peer. Doubling keeps insertion amortized O(1). */
@@ -158,6 +456,7 @@ static int peerset_reserve_one(struct peerset *ps)
             return rc;
         }
     }
+    (void)peerset_geo_reserve(ps); /* failure only drops the buckets */
     if ((ps->n + 1) * 2 > ps->index_cap) {
         uint32_t index_cap = ps->index_cap ? ps->index_cap * 2 : PEERSET_MIN_CAP * 2;
         int rc = peerset_rebuild_index(ps, index_cap);
@@ -182,9 +481,13 @@ static void peerset_move(struct peerset *ps, uint32_t from, uint32_t to)
         return;
     }
     uint32_t slot = peerset_slot_of(ps, ps->peers[from].key, from);
+    peerset_geo_unlink(ps, from);
     ps->peers[to] = ps->peers[from];
     memcpy(peerset_addr(ps, to), peerset_addr(ps, from), ps->stride);
+    ps->cells[to] = ps->cells[from];
+    ps->nets[to] = ps->nets[from];
     ps->index[slot] = to + 1;
+    peerset_geo_link(ps, to);
 }
 
 static void peerset_swap(struct peerset *ps, uint32_t i, uint32_t j)
@@ -194,6 +497,16 @@ static void peerset_swap(struct peerset *ps, uint32_t i, uint32_t j)
     }
     uint32_t si = peerset_slot_of(ps, ps->peers[i].key, i);
     uint32_t sj = peerset_slot_of(ps, ps->peers[j].key, j);
+    /* Unlinking both first keeps neighbours in one bucket from pointing at
+     * each other's old places; the order within a bucket does not matter. */
+    peerset_geo_unlink(ps, i);
+    peerset_geo_unlink(ps, j);
+    uint16_t cell = ps->cells[i];
+    ps->cells[i] = ps->cells[j];
+    ps->cells[j] = cell;
+    uint16_t net = ps->nets[i];
+    ps->nets[i] = ps->nets[j];
+    ps->nets[j] = net;
     struct peer tmp = ps->peers[i];
     ps->peers[i] = ps->peers[j];
     ps->peers[j] = tmp;
@@ -203,6 +516,8 @@ static void peerset_swap(struct peerset *ps, uint32_t i, uint32_t j)
     memcpy(peerset_addr(ps, j), abuf, ps->stride);
     ps->index[si] = j + 1;
     ps->index[sj] = i + 1;
+    peerset_geo_link(ps, i);
+    peerset_geo_link(ps, j);
 }
 
 static void peerset_fill_prev(const struct peerset *ps, uint32_t pos, struct peer_prev *prev)
@@ -220,9 +535,18 @@ static void peerset_fill_prev(const struct peerset *ps, uint32_t pos, struct pee
     prev->user_id = p->user_id;
 }
 
-static void peerset_write(struct peerset *ps, uint32_t pos, const struct peer_report *r)
+/* Writes the report at pos. A new peer (fresh) or a changed address gets
+ * its cell looked up; otherwise the cell found at join is kept. The position
+ * must not be on a bucket list (callers unlink it first). */
+static void peerset_write(struct peerset *ps, uint32_t pos, const struct peer_report *r,
+                          bool fresh)
 {
     struct peer *p = &ps->peers[pos];
+    if (fresh || memcmp(peerset_addr(ps, pos), r->addr, ps->stride) != 0) {
+        unsigned iplen = ps->stride - 2u;
+        ps->cells[pos] = r->locate ? r->locate(r->locate_arg, r->addr, iplen) : 0;
+        ps->nets[pos] = r->locate_net ? r->locate_net(r->locate_arg, r->addr, iplen) : 0;
+    }
     p->key = r->key;
     p->uploaded = r->uploaded;
     p->downloaded = r->downloaded;
@@ -251,14 +575,26 @@ int peerset_upsert(struct peerset *ps, const struct peer_report *r, struct peer_
         if (ps->peers[pos].partial) {
             ps->npartial--;
         }
-        peerset_write(ps, pos, r);
+        /* Only a new address can change the cell, and so the bucket. */
+        bool moved = memcmp(peerset_addr(ps, pos), r->addr, ps->stride) != 0;
+        if (moved) {
+            peerset_geo_unlink(ps, pos);
+        }
+        peerset_write(ps, pos, r, false);
+        if (moved) {
+            peerset_geo_link(ps, pos);
+        }
         if (r->seeder && !was_seeder) {
             /* The last leecher and this one trade places; the boundary moves down. */
             peerset_swap(ps, pos, ps->nleech - 1);
+            peerset_geo_unlink(ps, ps->nleech - 1);
             ps->nleech--;
+            peerset_geo_link(ps, ps->nleech);
         } else if (!r->seeder && was_seeder) {
             peerset_swap(ps, pos, ps->nleech);
+            peerset_geo_unlink(ps, ps->nleech);
             pos = ps->nleech++;
+            peerset_geo_link(ps, pos);
         }
         if (!r->seeder) {
             peerset_set_partial(ps, pos, r->partial);
@@ -280,8 +616,9 @@ int peerset_upsert(struct peerset *ps, const struct peer_report *r, struct peer_
         pos = ps->nleech++;
     }
     ps->n++;
-    peerset_write(ps, pos, r);
+    peerset_write(ps, pos, r, true);
     peerset_index_put(ps->index, ps->index_cap, r->key, pos);
+    peerset_geo_link(ps, pos);
     if (!r->seeder) {
         peerset_set_partial(ps, pos, r->partial);
     }
@@ -292,14 +629,23 @@ int peerset_upsert(struct peerset *ps, const struct peer_report *r, struct peer_
 static void peerset_remove_at(struct peerset *ps, uint32_t pos, uint32_t slot)
 {
     peerset_index_del(ps, slot);
+    peerset_geo_unlink(ps, pos);
     if (pos < ps->nleech) {
         if (ps->peers[pos].partial) {
             ps->npartial--;
         }
         /* Fill the hole with the last leecher, and its place with the last peer. */
+        bool seeders = ps->n > ps->nleech;
         peerset_move(ps, ps->nleech - 1, pos);
         peerset_move(ps, ps->n - 1, ps->nleech - 1);
-        ps->nleech--;
+        if (seeders) {
+            /* The seeder moved in crosses the boundary with it. */
+            peerset_geo_unlink(ps, ps->nleech - 1);
+            ps->nleech--;
+            peerset_geo_link(ps, ps->nleech);
+        } else {
+            ps->nleech--;
+        }
     } else {
         peerset_move(ps, ps->n - 1, pos);
     }
@@ -319,6 +665,12 @@ bool peerset_remove(struct peerset *ps, uint64_t key, struct peer_prev *prev)
     peerset_fill_prev(ps, pos, prev);
     peerset_remove_at(ps, pos, slot);
     return true;
+}
+
+uint32_t peerset_find(const struct peerset *ps, uint64_t key)
+{
+    uint32_t slot = peerset_find_slot(ps, key);
+    return slot == PEERSET_NO_SLOT ? PEERSET_NIL : ps->index[slot] - 1;
 }
 
 /* A tiny open-addressing set of candidate numbers on the caller's stack,
@@ -402,6 +754,9 @@ static void peerset_shrink(struct peerset *ps)
     if (ps->n == 0) {
         peerset_fini(ps);
         return;
+    }
+    if (ps->n < PEERSET_GEO_MIN / 4) {
+        peerset_geo_drop(ps);
     }
     uint32_t cap = ps->cap;
     while (cap > PEERSET_MIN_CAP && ps->n * 4 <= cap) {

@@ -471,6 +471,17 @@ out_unlock:
     return rc;
 }
 
+int torrents_set_selection(struct torrents *t, const uint8_t info_hash[20], uint8_t kind)
+{
+    struct torrent_shard *shard;
+    struct torrent *tor = torrents_lock(t, info_hash, &shard);
+    if (tor) {
+        tor->selection = kind;
+    }
+    torrents_unlock(shard);
+    return tor ? MK_OK : MK_ENOTFOUND;
+}
+
 bool torrents_drop_token(struct torrents *t, const uint8_t info_hash[20], uint32_t user_id)
 {
     struct torrent_shard *shard;

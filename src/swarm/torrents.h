@@ -32,6 +32,7 @@ struct torrent {
     uint32_t down_mult;
     uint64_t size;            /* total bytes, 0 if unknown */
     uint32_t leech_seen;      /* tracker clock: last announce that saw a leecher in the swarm */
+    uint8_t selection;        /* enum select_kind (swarm/select.h); 0: the tracker's */
     struct torrent_token *tokens; /* owned, sorted by user_id; a freeleech token each */
     uint32_t ntokens;
     struct peerset v4;
@@ -100,6 +101,10 @@ int torrents_set_token(struct torrents *t, const uint8_t info_hash[20],
                        const struct torrent_token *tok);
 /* Removes a user's token; false if there was none. */
 bool torrents_drop_token(struct torrents *t, const uint8_t info_hash[20], uint32_t user_id);
+
+/* Sets a torrent's peer selection override (enum select_kind, 0 = the
+ * tracker's); takes the shard lock. MK_ENOTFOUND for an unknown torrent. */
+int torrents_set_selection(struct torrents *t, const uint8_t info_hash[20], uint8_t kind);
 
 /* Records a snatch loaded from the store, without counting it again (the
  * stored count already includes it). Keyed by info_hash, which snatch_row

@@ -8,7 +8,10 @@ client user get`). Users and the torrent are set up as an operator would,
 with `mika client user add` and `mika client torrent add <file.torrent>`
 against the admin API. With MIKA_TEST_STORE=<backend> (postgres, ...) every
 kind of state lives on a throwaway server of that backend
-(tests/lib/servers.py); without it, in the default SQLite file.
+(tests/lib/servers.py); without it, in the default SQLite file. With
+MIKA_TEST_SELECTION=<strategy> (seeders-first, nearest, ...) mika picks
+peers with that strategy (docs/PEER_SELECTION.md); the location databases
+it needs are written by tests/lib/mkmmdb.py, which places loopback in Paris.
 Does not own: starting mika (tests/lib/mikatest.py) or driving the clients
 (tests/e2e/clients.py).
 
@@ -24,6 +27,7 @@ Run: MIKA_BIN=build/mika /usr/bin/python3 tests/e2e/test_real_clients.py
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +51,7 @@ TRANSFER_WAIT = 60
 BOOKS_WAIT = 20
 API_PORT = free_port()
 STORE = os.environ.get("MIKA_TEST_STORE", "")
+SELECTION = os.environ.get("MIKA_TEST_SELECTION", "")
 
 
 class RealClientsTest(MikaTestCase):
@@ -57,6 +62,16 @@ class RealClientsTest(MikaTestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = None
+        cls.mmdb_dir = None
+        if SELECTION:
+            cls.mmdb_dir = tempfile.mkdtemp(prefix="mika-mmdb-")
+            tracker = dict(cls.config["tracker"], peer_selection=SELECTION)
+            for kind in ("city", "asn"):
+                path = os.path.join(cls.mmdb_dir, kind + ".mmdb")
+                subprocess.run([sys.executable, os.path.join(HERE, "..", "lib", "mkmmdb.py"),
+                                kind, path], check=True)
+                tracker["geoip_%s_db" % kind] = path
+            cls.config = dict(cls.config, tracker=tracker)
         if STORE:
             cls.srv = SERVERS[STORE]()
             cls.srv.start()
@@ -77,6 +92,8 @@ class RealClientsTest(MikaTestCase):
         finally:
             if cls.srv is not None:
                 cls.srv.stop()
+            if cls.mmdb_dir:
+                shutil.rmtree(cls.mmdb_dir, ignore_errors=True)
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="mika-e2e-")

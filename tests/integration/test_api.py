@@ -972,6 +972,30 @@ class SettingsTest(ApiCase):
         self.m.api_ok('PUT', '/api/v1/settings', {'interval': 120, 'min_interval': 60,
                                                    'numwant_max': 100})
 
+    def test_peer_selection_override_per_torrent_outlives_a_restart(self):
+        t = self.new_torrent()
+        path = '/api/v1/torrents/' + t['info_hash']
+        self.assertEqual(self.m.api_ok('GET', path)['peer_selection'], 'default')
+        got = self.m.api_ok('PATCH', path, {'peer_selection': 'seeders-first'})
+        self.assertEqual(got['peer_selection'], 'seeders-first')
+        # Six seeders and ten leechers: a leecher asking for three gets seeders.
+        u = self.new_user()
+        for i in range(16):
+            self.announce(u['passkey'], t['info_hash'], left=0 if i < 6 else 100,
+                          port=7100 + i)
+        d = self.announce(u['passkey'], t['info_hash'], left=100, numwant=3, port=7200)
+        ports = [int.from_bytes(d[b'peers'][i + 4:i + 6], 'big') for i in range(0, 18, 6)]
+        self.assertTrue(all(7100 <= p < 7106 for p in ports), ports)
+        # No location database here: nearest cannot run, and says why.
+        self.assertError(self.m.api('PATCH', path, {'peer_selection': 'nearest'}), 400,
+                         'invalid_value', 'geoip_city_db')
+        self.assertError(self.m.api('PATCH', path, {'peer_selection': 'closest'}), 400,
+                         'invalid_value', 'peer_selection')
+        self.m.restart()
+        self.assertEqual(self.m.api_ok('GET', path)['peer_selection'], 'seeders-first')
+        got = self.m.api_ok('PATCH', path, {'peer_selection': 'default'})
+        self.assertEqual(got['peer_selection'], 'default')
+
     def test_site_wide_event_with_and_without_an_end(self):
         ends = int(time.time()) + 3 * 86400
         got = self.m.api_ok('PUT', '/api/v1/settings', {'event': 'freeleech',
