@@ -285,6 +285,9 @@ void tracker_local_fini(struct tracker_local *l)
 
 uint32_t tracker_now(const struct tracker *t)
 {
+    if (t->frozen_now) {
+        return t->frozen_now;
+    }
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     /* +1 so that a peer seen in the first second is not "older than 0". */

@@ -91,6 +91,7 @@ struct tracker {
     uint8_t peer_key[16];       /* siphash key for peer identity */
     uint8_t udp_key[16];        /* siphash key behind UDP connection ids (net/udp.c) */
     struct timespec epoch;      /* CLOCK_MONOTONIC at start: the tracker clock's zero */
+    uint32_t frozen_now;        /* nonzero: tracker_now returns it (unit tests step time by hand) */
     struct tracker_settings live; /* starts from cfg; the API may change it */
     struct acct_bonus_params bonus; /* from cfg's [bonus], in the units rules.h uses */
     _Atomic uint64_t journal_backlog; /* bytes of segments waiting for the store (flusher) */
