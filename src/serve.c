@@ -25,6 +25,7 @@
 #include "auth/resolver.h"
 #include "auth/users.h"
 #include "auth/whitelist.h"
+#include "cluster/changes.h"
 #include "conf/config.h"
 #include "net/server.h"
 #include "net/tracker.h"
@@ -60,6 +61,8 @@ struct daemon {
     _Atomic uint32_t generation; /* the admin API reads it from its own threads */
     struct api *api;
     struct notify notify; /* systemd: READY, RELOADING, STOPPING, WATCHDOG */
+    struct changes *changes;      /* cluster.node_id set: notices to and from other nodes */
+    _Atomic bool reload_wanted;   /* the listener missed notices: the main thread reloads */
 };
 
 void serve_usage(void)
@@ -275,7 +278,10 @@ static void raise_fd_limit(uint32_t want)
 
 static void daemon_fini(struct daemon *d)
 {
-    /* The API first: none of its changes may land on a half-stopped daemon. */
+    /* Other nodes' changes first (they are applied through the API), then
+     * the API: none of its changes may land on a half-stopped daemon. */
+    changes_free(d->changes);
+    d->changes = NULL;
     api_stop(d->api);
     d->api = NULL;
     for (uint32_t i = 0; d->workers && i < d->nworkers; i++) {
@@ -298,6 +304,39 @@ static void daemon_fini(struct daemon *d)
     store_close(&d->lookups);
     store_close(&d->books);
     store_close(&d->loader);
+}
+
+/* ---- a cluster's notices ------------------------------------------------- */
+
+/* The listener thread's way in: through the API, which re-reads the row and
+ * applies it as its own write would. Without the API, a reload does it. */
+static int serve_apply_change(void *arg, const struct change *c, struct mk_errbuf *eb)
+{
+    struct daemon *d = arg;
+    if (d->api) {
+        return api_apply_change(d->api, c, eb);
+    }
+    atomic_store(&d->reload_wanted, true);
+    return 0;
+}
+
+static void serve_want_reload(void *arg)
+{
+    struct daemon *d = arg;
+    atomic_store(&d->reload_wanted, true);
+}
+
+static void daemon_reload(struct daemon *d, const char *why)
+{
+    struct mk_errbuf eb = {{0}};
+    mk_log(MK_LOG_INFO, "serve", "reloading: %s", why);
+    if (daemon_load(d, true, &eb) != MK_OK) {
+        mk_log(MK_LOG_ERROR, "serve", "reload failed, keeping the current state: %s", eb.msg);
+        return;
+    }
+    if (d->api && api_reload_settings(d->api, &eb) != MK_OK) {
+        mk_log(MK_LOG_ERROR, "serve", "settings not reloaded: %s", eb.msg);
+    }
 }
 
 static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
@@ -451,13 +490,34 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
     }
     /* The admin API after the workers, so its first change meets a running
      * tracker; a busy API port leaves the tracker serving without it. */
+    if (cfg->cluster_node_id != 0) {
+        struct changes_cfg ccfg = {.node_id = (uint16_t)cfg->cluster_node_id,
+                                   .places = d->places,
+                                   .apply = serve_apply_change,
+                                   .reload = serve_want_reload,
+                                   .arg = d};
+        rc = changes_new(&d->changes, &ccfg, eb);
+        if (rc != MK_OK) {
+            return rc;
+        }
+    }
     struct api_deps adeps = {.cfg = cfg, .tracker = &d->tracker, .generation = &d->generation,
-                             .places = d->places};
+                             .places = d->places, .changes = d->changes};
     rc = api_start(&d->api, &adeps, eb);
     if (rc == MK_EUNAVAIL) {
         mk_log(MK_LOG_ERROR, "serve", "%s; serving the tracker without the admin API", eb->msg);
     } else if (rc != MK_OK) {
         return rc;
+    }
+    /* After the API: notices are applied through it. The first subscription
+     * asks for one reload, covering what changed since daemon_load. */
+    if (d->changes) {
+        rc = changes_start(d->changes, eb);
+        if (rc != MK_OK) {
+            return rc;
+        }
+        mk_log(MK_LOG_INFO, "serve", "cluster node %u: sharing changes through the %s store",
+               cfg->cluster_node_id, d->places[0].backend);
     }
     mk_log(MK_LOG_INFO, "serve", "listening on port %u (ipv4 %s, ipv6 %s), %u workers, loop %s",
            cfg->port, cfg->ipv4 ? cfg->bind4 : "off", cfg->ipv6 ? cfg->bind6 : "off",
@@ -514,6 +574,9 @@ static void daemon_run(struct daemon *d, const sigset_t *signals)
             notify_ready(&d->notify, NULL);
         } else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
             mk_log(MK_LOG_ERROR, "serve", "sigtimedwait: %s", strerror(errno));
+        }
+        if (atomic_exchange(&d->reload_wanted, false)) {
+            daemon_reload(d, "the cluster listener may have missed changes");
         }
         int64_t now = monotonic_ms();
         notify_tick(&d->notify, now);
