@@ -562,6 +562,7 @@ static void daemon_run(struct daemon *d, const sigset_t *signals)
         int sig = sigtimedwait(signals, NULL, &wait);
         if (sig == SIGTERM || sig == SIGINT) {
             mk_log(MK_LOG_INFO, "serve", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            atomic_store(&d->tracker.stopping, true);
             notify_stopping(&d->notify);
             return;
         }

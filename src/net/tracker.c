@@ -200,6 +200,7 @@ int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *u
         .seeder_weight = cfg->bonus_seeder_weight,
     };
     atomic_init(&t->journal_backlog, 0);
+    atomic_init(&t->stopping, false);
     atomic_init(&t->live.event_up, ACCT_MULT_ONE);
     atomic_init(&t->live.event_down, ACCT_MULT_ONE);
     atomic_init(&t->live.event_ends, 0);
@@ -834,9 +835,30 @@ static bool path_ends_with(struct mk_str path, const char *suffix)
 static void count_answer(struct tracker_local *l, unsigned kind, bool is_scrape,
                          const struct timespec *t0_p);
 
+/* GET /health, for a load balancer's checks (HAProxy's option httpchk):
+ * 200 "ok" while this node serves, 503 while it stops or while the journal
+ * backlog refuses announces. Plain text, not bencode; not counted. */
+static int answer_health(const struct tracker *t, struct bencode *b)
+{
+    bool refusing = atomic_load_explicit(&t->journal_backlog, memory_order_relaxed) >
+                    (uint64_t)t->cfg->journal_max_mib << 20;
+    bool stopping = atomic_load_explicit(&t->stopping, memory_order_relaxed);
+    const char *text = stopping ? "stopping" : refusing ? "journal backlog" : "ok";
+    size_t n = strlen(text);
+    if (n <= b->cap) {
+        memcpy(b->p, text, n);
+        b->len = n;
+    }
+    return stopping || refusing ? 503 : 200;
+}
+
 int tracker_answer(const struct tracker *t, struct tracker_local *l, const struct http_request *req,
                    const struct tracker_addr *src, struct bencode *b)
 {
+    /* One compare of a short path: the announce path pays nothing more. */
+    if (req->path.len == 7 && memcmp(req->path.p, "/health", 7) == 0) {
+        return answer_health(t, b);
+    }
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     size_t start = b->len;
