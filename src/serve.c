@@ -26,6 +26,7 @@
 #include "auth/users.h"
 #include "auth/whitelist.h"
 #include "cluster/changes.h"
+#include "cluster/counts.h"
 #include "conf/config.h"
 #include "net/server.h"
 #include "net/tracker.h"
@@ -62,6 +63,7 @@ struct daemon {
     struct api *api;
     struct notify notify; /* systemd: READY, RELOADING, STOPPING, WATCHDOG */
     struct changes *changes;      /* cluster.node_id set: notices to and from other nodes */
+    struct counts *counts;        /* cluster.node_id set: swarm counts for scrapes */
     _Atomic bool reload_wanted;   /* the listener missed notices: the main thread reloads */
 };
 
@@ -282,6 +284,8 @@ static void daemon_fini(struct daemon *d)
      * the API: none of its changes may land on a half-stopped daemon. */
     changes_free(d->changes);
     d->changes = NULL;
+    counts_free(d->counts);
+    d->counts = NULL;
     api_stop(d->api);
     d->api = NULL;
     for (uint32_t i = 0; d->workers && i < d->nworkers; i++) {
@@ -513,6 +517,13 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
      * asks for one reload, covering what changed since daemon_load. */
     if (d->changes) {
         rc = changes_start(d->changes, eb);
+        if (rc == MK_OK) {
+            rc = counts_new(&d->counts, (uint16_t)cfg->cluster_node_id,
+                            cfg->cluster_counts_seconds, d->places, d->torrents, eb);
+        }
+        if (rc == MK_OK) {
+            rc = counts_start(d->counts, eb);
+        }
         if (rc != MK_OK) {
             return rc;
         }

@@ -723,13 +723,20 @@ static int scrape(const struct tracker *t, struct tracker_local *l, const struct
         struct torrent_shard *shard;
         struct torrent *tor = torrents_lock(t->torrents, l->hashes[i], &shard);
         if (tor && !tor->deleted && tor->enabled) {
+            /* In a cluster, the other nodes' peers of the swarm too (as
+             * cluster/counts.c last read them); 0 on a single node. */
             bencode_str(b, l->hashes[i], 20);
             bencode_dict(b);
-            put_counts(b, tor);
+            bencode_cstr(b, "complete");
+            bencode_int(b, (int64_t)peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6) +
+                               tor->remote_seeders);
+            bencode_cstr(b, "downloaded");
+            bencode_int(b, tor->snatches);
             bencode_cstr(b, "downloaders");
             bencode_int(b, (int64_t)peerset_downloaders(&tor->v4) + peerset_downloaders(&tor->v6));
             bencode_cstr(b, "incomplete");
-            bencode_int(b, (int64_t)peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6));
+            bencode_int(b, (int64_t)peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6) +
+                               tor->remote_leechers);
             bencode_end(b);
         }
         torrents_unlock(shard);
@@ -954,9 +961,10 @@ int tracker_udp_scrape(const struct tracker *t, struct tracker_local *l, const u
         struct torrent_shard *shard;
         struct torrent *tor = torrents_lock(t->torrents, hashes + 20 * i, &shard);
         if (tor && !tor->deleted && tor->enabled) {
-            seeders = peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6);
+            seeders = peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6) + tor->remote_seeders;
             completed = tor->snatches;
-            leechers = peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6);
+            leechers = peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6) +
+                       tor->remote_leechers;
         }
         torrents_unlock(shard);
         reply_udp_advance(b, udp_put_scrape_entry(b->p + b->len, b->cap - b->len, seeders,
