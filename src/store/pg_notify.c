@@ -60,8 +60,15 @@ int pg_notify_listen(void *ctx, int timeout_ms, store_change_fn fn, void *arg,
     if (!*pg_listening(s)) {
         int err = pg_exec(s, "LISTEN " PG_NOTIFY_CHANNEL, eb);
         if (err < 0) {
+            /* Whatever went wrong, the caller's answer is to wait and retry
+             * on a fresh connection. */
             pg_disconnect(s);
-            return err == MK_EUNAVAIL ? err : mk_fail(eb, MK_EUNAVAIL, "%s", eb->msg);
+            if (err != MK_EUNAVAIL) {
+                char msg[sizeof(eb->msg)];
+                snprintf(msg, sizeof(msg), "%s", eb->msg);
+                err = mk_fail(eb, MK_EUNAVAIL, "%s", msg);
+            }
+            return err;
         }
         *pg_listening(s) = true;
         fn(NULL, 0, arg); /* anything sent before this moment is not ours to see */

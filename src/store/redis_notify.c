@@ -233,11 +233,15 @@ int redis_notify_counts_load(void *ctx, uint16_t self, uint32_t ttl_s, store_cou
         return err;
     }
     /* Node ids are 1..65535: the set is small, whatever the swarms. */
-    uint16_t nodes[65536];
     size_t n = 0;
+    uint16_t *nodes = calloc(r->type == REDIS_REPLY_ARRAY ? r->elements + 1 : 1, sizeof(*nodes));
+    if (!nodes) {
+        freeReplyObject(r);
+        return mk_fail(eb, MK_ENOMEM, "redis: out of memory");
+    }
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
         uint32_t id = redis_u32(r->element[i], UINT16_MAX);
-        if (id != 0 && id != self && n < 65536) {
+        if (id != 0 && id != self) {
             nodes[n++] = (uint16_t)id;
         }
     }
@@ -245,5 +249,6 @@ int redis_notify_counts_load(void *ctx, uint16_t self, uint32_t ttl_s, store_cou
     for (size_t i = 0; err == 0 && i < n; i++) {
         err = redis_counts_node(s, nodes[i], fn, arg, eb);
     }
+    free(nodes);
     return err;
 }
