@@ -63,6 +63,7 @@ struct daemon {
     struct api *api;
     struct notify notify; /* systemd: READY, RELOADING, STOPPING, WATCHDOG */
     struct changes *changes;      /* cluster.node_id set: notices to and from other nodes */
+    _Atomic(struct api *) api_live; /* api, once started: what the listener applies through */
     struct counts *counts;        /* cluster.node_id set: swarm counts for scrapes */
     _Atomic bool reload_wanted;   /* the listener missed notices: the main thread reloads */
 };
@@ -317,9 +318,11 @@ static void daemon_fini(struct daemon *d)
 static int serve_apply_change(void *arg, const struct change *c, struct mk_errbuf *eb)
 {
     struct daemon *d = arg;
-    if (d->api) {
-        return api_apply_change(d->api, c, eb);
+    struct api *api = atomic_load(&d->api_live);
+    if (api) {
+        return api_apply_change(api, c, eb);
     }
+    /* Still starting, or no API: the main thread reloads everything. */
     atomic_store(&d->reload_wanted, true);
     return 0;
 }
@@ -330,17 +333,20 @@ static void serve_want_reload(void *arg)
     atomic_store(&d->reload_wanted, true);
 }
 
-static void daemon_reload(struct daemon *d, const char *why)
+/* false when the store could not be read (the caller tries again later). */
+static bool daemon_reload(struct daemon *d, const char *why)
 {
     struct mk_errbuf eb = {{0}};
     mk_log(MK_LOG_INFO, "serve", "reloading: %s", why);
     if (daemon_load(d, true, &eb) != MK_OK) {
         mk_log(MK_LOG_ERROR, "serve", "reload failed, keeping the current state: %s", eb.msg);
-        return;
+        return false;
     }
     if (d->api && api_reload_settings(d->api, &eb) != MK_OK) {
         mk_log(MK_LOG_ERROR, "serve", "settings not reloaded: %s", eb.msg);
+        return false;
     }
+    return true;
 }
 
 static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
@@ -407,6 +413,22 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
     } else if (flusher_applied_records(d->flusher) > 0) {
         mk_log(MK_LOG_INFO, "serve", "journal: replayed %llu records",
                (unsigned long long)flusher_applied_records(d->flusher));
+    }
+    /* A cluster's listener subscribes before the load, so that a change made
+     * elsewhere meanwhile is either loaded or heard. */
+    if (cfg->cluster_node_id != 0) {
+        struct changes_cfg ccfg = {.node_id = (uint16_t)cfg->cluster_node_id,
+                                   .places = d->places,
+                                   .apply = serve_apply_change,
+                                   .reload = serve_want_reload,
+                                   .arg = d};
+        rc = changes_new(&d->changes, &ccfg, eb);
+        if (rc == MK_OK) {
+            rc = changes_start(d->changes, eb);
+        }
+        if (rc != MK_OK) {
+            return rc;
+        }
     }
     rc = daemon_load(d, false, eb);
     if (rc != MK_OK) {
@@ -494,17 +516,6 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
     }
     /* The admin API after the workers, so its first change meets a running
      * tracker; a busy API port leaves the tracker serving without it. */
-    if (cfg->cluster_node_id != 0) {
-        struct changes_cfg ccfg = {.node_id = (uint16_t)cfg->cluster_node_id,
-                                   .places = d->places,
-                                   .apply = serve_apply_change,
-                                   .reload = serve_want_reload,
-                                   .arg = d};
-        rc = changes_new(&d->changes, &ccfg, eb);
-        if (rc != MK_OK) {
-            return rc;
-        }
-    }
     struct api_deps adeps = {.cfg = cfg, .tracker = &d->tracker, .generation = &d->generation,
                              .places = d->places, .changes = d->changes};
     rc = api_start(&d->api, &adeps, eb);
@@ -513,14 +524,10 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
     } else if (rc != MK_OK) {
         return rc;
     }
-    /* After the API: notices are applied through it. The first subscription
-     * asks for one reload, covering what changed since daemon_load. */
+    atomic_store(&d->api_live, d->api);
     if (d->changes) {
-        rc = changes_start(d->changes, eb);
-        if (rc == MK_OK) {
-            rc = counts_new(&d->counts, (uint16_t)cfg->cluster_node_id,
-                            cfg->cluster_counts_seconds, d->places, d->torrents, eb);
-        }
+        rc = counts_new(&d->counts, (uint16_t)cfg->cluster_node_id, cfg->cluster_counts_seconds,
+                        d->places, d->torrents, eb);
         if (rc == MK_OK) {
             rc = counts_start(d->counts, eb);
         }
@@ -564,6 +571,7 @@ static void daemon_run(struct daemon *d, const sigset_t *signals)
     uint32_t next_shard = 0;
     uint64_t reaped = 0;
     int64_t next_tick = monotonic_ms() + REAP_TICK_MS;
+    int64_t reload_retry_at = 0;
     for (;;) {
         int64_t wait_ms = next_tick - monotonic_ms();
         if (wait_ms < 0) {
@@ -587,8 +595,12 @@ static void daemon_run(struct daemon *d, const sigset_t *signals)
         } else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
             mk_log(MK_LOG_ERROR, "serve", "sigtimedwait: %s", strerror(errno));
         }
-        if (atomic_exchange(&d->reload_wanted, false)) {
-            daemon_reload(d, "the cluster listener may have missed changes");
+        /* A failed reload is tried again a second later: a missed change
+         * must not stay missed because the store blinked at the wrong time. */
+        if (monotonic_ms() >= reload_retry_at && atomic_exchange(&d->reload_wanted, false) &&
+            !daemon_reload(d, "the cluster listener may have missed changes")) {
+            atomic_store(&d->reload_wanted, true);
+            reload_retry_at = monotonic_ms() + 1000;
         }
         int64_t now = monotonic_ms();
         notify_tick(&d->notify, now);

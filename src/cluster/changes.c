@@ -29,6 +29,7 @@ struct changes {
     bool running;
     _Atomic bool stopping;
     bool subscribed_once;       /* a later subscription is a reconnect */
+    bool caller_loads;          /* the first subscription is followed by the caller's load */
     bool lost;                  /* the connection was lost since the last subscription */
     struct cluster_stats stats;
 };
@@ -49,8 +50,7 @@ int changes_new(struct changes **out, const struct changes_cfg *cfg, struct mk_e
     if (rc == 0) {
         rc = store_open(&c->listen, u->backend, &scfg, eb);
     }
-    if (rc == 0 && (c->pub.ops->version < MK_STORE_V4 || !c->pub.ops->listen_changes ||
-                    !c->pub.ops->publish_change)) {
+    if (rc == 0 && !store_can_notify(&c->pub)) {
         rc = mk_fail(eb, MK_ENOTSUP, "cluster.node_id: store \"%s\" cannot carry change notices",
                      u->backend);
     }
@@ -108,13 +108,17 @@ static void changes_heard(const char *payload, size_t len, void *arg)
 {
     struct changes *c = arg;
     if (!payload) {
-        if (c->subscribed_once) {
-            atomic_fetch_add(&c->stats.reconnects, 1);
-            mk_log(MK_LOG_INFO, "cluster", "listening for changes again; reloading what may"
-                                           " have been missed");
-        }
+        bool first = !c->subscribed_once;
         c->subscribed_once = true;
         c->lost = false;
+        if (first && c->caller_loads) {
+            return; /* changes_start's caller loads everything next */
+        }
+        if (!first) {
+            atomic_fetch_add(&c->stats.reconnects, 1);
+        }
+        mk_log(MK_LOG_INFO, "cluster", "listening for changes%s; reloading what may have been"
+                                       " missed", first ? "" : " again");
         c->cfg.reload(c->cfg.arg);
         return;
     }
@@ -172,6 +176,16 @@ static void *changes_main(void *arg)
 
 int changes_start(struct changes *c, struct mk_errbuf *eb)
 {
+    /* Subscribed before the caller loads, so nothing falls between its load
+     * and the first notice. If this fails, the thread's first subscription
+     * asks for a reload instead. */
+    struct mk_errbuf leb = {{0}};
+    c->caller_loads = true;
+    if (store_listen_changes(&c->listen, 0, changes_heard, c, &leb) != 0) {
+        mk_log(MK_LOG_WARN, "cluster", "change listener not subscribed yet: %s", leb.msg);
+        c->lost = true;
+    }
+    c->caller_loads = false;
     if (pthread_create(&c->thread, NULL, changes_main, c) != 0) {
         return mk_fail(eb, MK_ENOMEM, "cannot start the cluster change listener");
     }

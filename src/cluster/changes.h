@@ -9,9 +9,10 @@
  * in memory as the API's own write does).
  * Invariants: a notice is published only after its write committed, so a
  * node that re-reads on receipt sees it. A notice can be lost (the listener
- * was reconnecting): every (re)subscription is followed by a full reload
- * through the reload callback, so a node is never stale for longer than
- * its reconnect back-off plus one reload.
+ * was reconnecting): every subscription after the first (which precedes
+ * the caller's own load) is followed by a full reload through the reload
+ * callback, so a node is never stale for longer than its reconnect
+ * back-off plus one reload.
  */
 #ifndef MIKA_CLUSTER_CHANGES_H
 #define MIKA_CLUSTER_CHANGES_H
@@ -51,7 +52,9 @@ struct changes;
 /* Opens the publishing and listening connections (to the users' place).
  * MK_ENOTSUP when that backend cannot carry notices. */
 int changes_new(struct changes **out, const struct changes_cfg *cfg, struct mk_errbuf *eb);
-/* Starts the listener thread. */
+/* Subscribes (on the calling thread, so a load that follows misses
+ * nothing) and starts the listener thread. Notices may be applied from
+ * then on: the apply callback must cope with a daemon still starting. */
 int changes_start(struct changes *c, struct mk_errbuf *eb);
 /* Stops the listener (within about a poll period) and closes everything.
  * NULL is a no-op. */

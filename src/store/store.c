@@ -533,6 +533,12 @@ static int store_can_v4(const struct store *st, bool has_method, const char *met
     return store_can(st, has_method, method, eb);
 }
 
+bool store_can_notify(const struct store *st)
+{
+    return st->ops && st->ops->version >= MK_STORE_V4 && st->ops->publish_change &&
+           st->ops->listen_changes;
+}
+
 int store_publish_change(struct store *st, const char *payload, struct mk_errbuf *eb)
 {
     struct mk_errbuf local;

@@ -522,6 +522,8 @@ int store_settings_put(struct store *st, const struct setting_row *rows, size_t 
 
 /* MK_STORE_V4 wrappers: MK_ENOTSUP for a backend older than V4 or without
  * the method. */
+/* True when st's backend can publish and hear change notices. */
+bool store_can_notify(const struct store *st);
 int store_publish_change(struct store *st, const char *payload, struct mk_errbuf *eb);
 int store_listen_changes(struct store *st, int timeout_ms, store_change_fn fn, void *arg,
                          struct mk_errbuf *eb);
