@@ -86,6 +86,9 @@ static int api_change_token(struct api *a, uint32_t user_id, const uint8_t ih[20
 {
     struct api_token_find f = {.info_hash = ih};
     int rc = store_load_tokens(&a->store, user_id, (int64_t)time(NULL), api_token_match, &f, eb);
+    if (rc == MK_ENOTSUP) {
+        return 0; /* a backend without tokens: nobody has one */
+    }
     if (rc != 0) {
         return rc;
     }

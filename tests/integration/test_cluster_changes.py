@@ -153,6 +153,38 @@ class ClusterBase:
                                                              took2 * 1000))
         self.assertLess(max(took, took2), 1.0)
 
+    def test_settings_classes_and_tokens_reach_the_other_node(self):
+        ih = random_hash()
+        self.n1.api_ok('POST', '/api/v1/torrents', {'info_hash': ih.hex()}, status=201)
+        u = self.n1.api_ok('POST', '/api/v1/users', {}, status=201)
+        pid = peer_id()
+        self.wait_answer(self.n2, u['passkey'], ih, pid, None)
+        self.n1.api_ok('PUT', '/api/v1/settings', {'interval': 1234})
+        t0 = time.monotonic()
+        while self.answer(self.n2, u['passkey'], ih, pid).get(b'interval') != 1234:
+            self.assertLess(time.monotonic() - t0, 1.0, 'interval not changed on node 2')
+            time.sleep(0.005)
+        # A class that may not download: its users leech nowhere.
+        c = self.n1.api_ok('POST', '/api/v1/classes', {'name': 'seedonly'}, status=201)
+        self.n1.api_ok('PATCH', '/api/v1/users/%d' % u['id'], {'class_id': c['id']})
+        self.wait_answer(self.n2, u['passkey'], ih, pid, None)
+        self.n2.api_ok('PATCH', '/api/v1/classes/%d' % c['id'], {'may_download': False})
+        took = self.wait_answer(self.n1, u['passkey'], ih, pid,
+                                'downloading not allowed for this account')
+        self.assertLess(took, 1.0)
+        # Freeleech tokens (a store that keeps them: not postgres yet) are
+        # applied on the other node too.
+        applied = self.metric(self.n2, 'mika_cluster_changes_applied_total')
+        if self.BACKEND == 'redis':
+            self.n1.api_ok('POST', '/api/v1/users/%d/tokens' % u['id'],
+                           {'info_hash': ih.hex()}, status=201)
+            self.n1.api_ok('DELETE', '/api/v1/users/%d/tokens/%s' % (u['id'], ih.hex()))
+            t0 = time.monotonic()
+            while self.metric(self.n2, 'mika_cluster_changes_applied_total') < applied + 2:
+                self.assertLess(time.monotonic() - t0, 1.0, 'tokens not applied on node 2')
+                time.sleep(0.01)
+        self.assertNotIn('reloading:', self.n2.log_text())
+
     def test_a_node_whose_listener_was_cut_catches_up(self):
         ih = random_hash()
         self.n1.api_ok('POST', '/api/v1/torrents', {'info_hash': ih.hex()}, status=201)
