@@ -518,38 +518,8 @@ static int split_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *e
     return store_prune_peers(st, seen_before, eb);
 }
 
-/* A cluster's notices and counts travel through the users' store, the one
- * every node shares. */
-static int split_publish_change(void *ctx, const char *payload, struct mk_errbuf *eb)
-{
-    SPLIT_ROUTE(SPLIT_USERS);
-    return store_publish_change(st, payload, eb);
-}
-
-static int split_listen_changes(void *ctx, int timeout_ms, store_change_fn fn, void *arg,
-                                struct mk_errbuf *eb)
-{
-    SPLIT_ROUTE(SPLIT_USERS);
-    return store_listen_changes(st, timeout_ms, fn, arg, eb);
-}
-
-static int split_counts_put(void *ctx, uint16_t node, bool reset,
-                            const struct swarm_count_row *rows, size_t n, uint32_t ttl_s,
-                            struct mk_errbuf *eb)
-{
-    SPLIT_ROUTE(SPLIT_USERS);
-    return store_counts_put(st, node, reset, rows, n, ttl_s, eb);
-}
-
-static int split_counts_load(void *ctx, uint16_t self, uint32_t ttl_s, store_count_fn fn,
-                             void *arg, struct mk_errbuf *eb)
-{
-    SPLIT_ROUTE(SPLIT_USERS);
-    return store_counts_load(st, self, ttl_s, fn, arg, eb);
-}
-
 static const struct store_ops split_ops = {
-    .version = MK_STORE_V4,
+    .version = MK_STORE_V3,
     .name = "split",
     .close = split_close,
     .load_users = split_load_users,
@@ -585,10 +555,7 @@ static const struct store_ops split_ops = {
     .token_put = split_token_put,
     .token_delete = split_token_delete,
     .torrent_get_by_id = split_torrent_get_by_id,
-    .publish_change = split_publish_change,
-    .listen_changes = split_listen_changes,
-    .counts_put = split_counts_put,
-    .counts_load = split_counts_load,
+    /* No cluster methods: cluster/ opens the users' place itself. */
 };
 
 int store_open_kinds(struct store *st, const struct store_place places[3], struct mk_errbuf *eb)

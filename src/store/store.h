@@ -411,8 +411,9 @@ struct store_ops {
                              struct mk_errbuf *eb);
 
     /* ---- MK_STORE_V4: nodes of a cluster sharing this (the users') store.
-     * Optional: NULL in backends that are not shared (sqlite, memory) or
-     * not yet (mysql). */
+     * Optional: NULL in backends that are not shared (sqlite, memory), not
+     * yet (mysql), and in store/split.c (cluster/ opens the users' place
+     * itself). */
 
     /* Sends payload (NUL-terminated text, at most 96 bytes: cluster/change.h)
      * to every node listening now; a node that is not listening never sees
