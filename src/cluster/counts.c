@@ -113,7 +113,9 @@ static void counts_read(struct counts *c)
         mk_log(MK_LOG_WARN, "cluster", "other nodes' swarm counts not read: %s", eb.msg);
         return;
     }
-    qsort(c->in.rows, c->in.n, sizeof(*c->in.rows), counts_cmp);
+    if (c->in.n > 1) {
+        qsort(c->in.rows, c->in.n, sizeof(*c->in.rows), counts_cmp);
+    }
     if (++c->stamp == 0) {
         c->stamp = 1; /* 0 is a new torrent's: never current */
     }

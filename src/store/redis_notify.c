@@ -30,10 +30,12 @@ int redis_notify_publish(void *ctx, const char *payload, struct mk_errbuf *eb)
     return redis_cmd(ctx, NULL, eb, "PUBLISH %s %s", REDIS_CHANNEL, payload);
 }
 
+/* why may point into the connection (its errstr): used before it goes. */
 static int redis_notify_lost(struct redis_store *s, struct mk_errbuf *eb, const char *why)
 {
+    int err = mk_fail(eb, MK_EUNAVAIL, "redis: listen: connection lost: %s", why);
     redis_disconnect(s);
-    return mk_fail(eb, MK_EUNAVAIL, "redis: listen: connection lost: %s", why);
+    return err;
 }
 
 /* Hands fn the notice in r, if it is one ("message", channel, payload). */
