@@ -480,9 +480,7 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
     /* Nodes of a cluster write segments into the same journal_applied
      * table: with its node id in the top 16 bits, a node's ids can never
      * meet another's, whatever the random low 48 bits draw. */
-    if (cfg->cluster_node_id != 0) {
-        boot = ((uint64_t)cfg->cluster_node_id << 48) | (boot & ((UINT64_C(1) << 48) - 1));
-    }
+    boot = journal_boot_id(cfg->cluster_node_id, boot);
     struct server_journal_cfg jcfg = {
         .dir = d->journal_dir,
         .boot = boot,

@@ -126,6 +126,13 @@ class ClusterBase:
         self.wait_answer(self.n2, new, ih, pid, None, left=0)
         self.n1.api_ok('DELETE', '/api/v1/users/%d' % u['id'])
         self.wait_answer(self.n2, new, ih, pid, 'unknown passkey', left=0)
+        # Node 2 booked those announces under journal segment ids that
+        # carry its node id in the top 16 bits of boot.
+        t0 = time.monotonic()
+        while 2 not in self.journal_nodes():
+            self.assertLess(time.monotonic() - t0, 5, 'no segment of node 2 applied')
+            time.sleep(0.1)
+        self.assertLessEqual(self.journal_nodes(), {1, 2})
 
     def test_a_torrent_added_through_node_2_is_served_by_node_1(self):
         u = self.n2.api_ok('POST', '/api/v1/users', {}, status=201)
@@ -251,6 +258,10 @@ class ClusterBase:
 class PostgresClusterTest(ClusterBase, unittest.TestCase):
     BACKEND = 'postgres'
 
+    def journal_nodes(self):
+        out = psql(self.srv, 'SELECT DISTINCT (boot >> 48) & 65535 FROM journal_applied')
+        return {int(x) for x in out.split()}
+
     def kill_listeners(self):
         out = psql(self.srv, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                              " WHERE query = 'LISTEN mika_changes'")
@@ -259,6 +270,12 @@ class PostgresClusterTest(ClusterBase, unittest.TestCase):
 
 class RedisClusterTest(ClusterBase, unittest.TestCase):
     BACKEND = 'redis'
+
+    def journal_nodes(self):
+        reply = redis_cmd(self.srv, 'HKEYS', 'mika:journal_applied')
+        # *<n>\r\n$<len>\r\n<boot>:<writer>:<seq>\r\n...
+        fields = [x for x in reply.split(b'\r\n') if x and x[:1] not in (b'*', b'$')]
+        return {int(f.split(b':')[0]) >> 48 for f in fields}
 
     def kill_listeners(self):
         self.assertEqual(redis_cmd(self.srv, 'CLIENT', 'KILL', 'TYPE', 'pubsub'), b':2\r\n')
