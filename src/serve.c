@@ -1,11 +1,14 @@
 /* serve.c: `mika serve`: assembles the daemon and runs its main thread.
  *
  * Owns: start-up order (config, logging, store, in-memory state, flusher,
- * workers), the main thread's loop (signals: SIGHUP reloads, SIGTERM and
- * SIGINT stop; between signals it reaps expired peers a few shards at a
- * time), and shutdown order (workers first, then the flusher drains, then
- * the store closes).
- * Not here: answering requests (net/), the books (acct/).
+ * workers; in a cluster the change listener before the first load and the
+ * counts thread after the API), the main thread's loop (signals: SIGHUP
+ * reloads, SIGTERM and SIGINT stop; a reload the cluster listener asks for;
+ * between them it reaps expired peers a few shards at a time), and
+ * shutdown order (the cluster's threads, the API, the workers, then the
+ * flusher drains, then the store closes).
+ * Not here: answering requests (net/), the books (acct/), the cluster's
+ * notices and counts (cluster/).
  */
 #include "serve.h"
 
