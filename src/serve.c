@@ -1,11 +1,14 @@
 /* serve.c: `mika serve`: assembles the daemon and runs its main thread.
  *
  * Owns: start-up order (config, logging, store, in-memory state, flusher,
- * workers), the main thread's loop (signals: SIGHUP reloads, SIGTERM and
- * SIGINT stop; between signals it reaps expired peers a few shards at a
- * time), and shutdown order (workers first, then the flusher drains, then
- * the store closes).
- * Not here: answering requests (net/), the books (acct/).
+ * workers; in a cluster the change listener before the first load and the
+ * counts thread after the API), the main thread's loop (signals: SIGHUP
+ * reloads, SIGTERM and SIGINT stop; a reload the cluster listener asks for;
+ * between them it reaps expired peers a few shards at a time), and
+ * shutdown order (the cluster's threads, the API, the workers, then the
+ * flusher drains, then the store closes).
+ * Not here: answering requests (net/), the books (acct/), the cluster's
+ * notices and counts (cluster/).
  */
 #include "serve.h"
 
@@ -25,6 +28,8 @@
 #include "auth/resolver.h"
 #include "auth/users.h"
 #include "auth/whitelist.h"
+#include "cluster/changes.h"
+#include "cluster/counts.h"
 #include "conf/config.h"
 #include "net/server.h"
 #include "net/tracker.h"
@@ -60,6 +65,10 @@ struct daemon {
     _Atomic uint32_t generation; /* the admin API reads it from its own threads */
     struct api *api;
     struct notify notify; /* systemd: READY, RELOADING, STOPPING, WATCHDOG */
+    struct changes *changes;      /* cluster.node_id set: notices to and from other nodes */
+    _Atomic(struct api *) api_live; /* api, once started: what the listener applies through */
+    struct counts *counts;        /* cluster.node_id set: swarm counts for scrapes */
+    _Atomic bool reload_wanted;   /* the listener missed notices: the main thread reloads */
 };
 
 void serve_usage(void)
@@ -275,7 +284,12 @@ static void raise_fd_limit(uint32_t want)
 
 static void daemon_fini(struct daemon *d)
 {
-    /* The API first: none of its changes may land on a half-stopped daemon. */
+    /* Other nodes' changes first (they are applied through the API), then
+     * the API: none of its changes may land on a half-stopped daemon. */
+    changes_free(d->changes);
+    d->changes = NULL;
+    counts_free(d->counts);
+    d->counts = NULL;
     api_stop(d->api);
     d->api = NULL;
     for (uint32_t i = 0; d->workers && i < d->nworkers; i++) {
@@ -298,6 +312,44 @@ static void daemon_fini(struct daemon *d)
     store_close(&d->lookups);
     store_close(&d->books);
     store_close(&d->loader);
+}
+
+/* ---- a cluster's notices ------------------------------------------------- */
+
+/* The listener thread's way in: through the API, which re-reads the row and
+ * applies it as its own write would. Without the API, a reload does it. */
+static int serve_apply_change(void *arg, const struct change *c, struct mk_errbuf *eb)
+{
+    struct daemon *d = arg;
+    struct api *api = atomic_load(&d->api_live);
+    if (api) {
+        return api_apply_change(api, c, eb);
+    }
+    /* Still starting, or no API: the main thread reloads everything. */
+    atomic_store(&d->reload_wanted, true);
+    return 0;
+}
+
+static void serve_want_reload(void *arg)
+{
+    struct daemon *d = arg;
+    atomic_store(&d->reload_wanted, true);
+}
+
+/* false when the store could not be read (the caller tries again later). */
+static bool daemon_reload(struct daemon *d, const char *why)
+{
+    struct mk_errbuf eb = {{0}};
+    mk_log(MK_LOG_INFO, "serve", "reloading: %s", why);
+    if (daemon_load(d, true, &eb) != MK_OK) {
+        mk_log(MK_LOG_ERROR, "serve", "reload failed, keeping the current state: %s", eb.msg);
+        return false;
+    }
+    if (d->api && api_reload_settings(d->api, &eb) != MK_OK) {
+        mk_log(MK_LOG_ERROR, "serve", "settings not reloaded: %s", eb.msg);
+        return false;
+    }
+    return true;
 }
 
 static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
@@ -365,6 +417,22 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
         mk_log(MK_LOG_INFO, "serve", "journal: replayed %llu records",
                (unsigned long long)flusher_applied_records(d->flusher));
     }
+    /* A cluster's listener subscribes before the load, so that a change made
+     * elsewhere meanwhile is either loaded or heard. */
+    if (cfg->cluster_node_id != 0) {
+        struct changes_cfg ccfg = {.node_id = (uint16_t)cfg->cluster_node_id,
+                                   .places = d->places,
+                                   .apply = serve_apply_change,
+                                   .reload = serve_want_reload,
+                                   .arg = d};
+        rc = changes_new(&d->changes, &ccfg, eb);
+        if (rc == MK_OK) {
+            rc = changes_start(d->changes, eb);
+        }
+        if (rc != MK_OK) {
+            return rc;
+        }
+    }
     rc = daemon_load(d, false, eb);
     if (rc != MK_OK) {
         return rc;
@@ -412,6 +480,10 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
     if (getrandom(&boot, sizeof(boot), 0) != (ssize_t)sizeof(boot)) {
         return mk_fail(eb, MK_EIO, "getrandom failed");
     }
+    /* Nodes of a cluster write segments into the same journal_applied
+     * table: with its node id in the top 16 bits, a node's ids can never
+     * meet another's, whatever the random low 48 bits draw. */
+    boot = journal_boot_id(cfg->cluster_node_id, boot);
     struct server_journal_cfg jcfg = {
         .dir = d->journal_dir,
         .boot = boot,
@@ -446,12 +518,25 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
     /* The admin API after the workers, so its first change meets a running
      * tracker; a busy API port leaves the tracker serving without it. */
     struct api_deps adeps = {.cfg = cfg, .tracker = &d->tracker, .generation = &d->generation,
-                             .places = d->places};
+                             .places = d->places, .changes = d->changes};
     rc = api_start(&d->api, &adeps, eb);
     if (rc == MK_EUNAVAIL) {
         mk_log(MK_LOG_ERROR, "serve", "%s; serving the tracker without the admin API", eb->msg);
     } else if (rc != MK_OK) {
         return rc;
+    }
+    atomic_store(&d->api_live, d->api);
+    if (d->changes) {
+        rc = counts_new(&d->counts, (uint16_t)cfg->cluster_node_id, cfg->cluster_counts_seconds,
+                        d->places, d->torrents, eb);
+        if (rc == MK_OK) {
+            rc = counts_start(d->counts, eb);
+        }
+        if (rc != MK_OK) {
+            return rc;
+        }
+        mk_log(MK_LOG_INFO, "serve", "cluster node %u: sharing changes through the %s store",
+               cfg->cluster_node_id, d->places[0].backend);
     }
     mk_log(MK_LOG_INFO, "serve", "listening on port %u (ipv4 %s, ipv6 %s), %u workers, loop %s",
            cfg->port, cfg->ipv4 ? cfg->bind4 : "off", cfg->ipv6 ? cfg->bind6 : "off",
@@ -487,6 +572,7 @@ static void daemon_run(struct daemon *d, const sigset_t *signals)
     uint32_t next_shard = 0;
     uint64_t reaped = 0;
     int64_t next_tick = monotonic_ms() + REAP_TICK_MS;
+    int64_t reload_retry_at = 0;
     for (;;) {
         int64_t wait_ms = next_tick - monotonic_ms();
         if (wait_ms < 0) {
@@ -496,6 +582,7 @@ static void daemon_run(struct daemon *d, const sigset_t *signals)
         int sig = sigtimedwait(signals, NULL, &wait);
         if (sig == SIGTERM || sig == SIGINT) {
             mk_log(MK_LOG_INFO, "serve", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            atomic_store(&d->tracker.stopping, true);
             notify_stopping(&d->notify);
             return;
         }
@@ -508,6 +595,13 @@ static void daemon_run(struct daemon *d, const sigset_t *signals)
             notify_ready(&d->notify, NULL);
         } else if (sig < 0 && errno != EAGAIN && errno != EINTR) {
             mk_log(MK_LOG_ERROR, "serve", "sigtimedwait: %s", strerror(errno));
+        }
+        /* A failed reload is tried again a second later: a missed change
+         * must not stay missed because the store blinked at the wrong time. */
+        if (monotonic_ms() >= reload_retry_at && atomic_exchange(&d->reload_wanted, false) &&
+            !daemon_reload(d, "the cluster listener may have missed changes")) {
+            atomic_store(&d->reload_wanted, true);
+            reload_retry_at = monotonic_ms() + 1000;
         }
         int64_t now = monotonic_ms();
         notify_tick(&d->notify, now);

@@ -508,3 +508,11 @@ uint64_t journal_backlog_bytes(const char *dir)
     closedir(d);
     return total;
 }
+
+uint64_t journal_boot_id(uint32_t node_id, uint64_t random)
+{
+    if (node_id == 0) {
+        return random;
+    }
+    return ((uint64_t)(node_id & 0xffff) << 48) | (random & ((UINT64_C(1) << 48) - 1));
+}

@@ -11,8 +11,10 @@
  * Files, in one directory: "<boot>-w<writer>-<seq>.open" is being written
  * (at most one per writer); "<boot>-w<writer>-<seq>.seg" is closed and waits
  * for the flusher; the flusher deletes a .seg once the store has it. <boot> is
- * a random 64-bit id drawn at each start, so (boot, writer, seq) names a
- * segment uniquely forever without asking the store where numbering stopped. After a crash, an .open
+ * a random 64-bit id drawn at each start (a cluster node's id in its top
+ * 16 bits: journal_boot_id), so (boot, writer, seq) names a segment uniquely
+ * forever, among every node, without asking the store where numbering
+ * stopped. After a crash, an .open
  * file is closed as it is: a record torn by the crash fails its checksum and
  * it and everything after it are ignored (they were never answered: a turn's
  * answers leave only after its write returned).
@@ -89,6 +91,12 @@ struct journal_writer {
     size_t nbatch;
     size_t batch_max;
 };
+
+/* The boot id of a process: random, with node_id (a cluster's node, 1..65535)
+ * in the top 16 bits, so that two nodes sharing one journal_applied table
+ * never name two segments alike; node_id 0 (a single node) keeps all 64
+ * random bits. */
+uint64_t journal_boot_id(uint32_t node_id, uint64_t random);
 
 /* Opens a writer for worker `writer` of process `boot` in dir (created if
  * missing). No file is created until the first commit with records. */

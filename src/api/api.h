@@ -25,6 +25,7 @@ struct api_deps {
     struct tracker *tracker;              /* live settings, users, torrents, whitelist */
     const _Atomic uint32_t *generation;   /* serve.c's load generation, for the *_put calls */
     const struct store_place *places;     /* [3]: where users, torrents and peers live */
+    struct changes *changes;              /* cluster/changes.h; NULL on a single node */
 };
 
 struct api;
@@ -39,5 +40,15 @@ int api_start(struct api **out, const struct api_deps *deps, struct mk_errbuf *e
 /* Stops accepting, finishes the requests in flight, closes the store.
  * NULL is a no-op. */
 void api_stop(struct api *a);
+
+struct change;
+/* Applies another node's change notice to memory exactly as this node's own
+ * API would after storing it: re-reads the row from the store and puts it
+ * (or removes it), with the API's lock held so it orders with local writes.
+ * Called from the cluster's listener thread. 0, or an mk_err (the store is
+ * unavailable: the caller reloads later). */
+int api_apply_change(struct api *a, const struct change *c, struct mk_errbuf *eb);
+/* Reloads the live settings (interval, event, selections) from the store. */
+int api_reload_settings(struct api *a, struct mk_errbuf *eb);
 
 #endif /* MIKA_API_API_H */

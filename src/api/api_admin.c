@@ -48,7 +48,7 @@ static int api_whitelist_take(const struct whitelist_row *row, void *arg)
 }
 
 /* Replaces the in-memory list with the store's, as a reload does. */
-static int api_whitelist_refresh(struct api *a, struct mk_errbuf *eb)
+int api_whitelist_refresh(struct api *a, struct mk_errbuf *eb)
 {
     struct api_wl_rows w = {.rows = calloc(API_WHITELIST_MAX, sizeof(*w.rows))};
     if (!w.rows) {
@@ -127,6 +127,9 @@ void api_whitelist_add(struct api *a, const struct api_req *r, struct api_resp *
     if (rc == 0 && api_whitelist_refresh(a, &eb) != 0) {
         mk_log(MK_LOG_ERROR, "api", "whitelist stored but not applied in memory: %s", eb.msg);
     }
+    if (rc == 0) {
+        api_publish(a, CHANGE_WHITELIST, 0, NULL);
+    }
     pthread_mutex_unlock(&a->mu);
     if (rc != 0) {
         api_store_error(out, rc, &eb, "prefix");
@@ -146,6 +149,9 @@ void api_whitelist_delete(struct api *a, const struct api_req *r, struct api_res
     int rc = store_whitelist_delete(&a->store, row.prefix, row.prefix_len, &removed, &eb);
     if (rc == 0 && api_whitelist_refresh(a, &eb) != 0) {
         mk_log(MK_LOG_ERROR, "api", "whitelist stored but not applied in memory: %s", eb.msg);
+    }
+    if (rc == 0) {
+        api_publish(a, CHANGE_WHITELIST, 0, NULL);
     }
     pthread_mutex_unlock(&a->mu);
     if (rc != 0) {
@@ -230,6 +236,9 @@ void api_classes_create(struct api *a, const struct api_req *r, struct api_resp 
     struct mk_errbuf eb = {{0}};
     pthread_mutex_lock(&a->mu);
     rc = store_class_insert(&a->store, &c, has_id > 0, &eb);
+    if (rc == 0) {
+        api_publish(a, CHANGE_CLASS, c.id, NULL);
+    }
     pthread_mutex_unlock(&a->mu);
     if (rc != 0) {
         api_store_error(out, rc, &eb, "class");
@@ -300,6 +309,9 @@ void api_classes_update(struct api *a, const struct api_req *r, struct api_resp 
         mk_log(MK_LOG_ERROR, "api", "class %u stored but its users not refreshed: %s", c.id,
                eb.msg);
     }
+    if (rc == 0) {
+        api_publish(a, CHANGE_CLASS, c.id, NULL);
+    }
     pthread_mutex_unlock(&a->mu);
     json_decref(body);
     if (rc == 0) {
@@ -326,6 +338,9 @@ void api_classes_delete(struct api *a, const struct api_req *r, struct api_resp 
             api_store_error(out, src, &eb, "class");
             rc = -1;
         }
+    }
+    if (rc == 0) {
+        api_publish(a, CHANGE_CLASS, c.id, NULL);
     }
     pthread_mutex_unlock(&a->mu);
     if (rc == 0) {
@@ -453,6 +468,7 @@ void api_settings_put(struct api *a, const struct api_req *r, struct api_resp *o
         a->event = event;
         a->event_ends_at = ends;
         api_event_apply(a);
+        api_publish(a, CHANGE_SETTINGS, 0, NULL);
         mk_log(MK_LOG_INFO, "api", "settings: interval %u, min_interval %u, numwant_max %u,"
                                    " event %s until %" PRId64,
                iv, miv, nw, api_event_names[event], ends);

@@ -19,6 +19,7 @@
 
 #include "api/api.h"
 #include "api/api_tls.h"
+#include "cluster/change.h"
 #include "store/store.h"
 #include "swarm/peers.h"
 
@@ -44,6 +45,7 @@ struct api {
     const struct mk_config *cfg;
     struct tracker *tracker;
     const _Atomic uint32_t *generation;
+    struct changes *changes;       /* NULL: a single node, nobody to tell */
     struct store store;            /* the API's own connection; used with mu held */
     pthread_mutex_t mu;
     struct api_tls tls;
@@ -159,6 +161,20 @@ void api_users_tokens_delete(struct api *a, const struct api_req *r, struct api_
 void api_users_peers(struct api *a, const struct api_req *r, struct api_resp *out);
 /* Re-applies the effective download right of every user of a class. */
 int api_users_refresh_class(struct api *a, uint32_t class_id, struct mk_errbuf *eb);
+/* Puts a stored user into memory with its class's multipliers (a->mu held). */
+void api_users_apply(struct api *a, const struct user_rec *u);
+/* Puts a stored torrent into memory (a->mu held). */
+void api_torrents_apply(struct api *a, const struct torrent_rec *t);
+/* Replaces the in-memory whitelist with the store's (a->mu held). */
+int api_whitelist_refresh(struct api *a, struct mk_errbuf *eb);
+
+/* ---- cluster notices (api_changes.c) ------------------------------------------- */
+
+/* Tells the other nodes of a cluster what a stored change touched (id: user
+ * or class; info_hash: torrent or token; NULL when none). A no-op on a single
+ * node; a failure is logged and counted, never answered: the other nodes
+ * catch up at their next reload. Called after the store write succeeded. */
+void api_publish(struct api *a, enum change_kind kind, uint32_t id, const uint8_t *info_hash);
 
 void api_torrents_list(struct api *a, const struct api_req *r, struct api_resp *out);
 void api_torrents_create(struct api *a, const struct api_req *r, struct api_resp *out);

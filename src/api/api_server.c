@@ -392,6 +392,7 @@ int api_start(struct api **out, const struct api_deps *deps, struct mk_errbuf *e
     a->cfg = cfg;
     a->tracker = deps->tracker;
     a->generation = deps->generation;
+    a->changes = deps->changes;
     clock_gettime(CLOCK_MONOTONIC, &a->started);
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->sample_mu, NULL);

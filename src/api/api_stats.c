@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "cluster/changes.h"
 #include "auth/resolver.h"
 #include "swarm/torrents.h"
 #include "util/log.h"
@@ -282,6 +283,17 @@ void api_stats_metrics(struct api *a, const struct api_req *r, struct api_resp *
     api_metric(&t, "mika_users", "gauge", "Users in memory.", users_count(a->tracker->users));
     api_metric(&t, "mika_api_requests_total", "counter", "Admin API requests.",
                atomic_load(&a->requests));
+    if (a->changes) {
+        struct cluster_stats *cs = changes_stats(a->changes);
+        api_metric(&t, "mika_cluster_changes_published_total", "counter",
+                   "Change notices this node sent to the other nodes.",
+                   atomic_load(&cs->published));
+        api_metric(&t, "mika_cluster_changes_applied_total", "counter",
+                   "Other nodes' change notices applied here.", atomic_load(&cs->applied));
+        api_metric(&t, "mika_cluster_listener_reconnects_total", "counter",
+                   "Times the change listener subscribed again after losing its connection.",
+                   atomic_load(&cs->reconnects));
+    }
     api_metric(&t, "mika_uptime_seconds", "gauge", "Seconds since start.",
                (uint64_t)api_uptime(a));
     if (t.full) {

@@ -134,7 +134,7 @@ static json_t *api_torrents_json(struct api *a, const struct torrent_rec *t)
     return j;
 }
 
-static void api_torrents_apply(struct api *a, const struct torrent_rec *t)
+void api_torrents_apply(struct api *a, const struct torrent_rec *t)
 {
     /* The announce path books with these: they go to memory with the row. */
     struct torrent_row row = t->row;
@@ -348,6 +348,7 @@ void api_torrents_create(struct api *a, const struct api_req *r, struct api_resp
     rc = store_torrent_insert(&a->store, &t, &eb);
     if (rc == 0) {
         api_torrents_apply(a, &t);
+        api_publish(a, CHANGE_TORRENT, 0, t.row.info_hash);
     }
     pthread_mutex_unlock(&a->mu);
     if (rc != 0) {
@@ -405,6 +406,7 @@ static int api_torrents_store(struct api *a, struct torrent_rec *t, struct api_r
         return -1;
     }
     api_torrents_apply(a, t);
+    api_publish(a, CHANGE_TORRENT, 0, t->row.info_hash);
     return 0;
 }
 
@@ -446,6 +448,7 @@ static int api_torrents_set_selection(struct api *a, const struct torrent_rec *t
         return -1;
     }
     (void)torrents_set_selection(a->tracker->torrents, t->row.info_hash, (uint8_t)kind);
+    api_publish(a, CHANGE_SETTINGS, 0, NULL);
     mk_log(MK_LOG_INFO, "api", "torrent %u: peer_selection %s", t->row.id, select_kind_name(kind));
     return 0;
 }

@@ -50,7 +50,7 @@ static json_t *api_users_json(const struct api *a, const struct user_rec *u)
 
 /* Puts the stored user into memory; a failure only delays the change until
  * the next reload, so it is logged, not answered. */
-static void api_users_apply(struct api *a, const struct user_rec *u)
+void api_users_apply(struct api *a, const struct user_rec *u)
 {
     uint32_t gen = atomic_load(a->generation);
     /* The announce path books with the class's and the user's multipliers. */
@@ -146,6 +146,7 @@ void api_users_create(struct api *a, const struct api_req *r, struct api_resp *o
     }
     if (rc == 0) {
         api_users_apply(a, &u);
+        api_publish(a, CHANGE_USER, u.row.id, NULL);
     }
     pthread_mutex_unlock(&a->mu);
     if (rc != 0) {
@@ -284,6 +285,7 @@ static int api_users_store(struct api *a, struct user_rec *u, const char *old_pa
     if (old_passkey && strcmp(old_passkey, u->row.passkey) != 0) {
         users_remove(a->tracker->users, old_passkey, strlen(old_passkey));
     }
+    api_publish(a, CHANGE_USER, u->row.id, NULL);
     return 0;
 }
 
@@ -367,6 +369,7 @@ void api_users_delete(struct api *a, const struct api_req *r, struct api_resp *o
     if (rc == 0) {
         users_remove(a->tracker->users, u.row.passkey, strlen(u.row.passkey));
         removed = torrents_remove_user(a->tracker->torrents, u.row.id);
+        api_publish(a, CHANGE_USER, u.row.id, NULL);
     }
     pthread_mutex_unlock(&a->mu);
     if (rc != 0) {
@@ -750,6 +753,7 @@ void api_users_tokens_add(struct api *a, const struct api_req *r, struct api_res
                 mk_log(MK_LOG_ERROR, "api", "token of user %u stored but not applied in memory",
                        t.user_id);
             }
+            api_publish(a, CHANGE_TOKEN, t.user_id, t.info_hash);
         }
     }
     pthread_mutex_unlock(&a->mu);
@@ -778,6 +782,7 @@ void api_users_tokens_delete(struct api *a, const struct api_req *r, struct api_
             api_store_error(out, rc, &eb, "token");
         } else {
             torrents_drop_token(a->tracker->torrents, ih, u.row.id);
+            api_publish(a, CHANGE_TOKEN, u.row.id, ih);
         }
     }
     pthread_mutex_unlock(&a->mu);

@@ -345,3 +345,29 @@ bool users_remove(struct users *u, const char *passkey, size_t len)
     free(e);
     return e != NULL;
 }
+
+uint32_t users_remove_id(struct users *u, uint32_t id, const char *keep)
+{
+    size_t klen = keep ? strlen(keep) : 0;
+    uint32_t removed = 0;
+    for (uint32_t i = 0; i < u->nshards; i++) {
+        struct users_shard *s = &u->shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (size_t b = 0; b < s->nbuckets; b++) {
+            struct users_entry **pe = &s->buckets[b];
+            while (*pe != NULL) {
+                struct users_entry *e = *pe;
+                if (e->id == id && !(e->len == klen && memcmp(e->passkey, keep, klen) == 0)) {
+                    *pe = e->next;
+                    free(e);
+                    s->count--;
+                    removed++;
+                } else {
+                    pe = &e->next;
+                }
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    return removed;
+}

@@ -46,4 +46,10 @@ size_t users_count(struct users *u);
  * deletion); false if there is none. */
 bool users_remove(struct users *u, const char *passkey, size_t len);
 
+/* Removes user id under every passkey but keep (NULL: every one): what
+ * another node's rotation or deletion leaves here, where the old passkey is
+ * not known. O(users), one shard lock at a time; never on the hot path.
+ * Returns how many entries went. */
+uint32_t users_remove_id(struct users *u, uint32_t id, const char *keep);
+
 #endif /* MIKA_AUTH_USERS_H */

@@ -227,6 +227,13 @@ static const struct config_key config_keys[] = {
                "days after completing to seed them or reach the ratio"),
     CONFIG_ROW("hnr", "ratio", CONFIG_U32, hnr_ratio, 0, 1000000, "1000",
                "thousandths: uploaded / downloaded on the torrent that also clears it"),
+
+    CONFIG_ROW("cluster", "node_id", CONFIG_U32, cluster_node_id, 0, 65535, "0",
+               "this node's id, 1..65535, among nodes sharing a postgres or redis users store;"
+               " 0 = a single node"),
+    CONFIG_ROW("cluster", "counts_seconds", CONFIG_U32, cluster_counts_seconds, 1, 60, "2",
+               "with node_id: seconds between publishing this node's swarm counts and reading"
+               " the other nodes'"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -861,6 +868,24 @@ static int config_check_store(const struct mk_config *cfg, struct mk_errbuf *eb)
     return 0;
 }
 
+/* Nodes share users, torrents and change notices through the users' store:
+ * only a server store that every node reaches can carry them. */
+static int config_check_cluster(const struct mk_config *cfg, struct mk_errbuf *eb)
+{
+    if (cfg->cluster_node_id == 0) {
+        return 0;
+    }
+    const char *backend, *path, *dsn;
+    config_store_kind(cfg, 0, &backend, &path, &dsn);
+    if (strcmp(backend, "postgres") != 0 && strcmp(backend, "redis") != 0) {
+        return mk_fail(eb, MK_EINVAL,
+                       "cluster.node_id = %u needs the users store on postgres or redis (shared"
+                       " by every node), not \"%s\"",
+                       cfg->cluster_node_id, backend);
+    }
+    return 0;
+}
+
 static int config_check(const struct mk_config *cfg, struct mk_errbuf *eb)
 {
     if (cfg->min_interval > cfg->interval) {
@@ -881,6 +906,9 @@ static int config_check(const struct mk_config *cfg, struct mk_errbuf *eb)
         return mk_fail(eb, MK_EINVAL, "server.ipv4 and server.ipv6 are both off");
     }
     int rc = config_check_store(cfg, eb);
+    if (rc == 0) {
+        rc = config_check_cluster(cfg, eb);
+    }
     return rc ? rc : config_check_api(cfg, eb);
 }
 

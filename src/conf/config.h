@@ -118,6 +118,10 @@ struct mk_config {
     uint32_t hnr_seed_hours;         /* seed_hours = 72; 0 = no hit-and-run rule */
     uint32_t hnr_window_days;        /* window_days = 14 after completing */
     uint32_t hnr_ratio;              /* ratio = 1000 (per-mille: 1.0) on the torrent */
+
+    /* [cluster]: several nodes sharing a postgres or redis store (docs/STORES.md) */
+    uint32_t cluster_node_id;        /* node_id = 0: a single node; 1..65535 in a cluster */
+    uint32_t cluster_counts_seconds; /* counts_seconds = 2: swarm counts shared this often */
 };
 
 /* Fills cfg with the documented defaults. */

@@ -200,6 +200,7 @@ int tracker_init(struct tracker *t, const struct mk_config *cfg, struct users *u
         .seeder_weight = cfg->bonus_seeder_weight,
     };
     atomic_init(&t->journal_backlog, 0);
+    atomic_init(&t->stopping, false);
     atomic_init(&t->live.event_up, ACCT_MULT_ONE);
     atomic_init(&t->live.event_down, ACCT_MULT_ONE);
     atomic_init(&t->live.event_ends, 0);
@@ -722,13 +723,20 @@ static int scrape(const struct tracker *t, struct tracker_local *l, const struct
         struct torrent_shard *shard;
         struct torrent *tor = torrents_lock(t->torrents, l->hashes[i], &shard);
         if (tor && !tor->deleted && tor->enabled) {
+            /* In a cluster, the other nodes' peers of the swarm too (as
+             * cluster/counts.c last read them); 0 on a single node. */
             bencode_str(b, l->hashes[i], 20);
             bencode_dict(b);
-            put_counts(b, tor);
+            bencode_cstr(b, "complete");
+            bencode_int(b, (int64_t)peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6) +
+                               tor->remote_seeders);
+            bencode_cstr(b, "downloaded");
+            bencode_int(b, tor->snatches);
             bencode_cstr(b, "downloaders");
             bencode_int(b, (int64_t)peerset_downloaders(&tor->v4) + peerset_downloaders(&tor->v6));
             bencode_cstr(b, "incomplete");
-            bencode_int(b, (int64_t)peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6));
+            bencode_int(b, (int64_t)peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6) +
+                               tor->remote_leechers);
             bencode_end(b);
         }
         torrents_unlock(shard);
@@ -834,9 +842,30 @@ static bool path_ends_with(struct mk_str path, const char *suffix)
 static void count_answer(struct tracker_local *l, unsigned kind, bool is_scrape,
                          const struct timespec *t0_p);
 
+/* GET /health, for a load balancer's checks (HAProxy's option httpchk):
+ * 200 "ok" while this node serves, 503 while it stops or while the journal
+ * backlog refuses announces. Plain text, not bencode; not counted. */
+static int answer_health(const struct tracker *t, struct bencode *b)
+{
+    bool refusing = atomic_load_explicit(&t->journal_backlog, memory_order_relaxed) >
+                    (uint64_t)t->cfg->journal_max_mib << 20;
+    bool stopping = atomic_load_explicit(&t->stopping, memory_order_relaxed);
+    const char *text = stopping ? "stopping" : refusing ? "journal backlog" : "ok";
+    size_t n = strlen(text);
+    if (n <= b->cap) {
+        memcpy(b->p, text, n);
+        b->len = n;
+    }
+    return stopping || refusing ? 503 : 200;
+}
+
 int tracker_answer(const struct tracker *t, struct tracker_local *l, const struct http_request *req,
                    const struct tracker_addr *src, struct bencode *b)
 {
+    /* One compare of a short path: the announce path pays nothing more. */
+    if (req->path.len == 7 && memcmp(req->path.p, "/health", 7) == 0) {
+        return answer_health(t, b);
+    }
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     size_t start = b->len;
@@ -932,9 +961,10 @@ int tracker_udp_scrape(const struct tracker *t, struct tracker_local *l, const u
         struct torrent_shard *shard;
         struct torrent *tor = torrents_lock(t->torrents, hashes + 20 * i, &shard);
         if (tor && !tor->deleted && tor->enabled) {
-            seeders = peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6);
+            seeders = peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6) + tor->remote_seeders;
             completed = tor->snatches;
-            leechers = peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6);
+            leechers = peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6) +
+                       tor->remote_leechers;
         }
         torrents_unlock(shard);
         reply_udp_advance(b, udp_put_scrape_entry(b->p + b->len, b->cap - b->len, seeders,

@@ -95,6 +95,7 @@ struct tracker {
     struct tracker_settings live; /* starts from cfg; the API may change it */
     struct acct_bonus_params bonus; /* from cfg's [bonus], in the units rules.h uses */
     _Atomic uint64_t journal_backlog; /* bytes of segments waiting for the store (flusher) */
+    _Atomic bool stopping;      /* set at SIGTERM: GET /health answers 503 from then on */
     struct flusher_latency store_latency; /* the flusher's store transactions, for /metrics */
     struct geo *geo;            /* owned; NULL without tracker.geoip_*_db */
     /* Every strategy that could open with this geo, by kind, so that a

@@ -27,7 +27,7 @@
 
 #include "util/log.h"
 
-#define PG_SCHEMA_VERSION 2
+#define PG_SCHEMA_VERSION 3
 /* Prepared statements per connection; past it, statements run unprepared. */
 #define PG_STMTS_MAX 64
 /* Statements sent per pipeline round trip: bounds what sits unread in the
@@ -47,6 +47,7 @@ struct pg_store {
     char *dsn;
     bool in_tx;       /* between pg_begin and pg_end: never reconnect silently */
     bool was_up;      /* connected before: the next connect is a reconnect */
+    bool listening;   /* LISTEN sent on this connection (store/pg_notify.c) */
     int nstmts;
     struct pg_stmt stmts[PG_STMTS_MAX];
 };
@@ -212,6 +213,7 @@ static void pg_drop(struct pg_store *s)
         s->conn = NULL;
     }
     s->nstmts = 0;
+    s->listening = false;
 }
 
 /* The mk_err for a failed result (NULL: the connection's own error); drops
@@ -297,6 +299,30 @@ static int pg_connect(struct pg_store *s, struct mk_errbuf *eb)
 }
 
 /* Runs a statement without parameters (BEGIN, COMMIT, DDL). */
+static int pg_simple(struct pg_store *s, const char *sql, struct mk_errbuf *eb);
+static int pg_ready(struct pg_store *s, struct mk_errbuf *eb);
+
+int pg_exec(struct pg_store *s, const char *sql, struct mk_errbuf *eb)
+{
+    int err = pg_ready(s, eb);
+    return err < 0 ? err : pg_simple(s, sql, eb);
+}
+
+PGconn *pg_conn(struct pg_store *s)
+{
+    return s->conn;
+}
+
+void pg_disconnect(struct pg_store *s)
+{
+    pg_drop(s);
+}
+
+bool *pg_listening(struct pg_store *s)
+{
+    return &s->listening;
+}
+
 static int pg_simple(struct pg_store *s, const char *sql, struct mk_errbuf *eb)
 {
     if (!s->conn) {
@@ -586,6 +612,18 @@ static const char *const pg_migrations[PG_SCHEMA_VERSION] = {
     " uploaded BIGINT NOT NULL,"
     " reason TEXT NOT NULL);"
     "CREATE INDEX suspicious_user ON suspicious (user_id, at);",
+    /* v3: clusters (store/pg_notify.c): each node's swarm counts, and when
+     * each node last published them (milliseconds of the server's clock). */
+    "CREATE TABLE cluster_nodes ("
+    " node_id INTEGER CONSTRAINT cluster_nodes_pkey PRIMARY KEY,"
+    " seen_at BIGINT NOT NULL);"
+    "CREATE TABLE swarm_counts ("
+    " node_id INTEGER NOT NULL,"
+    " info_hash BYTEA NOT NULL CHECK (octet_length(info_hash) = 20),"
+    " seeders BIGINT NOT NULL,"
+    " leechers BIGINT NOT NULL,"
+    " updated_at BIGINT NOT NULL DEFAULT (extract(epoch FROM now())::bigint),"
+    " PRIMARY KEY (node_id, info_hash));",
 };
 
 /* The same list as the sqlite backend seeds and docs/STORES.md shows;
@@ -1325,7 +1363,7 @@ static int pg_apply_segment(void *ctx, const struct store_segment_id *id,
 }
 
 const struct store_ops store_pg_ops = {
-    .version = MK_STORE_V3,
+    .version = MK_STORE_V4,
     .name = "postgres",
     .open = pg_open,
     .close = pg_close,
@@ -1358,4 +1396,8 @@ const struct store_ops store_pg_ops = {
     .prune_peers = pg_prune_peers,
     .user_history = pg_user_history,
     .user_suspicious = pg_user_suspicious,
+    .publish_change = pg_notify_publish,
+    .listen_changes = pg_notify_listen,
+    .counts_put = pg_notify_counts_put,
+    .counts_load = pg_notify_counts_load,
 };

@@ -61,6 +61,25 @@ typedef int (*pg_row_fn)(const PGresult *r, void *arg);
 int pg_stream(struct pg_store *s, const char *sql, const struct pg_params *p, const char *what,
               pg_row_fn fn, void *arg, struct mk_errbuf *eb);
 
+/* Runs sql (no parameters, not prepared: LISTEN, DDL) on a healthy idle
+ * connection, connecting first if needed. */
+int pg_exec(struct pg_store *s, const char *sql, struct mk_errbuf *eb);
+/* The connection (NULL when there is none); pg_disconnect drops it, so the
+ * next call reconnects. *pg_listening is false on every new connection. */
+PGconn *pg_conn(struct pg_store *s);
+void pg_disconnect(struct pg_store *s);
+bool *pg_listening(struct pg_store *s);
+
+/* ---- clusters (pg_notify.c); contracts in store.h ------------------------ */
+
+int pg_notify_publish(void *ctx, const char *payload, struct mk_errbuf *eb);
+int pg_notify_listen(void *ctx, int timeout_ms, store_change_fn fn, void *arg,
+                     struct mk_errbuf *eb);
+int pg_notify_counts_put(void *ctx, uint16_t node, bool reset, const struct swarm_count_row *rows,
+                         size_t n, uint32_t ttl_s, struct mk_errbuf *eb);
+int pg_notify_counts_load(void *ctx, uint16_t self, uint32_t ttl_s, store_count_fn fn, void *arg,
+                          struct mk_errbuf *eb);
+
 /* Binary result readers; NULL reads as 0, "" or false. */
 bool pg_isnull(const PGresult *r, int row, int col);
 int64_t pg_int(const PGresult *r, int row, int col);

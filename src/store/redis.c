@@ -46,6 +46,7 @@ struct redis_store {
     redisContext *c; /* NULL: connect at the next call */
     struct redis_dsn dsn; /* pass is never logged */
     bool was_up;
+    bool subscribed; /* SUBSCRIBE sent on this connection (store/redis_notify.c) */
     int nshas;
     struct redis_sha shas[REDIS_SCRIPTS_MAX];
 };
@@ -271,6 +272,17 @@ static void redis_drop(struct redis_store *s)
         redisFree(s->c);
         s->c = NULL;
     }
+    s->subscribed = false;
+}
+
+void redis_disconnect(struct redis_store *s)
+{
+    redis_drop(s);
+}
+
+bool *redis_subscribed(struct redis_store *s)
+{
+    return &s->subscribed;
 }
 
 /* Error replies that mean "try again later". */
@@ -370,6 +382,11 @@ static int redis_connect(struct redis_store *s, struct mk_errbuf *eb)
 static int redis_ready(struct redis_store *s, struct mk_errbuf *eb)
 {
     return s->c ? 0 : redis_connect(s, eb);
+}
+
+redisContext *redis_context(struct redis_store *s, struct mk_errbuf *eb)
+{
+    return redis_ready(s, eb) == 0 ? s->c : NULL;
 }
 
 /* ---- commands and scripts ----------------------------------------------------- */
@@ -681,7 +698,7 @@ static int redis_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf 
 }
 
 const struct store_ops store_redis_ops = {
-    .version = MK_STORE_V3,
+    .version = MK_STORE_V4,
     .name = "redis",
     .open = redis_open,
     .close = redis_close,
@@ -718,4 +735,8 @@ const struct store_ops store_redis_ops = {
     .token_put = redis_meta_token_put,
     .token_delete = redis_meta_token_delete,
     .torrent_get_by_id = redis_admin_torrent_get_by_id,
+    .publish_change = redis_notify_publish,
+    .listen_changes = redis_notify_listen,
+    .counts_put = redis_notify_counts_put,
+    .counts_load = redis_notify_counts_load,
 };

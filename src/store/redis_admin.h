@@ -82,6 +82,12 @@ void redis_replies_free(redisReply **r, size_t n);
 int redis_eval(struct redis_store *s, const char *script, const struct redis_args *a, char *rest,
                size_t cap, struct mk_errbuf *eb);
 
+/* The connection, made if needed (NULL with eb filled when it cannot be);
+ * redis_disconnect drops it. *redis_subscribed is false on every new one. */
+redisContext *redis_context(struct redis_store *s, struct mk_errbuf *eb);
+void redis_disconnect(struct redis_store *s);
+bool *redis_subscribed(struct redis_store *s);
+
 /* Reply readers: a NULL, nil or malformed reply reads as 0, "" or false. */
 const redisReply *redis_el(const redisReply *r, size_t i);
 bool redis_isnil(const redisReply *r);
@@ -194,5 +200,15 @@ int redis_meta_load_tokens(void *ctx, uint32_t user_id, int64_t now, store_token
                             void *arg, struct mk_errbuf *eb);
 int redis_meta_token_put(void *ctx, const struct token_row *row, struct mk_errbuf *eb);
 int redis_meta_token_delete(void *ctx, const struct token_row *key, struct mk_errbuf *eb);
+
+/* Clusters (redis_notify.c); contracts in store.h. */
+int redis_notify_publish(void *ctx, const char *payload, struct mk_errbuf *eb);
+int redis_notify_listen(void *ctx, int timeout_ms, store_change_fn fn, void *arg,
+                        struct mk_errbuf *eb);
+int redis_notify_counts_put(void *ctx, uint16_t node, bool reset,
+                            const struct swarm_count_row *rows, size_t n, uint32_t ttl_s,
+                            struct mk_errbuf *eb);
+int redis_notify_counts_load(void *ctx, uint16_t self, uint32_t ttl_s, store_count_fn fn,
+                             void *arg, struct mk_errbuf *eb);
 
 #endif /* MIKA_STORE_REDIS_ADMIN_H */

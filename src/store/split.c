@@ -518,7 +518,6 @@ static int split_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *e
     return store_prune_peers(st, seen_before, eb);
 }
 
-
 static const struct store_ops split_ops = {
     .version = MK_STORE_V3,
     .name = "split",
@@ -556,6 +555,7 @@ static const struct store_ops split_ops = {
     .token_put = split_token_put,
     .token_delete = split_token_delete,
     .torrent_get_by_id = split_torrent_get_by_id,
+    /* No cluster methods: cluster/ opens the users' place itself. */
 };
 
 int store_open_kinds(struct store *st, const struct store_place places[3], struct mk_errbuf *eb)

@@ -520,3 +520,72 @@ int store_torrent_get_by_id(struct store *st, uint32_t id, struct torrent_rec *o
     return store_done_v2(st, "torrent_get_by_id", st->ops->torrent_get_by_id(st->ctx, id, out, eb),
                          eb);
 }
+
+/* ---- MK_STORE_V4: clusters ------------------------------------------------ */
+
+static int store_can_v4(const struct store *st, bool has_method, const char *method,
+                        struct mk_errbuf *eb)
+{
+    if (st->ops && st->ops->version < MK_STORE_V4) {
+        return mk_fail(eb, MK_ENOTSUP, "store %s: interface version %d has no %s",
+                       st->ops->name, st->ops->version, method);
+    }
+    return store_can(st, has_method, method, eb);
+}
+
+bool store_can_notify(const struct store *st)
+{
+    return st->ops && st->ops->version >= MK_STORE_V4 && st->ops->publish_change &&
+           st->ops->listen_changes;
+}
+
+int store_publish_change(struct store *st, const char *payload, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v4(st, st->ops && st->ops->publish_change, "publish_change", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done(st, "publish_change", st->ops->publish_change(st->ctx, payload, eb), eb);
+}
+
+int store_listen_changes(struct store *st, int timeout_ms, store_change_fn fn, void *arg,
+                         struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v4(st, st->ops && st->ops->listen_changes, "listen_changes", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done(st, "listen_changes",
+                      st->ops->listen_changes(st->ctx, timeout_ms, fn, arg, eb), eb);
+}
+
+int store_counts_put(struct store *st, uint16_t node, bool reset,
+                     const struct swarm_count_row *rows, size_t n, uint32_t ttl_s,
+                     struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v4(st, st->ops && st->ops->counts_put, "counts_put", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done(st, "counts_put",
+                      st->ops->counts_put(st->ctx, node, reset, rows, n, ttl_s, eb), eb);
+}
+
+int store_counts_load(struct store *st, uint16_t self, uint32_t ttl_s, store_count_fn fn,
+                      void *arg, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    int rc = store_can_v4(st, st->ops && st->ops->counts_load, "counts_load", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done(st, "counts_load",
+                      st->ops->counts_load(st->ctx, self, ttl_s, fn, arg, eb), eb);
+}

@@ -290,6 +290,19 @@ typedef int (*store_token_fn)(const struct token_row *row, void *arg);
 #define MK_STORE_V1 1
 #define MK_STORE_V2 2 /* adds the admin API's methods (ping ... settings_put) */
 #define MK_STORE_V3 3 /* adds peers: load_peers, prune_peers; apply_segment keeps them */
+#define MK_STORE_V4 4 /* adds clusters: publish_change, listen_changes, counts_put, counts_load */
+
+/* One swarm's counts on one node of a cluster (cluster/counts.c). */
+struct swarm_count_row {
+    uint8_t info_hash[20];
+    uint32_t seeders;
+    uint32_t leechers;
+    uint16_t node_id; /* loads: the node that published it */
+};
+typedef int (*store_count_fn)(const struct swarm_count_row *row, void *arg);
+/* A change notice's payload (len bytes, not NUL-terminated, outside bytes);
+ * NULL: the subscription was (re)made, so notices sent before may be lost. */
+typedef void (*store_change_fn)(const char *payload, size_t len, void *arg);
 
 /* The embedded default keeps every kind in one backend; issue 6 splits the
  * table per kind. Each load method streams rows through fn, never building
@@ -396,6 +409,32 @@ struct store_ops {
      * of rows kept in the users' backend. */
     int (*torrent_get_by_id)(void *ctx, uint32_t id, struct torrent_rec *out,
                              struct mk_errbuf *eb);
+
+    /* ---- MK_STORE_V4: nodes of a cluster sharing this (the users') store.
+     * Optional: NULL in backends that are not shared (sqlite, memory), not
+     * yet (mysql), and in store/split.c (cluster/ opens the users' place
+     * itself). */
+
+    /* Sends payload (NUL-terminated text, at most 96 bytes: cluster/change.h)
+     * to every node listening now; a node that is not listening never sees
+     * it (listen_changes says when that may have happened). */
+    int (*publish_change)(void *ctx, const char *payload, struct mk_errbuf *eb);
+    /* Waits up to timeout_ms for notices and calls fn once for each. A
+     * context that listens is used for nothing else. The first call, and
+     * the first after one that answered MK_EUNAVAIL (the connection was
+     * lost), subscribes anew and then calls fn(NULL, 0, arg) before any
+     * notice: what was sent while not subscribed is gone. 0 on timeout. */
+    int (*listen_changes)(void *ctx, int timeout_ms, store_change_fn fn, void *arg,
+                          struct mk_errbuf *eb);
+    /* Publishes node's counts of rows[0..n) (a row of 0 and 0 is removed)
+     * and marks node alive for ttl_s seconds; with reset, every row node
+     * published before is removed first (a node that restarts). */
+    int (*counts_put)(void *ctx, uint16_t node, bool reset, const struct swarm_count_row *rows,
+                      size_t n, uint32_t ttl_s, struct mk_errbuf *eb);
+    /* Streams the rows of every node but self that was marked alive within
+     * the last ttl_s seconds (the store's clock, not the nodes'). */
+    int (*counts_load)(void *ctx, uint16_t self, uint32_t ttl_s, store_count_fn fn, void *arg,
+                       struct mk_errbuf *eb);
 };
 
 /* The registry: NULL when no backend has that name. */
@@ -481,5 +520,18 @@ int store_class_delete(struct store *st, uint32_t id, struct mk_errbuf *eb);
 int store_settings_load(struct store *st, store_setting_fn fn, void *arg, struct mk_errbuf *eb);
 int store_settings_put(struct store *st, const struct setting_row *rows, size_t n,
                        struct mk_errbuf *eb);
+
+/* MK_STORE_V4 wrappers: MK_ENOTSUP for a backend older than V4 or without
+ * the method. */
+/* True when st's backend can publish and hear change notices. */
+bool store_can_notify(const struct store *st);
+int store_publish_change(struct store *st, const char *payload, struct mk_errbuf *eb);
+int store_listen_changes(struct store *st, int timeout_ms, store_change_fn fn, void *arg,
+                         struct mk_errbuf *eb);
+int store_counts_put(struct store *st, uint16_t node, bool reset,
+                     const struct swarm_count_row *rows, size_t n, uint32_t ttl_s,
+                     struct mk_errbuf *eb);
+int store_counts_load(struct store *st, uint16_t self, uint32_t ttl_s, store_count_fn fn,
+                      void *arg, struct mk_errbuf *eb);
 
 #endif /* MIKA_STORE_STORE_H */

@@ -410,6 +410,60 @@ void torrents_each(struct torrents *t, void (*fn)(const struct torrent *tor, voi
     }
 }
 
+/* ---- a cluster's swarm counts -------------------------------------------- */
+
+void torrents_counts_changed(struct torrents *t, bool all, torrents_count_fn fn, void *arg)
+{
+    for (uint32_t i = 0; i < t->nshards; i++) {
+        struct torrent_shard *s = &t->shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (uint32_t b = 0; b < s->nbuckets; b++) {
+            for (struct torrent *tor = s->buckets[b]; tor; tor = tor->next) {
+                uint32_t seeders = peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6);
+                uint32_t leechers = peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6);
+                bool had = tor->published_seeders || tor->published_leechers;
+                bool moved = seeders != tor->published_seeders ||
+                             leechers != tor->published_leechers;
+                if (moved || (all && (had || seeders || leechers))) {
+                    fn(tor->info_hash, seeders, leechers, arg);
+                    tor->published_seeders = seeders;
+                    tor->published_leechers = leechers;
+                }
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+void torrents_set_remote(struct torrents *t, const uint8_t info_hash[20], uint32_t seeders,
+                         uint32_t leechers, uint32_t stamp)
+{
+    struct torrent_shard *s;
+    struct torrent *tor = torrents_lock(t, info_hash, &s);
+    if (tor) {
+        tor->remote_seeders = seeders;
+        tor->remote_leechers = leechers;
+        tor->remote_stamp = stamp;
+    }
+    torrents_unlock(s);
+}
+
+void torrents_clear_remote(struct torrents *t, uint32_t stamp)
+{
+    for (uint32_t i = 0; i < t->nshards; i++) {
+        struct torrent_shard *s = &t->shards[i];
+        pthread_mutex_lock(&s->mu);
+        for (uint32_t b = 0; b < s->nbuckets; b++) {
+            for (struct torrent *tor = s->buckets[b]; tor; tor = tor->next) {
+                if (tor->remote_stamp != stamp) {
+                    tor->remote_seeders = tor->remote_leechers = 0;
+                }
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
 /* ---- freeleech tokens -------------------------------------------------- */
 
 /* Index of the first token with user_id >= id. */

@@ -38,6 +38,10 @@ struct torrent {
     struct peerset v4;
     struct peerset v6;
     struct u32set snatchers;  /* user ids that have snatched it */
+    /* A cluster (cluster/counts.c): the other nodes' peers, for scrapes, and
+     * what this node last published of its own. */
+    uint32_t remote_seeders, remote_leechers, remote_stamp;
+    uint32_t published_seeders, published_leechers;
     struct torrent *next;     /* hash chain */
 };
 
@@ -138,6 +142,21 @@ uint32_t torrents_clear_peers(struct torrents *t, const uint8_t info_hash[20]);
 
 /* Calls fn for every torrent with its shard locked: fn must be quick, must
  * not block and must not lock anything of the table. */
+/* ---- a cluster's swarm counts (cluster/counts.c) ---- */
+
+typedef void (*torrents_count_fn)(const uint8_t info_hash[20], uint32_t seeders,
+                                  uint32_t leechers, void *arg);
+/* Calls fn for each torrent whose seeders or leechers differ from what it
+ * last reported (all: every torrent with peers, or that had some), and
+ * remembers the new counts as reported. One shard lock at a time; fn runs
+ * under it and must not block. */
+void torrents_counts_changed(struct torrents *t, bool all, torrents_count_fn fn, void *arg);
+/* Sets the other nodes' counts of a torrent, stamped (no-op when unknown). */
+void torrents_set_remote(struct torrents *t, const uint8_t info_hash[20], uint32_t seeders,
+                         uint32_t leechers, uint32_t stamp);
+/* Zeroes the other nodes' counts of every torrent not stamped with stamp. */
+void torrents_clear_remote(struct torrents *t, uint32_t stamp);
+
 void torrents_each(struct torrents *t, void (*fn)(const struct torrent *tor, void *arg),
                    void *arg);
 

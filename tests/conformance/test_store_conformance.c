@@ -1301,6 +1301,120 @@ static void test_apply_records_suspicious_uploads_newest_first(void **state)
     assert_int_equal(ss.n, 0);
 }
 
+/* ---- MK_STORE_V4: clusters (postgres and redis; skipped elsewhere) ------- */
+
+struct heard {
+    int subscribed;
+    int n;
+    char last[128];
+};
+
+static void collect_change(const char *payload, size_t len, void *arg)
+{
+    struct heard *h = arg;
+    if (!payload) {
+        h->subscribed++;
+        return;
+    }
+    h->n++;
+    snprintf(h->last, sizeof(h->last), "%.*s", (int)len, payload);
+}
+
+static void test_a_published_change_reaches_a_listener(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    if (!store_can_notify(&fx->st)) {
+        struct mk_errbuf eb = {{0}};
+        assert_int_equal(store_publish_change(&fx->st, "1:settings", &eb), MK_ENOTSUP);
+        skip();
+    }
+    struct store listener = {0};
+    struct mk_errbuf eb = {{0}};
+    assert_int_equal(store_open(&listener, backend, &fx->cfg, &eb), 0);
+    struct heard h = {0};
+    assert_int_equal(store_listen_changes(&listener, 0, collect_change, &h, &eb), 0);
+    assert_int_equal(h.subscribed, 1); /* told once that it subscribed */
+    assert_int_equal(store_publish_change(&fx->st, "1:user:5", &eb), 0);
+    for (int i = 0; i < 20 && h.n == 0; i++) {
+        assert_int_equal(store_listen_changes(&listener, 100, collect_change, &h, &eb), 0);
+    }
+    assert_int_equal(h.n, 1);
+    assert_string_equal(h.last, "1:user:5");
+    assert_int_equal(store_listen_changes(&listener, 50, collect_change, &h, &eb), 0);
+    assert_int_equal(h.n, 1);
+    assert_int_equal(h.subscribed, 1);
+    store_close(&listener);
+}
+
+struct counts_seen {
+    struct swarm_count_row rows[8];
+    int n;
+};
+
+static int collect_count(const struct swarm_count_row *row, void *arg)
+{
+    struct counts_seen *s = arg;
+    assert_true(s->n < 8);
+    s->rows[s->n++] = *row;
+    return 0;
+}
+
+static struct swarm_count_row count_row(uint8_t fill, uint32_t seeders, uint32_t leechers)
+{
+    struct swarm_count_row r = {.seeders = seeders, .leechers = leechers};
+    memset(r.info_hash, fill, 20);
+    return r;
+}
+
+static void test_counts_of_other_live_nodes_load_and_expire(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    struct mk_errbuf eb = {{0}};
+    struct swarm_count_row one[] = {count_row(0xa1, 2, 3), count_row(0xb2, 1, 0)};
+    int rc = store_counts_put(&fx->st, 1, true, one, 2, 60, &eb);
+    if (!store_can_notify(&fx->st)) {
+        assert_int_equal(rc, MK_ENOTSUP);
+        skip();
+    }
+    assert_int_equal(rc, 0);
+    struct swarm_count_row two[] = {count_row(0xa1, 1, 1)};
+    assert_int_equal(store_counts_put(&fx->st, 2, true, two, 1, 60, &eb), 0);
+
+    struct counts_seen s = {0};
+    assert_int_equal(store_counts_load(&fx->st, 1, 60, collect_count, &s, &eb), 0);
+    assert_int_equal(s.n, 1); /* node 1's own rows are not its to read */
+    assert_int_equal(s.rows[0].node_id, 2);
+    assert_int_equal(s.rows[0].info_hash[0], 0xa1);
+    assert_int_equal(s.rows[0].seeders, 1);
+    assert_int_equal(s.rows[0].leechers, 1);
+
+    /* 0 and 0 removes a row; reset removes every row of the node first. */
+    struct swarm_count_row gone[] = {count_row(0xb2, 0, 0)};
+    assert_int_equal(store_counts_put(&fx->st, 1, false, gone, 1, 60, &eb), 0);
+    s.n = 0;
+    assert_int_equal(store_counts_load(&fx->st, 2, 60, collect_count, &s, &eb), 0);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.rows[0].info_hash[0], 0xa1);
+    assert_int_equal(s.rows[0].seeders, 2);
+    assert_int_equal(store_counts_put(&fx->st, 1, true, NULL, 0, 60, &eb), 0);
+    s.n = 0;
+    assert_int_equal(store_counts_load(&fx->st, 2, 60, collect_count, &s, &eb), 0);
+    assert_int_equal(s.n, 0);
+
+    /* A node that stops publishing drops out after its ttl. */
+    assert_int_equal(store_counts_put(&fx->st, 2, false, NULL, 0, 1, &eb), 0);
+    s.n = 0;
+    assert_int_equal(store_counts_load(&fx->st, 3, 1, collect_count, &s, &eb), 0);
+    assert_int_equal(s.n, 1);
+    struct timespec ts = {1, 500000000L};
+    nanosleep(&ts, NULL);
+    s.n = 0;
+    assert_int_equal(store_counts_load(&fx->st, 3, 1, collect_count, &s, &eb), 0);
+    assert_int_equal(s.n, 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(int argc, char **argv)
@@ -1354,6 +1468,8 @@ int main(int argc, char **argv)
         T(test_peers_keep_the_newest_report_and_load_with_their_hash),
         T(test_user_history_books_each_torrent_and_its_completion),
         T(test_apply_records_suspicious_uploads_newest_first),
+        T(test_a_published_change_reaches_a_listener),
+        T(test_counts_of_other_live_nodes_load_and_expire),
     };
     char group[64];
     snprintf(group, sizeof(group), "store conformance: %s", backend);

@@ -461,14 +461,38 @@ static void test_every_key_has_an_env_variable(void **state)
         envp[n++] = p;
     }
     envp[n] = NULL;
-    assert_int_equal(n, 75);
-    assert_string_equal(envp[n - 1], "MIKA_HNR_RATIO=1000");
+    assert_int_equal(n, 77);
+    assert_string_equal(envp[n - 1], "MIKA_CLUSTER_COUNTS_SECONDS=2");
     struct mk_config c;
     struct mk_config def;
     struct mk_errbuf eb;
     config_defaults(&def);
     assert_int_equal(load_text(state, NULL, envp, &c, &eb), 0);
     assert_memory_equal(&c, &def, sizeof(c));
+}
+
+/* A cluster shares its users through a server store; node ids fit in 16 bits. */
+static void test_cluster_node_id_needs_a_shared_users_store(void **state)
+{
+    struct mk_config cfg;
+    struct mk_errbuf eb;
+    assert_int_equal(load_text(state, "[cluster]\nnode_id = 3\n", NULL, &cfg, &eb), MK_EINVAL);
+    assert_non_null(strstr(eb.msg, "cluster.node_id"));
+    assert_non_null(strstr(eb.msg, "\"sqlite\""));
+    assert_int_equal(load_text(state,
+                               "[store.users]\nbackend = postgres\ndsn = postgresql://h/db\n"
+                               "[cluster]\nnode_id = 3\ncounts_seconds = 5\n",
+                               NULL, &cfg, &eb),
+                     0);
+    assert_int_equal(cfg.cluster_node_id, 3);
+    assert_int_equal(cfg.cluster_counts_seconds, 5);
+    assert_int_equal(load_text(state, "[cluster]\nnode_id = 0\n", NULL, &cfg, &eb), 0);
+    assert_int_equal(load_text(state, "[cluster]\nnode_id = 65536\n", NULL, &cfg, &eb),
+                     MK_EINVAL);
+    assert_non_null(strstr(eb.msg, "cluster.node_id"));
+    assert_int_equal(load_text(state, "[cluster]\ncounts_seconds = 0\n", NULL, &cfg, &eb),
+                     MK_EINVAL);
+    assert_non_null(strstr(eb.msg, "cluster.counts_seconds"));
 }
 
 static void test_cross_key_checks(void **state)
@@ -671,7 +695,7 @@ static void test_docs_and_example_list_every_key_with_its_default(void **state)
     struct doc_check dc = {read_repo_file("docs/CONFIG.md"), read_repo_file("mika.example.ini"),
                            0};
     config_each_key(doc_each_key, &dc);
-    assert_int_equal(dc.keys, 75);
+    assert_int_equal(dc.keys, 77);
     free((void *)dc.md);
     free((void *)dc.ini);
 }
@@ -741,6 +765,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_env_other_mika_variables_are_ignored, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_every_key_has_an_env_variable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cluster_node_id_needs_a_shared_users_store, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_cross_key_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_load_leaves_config_unchanged, setup,
                                         teardown),

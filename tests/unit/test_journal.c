@@ -327,6 +327,15 @@ static void test_names_unique_across_boots_and_writers(void **state)
     assert_int_equal(segs[3].boot, 0x20);
 }
 
+static void test_boot_id_carries_the_cluster_node_id(void **state)
+{
+    (void)state;
+    assert_true(journal_boot_id(0, 0xfedcba9876543210ull) == 0xfedcba9876543210ull);
+    assert_true(journal_boot_id(1, 0xfedcba9876543210ull) == 0x0001ba9876543210ull);
+    assert_true(journal_boot_id(65535, 0) == 0xffff000000000000ull);
+    assert_true(journal_boot_id(2, UINT64_MAX) >> 48 == 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +350,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_record_stops_reading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_over_max_is_elimit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_names_unique_across_boots_and_writers, setup, teardown),
+        cmocka_unit_test(test_boot_id_carries_the_cluster_node_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -540,9 +540,97 @@ static void test_tokens_set_find_expire_and_drop(void **state)
     torrents_free(t);
 }
 
+/* ---- a cluster's swarm counts ---- */
+
+struct seen_counts {
+    uint32_t n;
+    uint8_t last[20];
+    uint32_t seeders, leechers;
+};
+
+static void seen_count(const uint8_t info_hash[20], uint32_t seeders, uint32_t leechers,
+                       void *arg)
+{
+    struct seen_counts *s = arg;
+    s->n++;
+    memcpy(s->last, info_hash, 20);
+    s->seeders = seeders;
+    s->leechers = leechers;
+}
+
+static void test_counts_changed_reports_each_change_once(void **state)
+{
+    (void)state;
+    struct torrents *t = torrents_new(4);
+    for (uint32_t n = 0; n < 3; n++) {
+        struct torrent_row r = row_of(n);
+        assert_int_equal(torrents_put(t, &r, 1), 0);
+    }
+    struct seen_counts s = {0};
+    torrents_counts_changed(t, true, seen_count, &s);
+    assert_int_equal(s.n, 0); /* no swarm has or had peers */
+
+    struct torrent_row r1 = row_of(1);
+    struct torrent_shard *shard;
+    struct torrent *tor = torrents_lock(t, r1.info_hash, &shard);
+    struct peer_report seed = report_of(1, true, 10), leech = report_of(2, false, 10);
+    assert_int_equal(peerset_upsert(&tor->v4, &seed, NULL), 0);
+    assert_int_equal(peerset_upsert(&tor->v6, &leech, NULL), 0);
+    torrents_unlock(shard);
+
+    torrents_counts_changed(t, false, seen_count, &s);
+    assert_int_equal(s.n, 1);
+    assert_memory_equal(s.last, r1.info_hash, 20);
+    assert_int_equal(s.seeders, 1);
+    assert_int_equal(s.leechers, 1);
+    torrents_counts_changed(t, false, seen_count, &s);
+    assert_int_equal(s.n, 1); /* nothing moved */
+    torrents_counts_changed(t, true, seen_count, &s);
+    assert_int_equal(s.n, 2); /* all: the swarm with peers again */
+
+    assert_int_equal(torrents_clear_peers(t, r1.info_hash), 2);
+    torrents_counts_changed(t, false, seen_count, &s);
+    assert_int_equal(s.n, 3); /* emptied: reported as 0 and 0 */
+    assert_int_equal(s.seeders + s.leechers, 0);
+    torrents_free(t);
+}
+
+static void test_remote_counts_are_stamped_and_cleared(void **state)
+{
+    (void)state;
+    struct torrents *t = torrents_new(4);
+    struct torrent_row a = row_of(1), b = row_of(2);
+    assert_int_equal(torrents_put(t, &a, 1), 0);
+    assert_int_equal(torrents_put(t, &b, 1), 0);
+    uint8_t unknown[20];
+    hash_of(99, unknown);
+    torrents_set_remote(t, a.info_hash, 3, 4, 1);
+    torrents_set_remote(t, b.info_hash, 5, 6, 1);
+    torrents_set_remote(t, unknown, 7, 8, 1); /* not registered: nothing */
+    torrents_clear_remote(t, 1);
+    struct torrent_shard *shard;
+    struct torrent *tor = torrents_lock(t, a.info_hash, &shard);
+    assert_int_equal(tor->remote_seeders, 3);
+    assert_int_equal(tor->remote_leechers, 4);
+    torrents_unlock(shard);
+    /* The next round saw only b: a's other nodes' peers are gone. */
+    torrents_set_remote(t, b.info_hash, 1, 0, 2);
+    torrents_clear_remote(t, 2);
+    tor = torrents_lock(t, a.info_hash, &shard);
+    assert_int_equal(tor->remote_seeders + tor->remote_leechers, 0);
+    torrents_unlock(shard);
+    tor = torrents_lock(t, b.info_hash, &shard);
+    assert_int_equal(tor->remote_seeders, 1);
+    assert_int_equal(tor->remote_leechers, 0);
+    torrents_unlock(shard);
+    torrents_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_counts_changed_reports_each_change_once),
+        cmocka_unit_test(test_remote_counts_are_stamped_and_cleared),
         cmocka_unit_test(test_tokens_set_find_expire_and_drop),
         cmocka_unit_test(test_torrents_put_then_lock_finds_it),
         cmocka_unit_test(test_torrents_nshards_rounds_up_to_power_of_two),

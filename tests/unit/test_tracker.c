@@ -1884,6 +1884,41 @@ static void test_partial_seed_announcing_without_paused_is_a_downloader_again(vo
     assert_body(f, &e);
 }
 
+/* In a cluster, the other nodes' peers of a swarm (cluster/counts.c) are
+ * added to a scrape's counts, never to an announce's. */
+static void test_scrape_adds_other_nodes_counts(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(fx_announce(f, (struct ann){.left = 0}, SA), 200);
+    torrents_set_remote(f->torrents, H1, 4, 7, 1);
+    const uint8_t *ask[] = {H1};
+    assert_int_equal(fx_scrape(f, "bob", ask, 1), 200);
+    struct exp e = {.len = 0};
+    ex_fmt(&e, "d5:filesd");
+    ex_scrape_entry(&e, H1, 5, 0, 0, 7);
+    ex_fmt(&e, "ee");
+    assert_body(f, &e);
+    assert_int_equal(fx_announce(f, (struct ann){.left = 0}, SA), 200);
+    assert_announce(f, 200, 1, 0, SA, 0, NULL, 0);
+}
+
+/* GET /health: what a load balancer's check sees. */
+static void test_health_is_ok_until_stopping_or_the_backlog_refuses(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(fx_get(f, "/health", NULL, SA), 200);
+    assert_int_equal(f->len, 2);
+    assert_memory_equal(f->body, "ok", 2);
+    atomic_store(&f->t.journal_backlog, ((uint64_t)f->cfg.journal_max_mib << 20) + 1);
+    assert_int_equal(fx_get(f, "/health", NULL, SA), 503);
+    atomic_store(&f->t.journal_backlog, 0);
+    assert_int_equal(fx_get(f, "/health?x=1", NULL, SA), 200);
+    atomic_store(&f->t.stopping, true);
+    assert_int_equal(fx_get(f, "/health", NULL, SA), 503);
+    assert_memory_equal(f->body, "stopping", 8);
+    assert_int_equal(fx_get(f, "/healthz", NULL, SA), 404);
+}
+
 static void test_scrape_of_unregistered_only_is_empty_files(void **state)
 {
     struct fx *f = *state;
@@ -2091,6 +2126,8 @@ int main(void)
         T(test_scrape_is_sorted_skips_unregistered_and_excludes_partial_seeds),
         T(test_partial_seed_announcing_without_paused_is_a_downloader_again),
         T(test_scrape_of_unregistered_only_is_empty_files),
+        T(test_scrape_adds_other_nodes_counts),
+        T(test_health_is_ok_until_stopping_or_the_backlog_refuses),
         T(test_scrape_leaves_out_disabled_torrent),
         T(test_scrape_refusals),
         T(test_scrape_of_repeated_hash_answers_it_once),

@@ -327,9 +327,32 @@ static void test_remove_makes_the_passkey_unknown_at_once(void **state)
     users_free(u);
 }
 
+/* Another node rotated or deleted the user: only the id is known here. */
+static void test_remove_id_keeps_only_the_current_passkey(void **state)
+{
+    struct users *u = users_new(8);
+    struct user_row old = make_row(5, "oldkey", true, true);
+    struct user_row cur = make_row(5, "newkey", true, true);
+    struct user_row other = make_row(6, "keepme", true, true);
+    assert_int_equal(users_put(u, &old, 1), 0);
+    assert_int_equal(users_put(u, &cur, 1), 0);
+    assert_int_equal(users_put(u, &other, 1), 0);
+    struct user_info info;
+    assert_int_equal(users_remove_id(u, 5, "newkey"), 1);
+    assert_false(users_find(u, "oldkey", 6, &info));
+    assert_true(users_find(u, "newkey", 6, &info));
+    assert_int_equal(users_remove_id(u, 5, "newkey"), 0);
+    assert_int_equal(users_remove_id(u, 5, NULL), 1);
+    assert_false(users_find(u, "newkey", 6, &info));
+    assert_true(users_find(u, "keepme", 6, &info));
+    assert_int_equal(users_count(u), 1);
+    users_free(u);
+}
+
 int main(void)
 {
     static const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_remove_id_keeps_only_the_current_passkey),
         cmocka_unit_test(test_remove_makes_the_passkey_unknown_at_once),
         cmocka_unit_test(test_find_on_empty_table_is_false),
         cmocka_unit_test(test_put_then_find_copies_fields),
