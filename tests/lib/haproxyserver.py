@@ -46,7 +46,7 @@ FALL = 2
 RISE = 2
 
 
-def config_text(backend_ports, port, sock, check_path='/health', weight=100):
+def config_text(backend_ports, port, sock, check_path='/health', weight=256):
     """The configuration: frontend on 127.0.0.1:port, one server per backend
     port (named node1, node2, ...), stats on the unix socket sock.
     check_path None checks with a TCP connect only (a mika without /health)."""
@@ -93,7 +93,7 @@ def check_seconds():
 class Server(ThrowawayServer):
     """HAProxy on 127.0.0.1:self.port in front of backend_ports."""
 
-    def __init__(self, backend_ports, check_path='/health', weight=100):
+    def __init__(self, backend_ports, check_path='/health', weight=256):
         self.bin = shutil.which('haproxy') or (
             '/usr/sbin/haproxy' if os.path.exists('/usr/sbin/haproxy') else None)
         self.dir = tempfile.mkdtemp(prefix='mika-haproxy-')
