@@ -308,10 +308,19 @@ class ClusterTest(unittest.TestCase):
                   "the snatch and leecher 1 as a seeder")
         self.state.update(seeder=seeder, leecher1=leecher)
 
-        # Every announce of this swarm reached one node: the others' metrics
-        # count none of its hash's requests, HAProxy's split says which.
+        # Every announce so far is this swarm's (libtorrent escapes only
+        # some bytes of the info_hash) and reached one node; a scrape that
+        # escapes every byte (mikatest's scrape_url) reaches the same one:
+        # HAProxy routes by the decoded info_hash.
+        announced = {self.name_of(m): self.metric(m, "mika_announces_total")
+                     for m in self.nodes}
+        busy = [n for n, v in announced.items() if v > 0]
+        self.assertEqual(len(busy), 1, "one swarm's announces reached several nodes: %r"
+                         % announced)
         owner = self.owner(pk, ih)
-        print("a: the swarm lives on %s" % owner, file=sys.stderr)
+        self.assertEqual(owner, busy[0], "an all-escaped scrape went to another node")
+        print("a: the swarm lives on %s (announces per node %r)" % (owner, announced),
+              file=sys.stderr)
         self.state["owner"] = owner
 
     # -- b. the swarm's node dies
