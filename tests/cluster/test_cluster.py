@@ -11,8 +11,9 @@ tests/lib/mikatest.py), and what it must show:
   c. a user banned through one node's admin API is refused on another node's
      very next announce (within 1 s);
   d. the killed node comes back on its own journal directory, its journal is
-     applied, and the books in PostgreSQL are exactly what the clients
-     reported: raw uploaded/downloaded per user, one snatch per leecher;
+     applied (books it answered just before the kill arrive, once), and the
+     books in PostgreSQL are exactly what the clients reported: raw
+     uploaded/downloaded per user, one snatch per leecher;
   e. a two-hash scrape through HAProxy answers both hashes right although
      their swarms live on two different nodes;
   f. GET /health answers 200 on every node's tracker port;
@@ -185,7 +186,7 @@ class ClusterTest(unittest.TestCase):
         return node.api_ok(method, path, body, **kw)
 
     def new_user(self, node=None):
-        u = self.api(node or self.nodes[0], "POST", "/api/v1/users", {}, status=201)
+        u = self.api(node or self.live_nodes()[0], "POST", "/api/v1/users", {}, status=201)
         return u["id"], u["passkey"]
 
     def psql(self, sql):
@@ -373,10 +374,26 @@ class ClusterTest(unittest.TestCase):
                   "the books to show the seeder's and leecher 1's last counters")
         dead_name = self.state["owner"]
         dead = self.node_of(dead_name)
-        print("b: %d journal segments waiting on %s at the kill"
-              % (len(journal_segments(dead)), dead_name), file=sys.stderr)
+        # Books the node answers a moment before it dies are in its journal
+        # only: a user of its own downloads 1500 bytes in three announces
+        # on another torrent, straight to the node, the last just before
+        # the kill. d finds them in PostgreSQL once, after the restart.
+        jid, jpk = self.new_user()
+        jih = random_hash()
+        self.api(self.live_nodes()[0], "POST", "/api/v1/torrents", {"info_hash": jih.hex()},
+                 status=201)
+        jpid = peer_id()
+        for down, left, event in ((0, 1500, "started"), (1000, 500, None),
+                                  (1500, 0, "stopped")):
+            status, _, body = get(dead.port, announce_url(jpk, jih, jpid, 1, downloaded=down,
+                                                          left=left, event=event))
+            self.assertNotIn(b"failure reason", bdecode(body))
         t0 = time.monotonic()
         dead.kill()
+        pending = glob.glob(os.path.join(dead.dir, "mika.db.journal", "*"))
+        print("b: %d journal files on %s at the kill; the journal user's books then %r"
+              % (len(pending), dead_name, self.books(jid)), file=sys.stderr)
+        self.state["journal_user"] = jid
         down_s = self.hp.wait_status(dead_name, "DOWN", timeout=10)
         print("b: haproxy took %s out after %.1f s" % (dead_name, down_s), file=sys.stderr)
         bound = INTERVAL + haproxyserver.check_seconds() + 2
@@ -486,12 +503,16 @@ class ClusterTest(unittest.TestCase):
         self.wait(lambda: not any(journal_segments(m) for m in self.live_nodes()), BOOKS_WAIT,
                   "the live nodes' journals to drain")
         dead = self.node_of(self.state["dead"])
-        left = journal_segments(dead)
-        print("d: %d segments of %s's journal left from before the kill"
-              % (len(left), self.state["dead"]), file=sys.stderr)
+        print("d: %d segments of %s's journal wait from before the kill"
+              % (len(journal_segments(dead)), self.state["dead"]), file=sys.stderr)
         dead.start(timeout=30)
         self.wait(lambda: not journal_segments(dead), BOOKS_WAIT,
                   "the returning node's journal to be applied")
+        jid = self.state["journal_user"]
+        self.wait(lambda: self.books(jid)[:2] == (0, 1500), BOOKS_WAIT,
+                  "the books answered just before the kill, from the journal")
+        self.assertEqual(self.psql("SELECT announces FROM users WHERE id = %d" % jid), [["3"]],
+                         "the journal user's three announces, each counted once")
         self.hp.wait_status(self.state["dead"], "UP", timeout=10)
         # Consistent hashing gives the swarm back to its node: the clients'
         # next announces go there; wait for both seeders' and leecher 2's.
@@ -540,7 +561,7 @@ class ClusterTest(unittest.TestCase):
 
     def step_e(self):
         self.assertTrue(CLUSTER, NEEDS_CLUSTER)
-        node = self.nodes[0]
+        node = self.live_nodes()[0]
         (uid_s, pk_s), (uid_l, pk_l) = self.new_user(node), self.new_user(node)
         owners = {}
         # Torrents until two of them hash to different nodes (3 nodes: a few).
