@@ -153,20 +153,25 @@ class ClusterTest(unittest.TestCase):
 
     @classmethod
     def teardown_all(cls):
+        """Stops everything; a node that does not stop cleanly on SIGTERM
+        (exit 0, `stopped` logged) fails the run, after the rest is gone."""
+        failed = None
         for c in cls.clients:
             c.stop(timeout=3)
         for m in cls.nodes:
             try:
                 if m.running():
                     m.stop(timeout=30)
-            except Exception as e:  # reported, but the servers still go
-                print("node stop: %s" % e, file=sys.stderr)
+            except Exception as e:
+                failed = failed or e
             m.cleanup()
         for srv in (cls.hp, cls.redis, cls.pg):
             if srv is not None:
                 srv.stop()
         if not os.environ.get("MIKA_TEST_KEEP"):
             shutil.rmtree(cls.tmp, ignore_errors=True)
+        if failed is not None:
+            raise failed
 
     @classmethod
     def tearDownClass(cls):
