@@ -42,7 +42,6 @@ Run: MIKA_BIN=build/mika /usr/bin/python3 tests/cluster/test_cluster.py
 
 import base64
 import glob
-import json
 import os
 import shutil
 import socket
@@ -567,7 +566,7 @@ class ClusterTest(unittest.TestCase):
     def step_e(self):
         self.assertTrue(CLUSTER, NEEDS_CLUSTER)
         node = self.live_nodes()[0]
-        (uid_s, pk_s), (uid_l, pk_l) = self.new_user(node), self.new_user(node)
+        (_, pk_s), (_, pk_l) = self.new_user(node), self.new_user(node)
         owners = {}
         # Torrents until two of them hash to different nodes (3 nodes: a few).
         for _ in range(12):

@@ -28,7 +28,6 @@ haproxy binary is a failure (exit 1), never a skip.
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
