@@ -10,7 +10,7 @@
 set -eu
 
 build_pkgs="build-essential cmake pkg-config libsqlite3-dev libinih-dev libmicrohttpd-dev libjansson-dev libgnutls28-dev libcurl4-gnutls-dev libpq-dev libmariadb-dev libhiredis-dev libsystemd-dev libmaxminddb-dev"
-test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 python3-libtorrent python3-yaml transmission-cli sqlite3 openssl php-cli php-curl postgresql mariadb-server redis-server valgrind"
+test_pkgs="libcmocka-dev clang libclang-rt-14-dev python3 python3-libtorrent python3-yaml transmission-cli sqlite3 openssl php-cli php-curl postgresql mariadb-server redis-server haproxy valgrind"
 
 # debootstrap makes the chroot and image base; podman builds the image
 # (--isolation=chroot: no container runtime is needed); systemd and man-db
