@@ -29,14 +29,7 @@
 #include "swarm/torrents.h"
 #include "util/log.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(c)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 #define FUZZ_SEED_HASH "0123456789abcdef0123456789abcdef01234567"
 #define FUZZ_ENV_INPUTS 64

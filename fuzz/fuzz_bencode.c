@@ -21,14 +21,7 @@
 
 #include "proto/bencode.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(c)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 #define FUZZ_MAX_NODES 256
 #define FUZZ_MAX_DEPTH 8

@@ -13,14 +13,7 @@
 
 #include "cluster/change.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(c)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -34,11 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = change_parse(copy, size, &c, &eb);
     FUZZ_CHECK(rc == 0 || rc == MK_EINVAL);
     if (rc != 0) {
-        size_t n = strnlen(eb.msg, sizeof(eb.msg));
-        FUZZ_CHECK(n > 0 && n < 80);
-        for (size_t i = 0; i < n; i++) {
-            FUZZ_CHECK(eb.msg[i] >= 0x20 && eb.msg[i] < 0x7f);
-        }
+        fuzz_check_message(&eb, 80);
     } else {
         FUZZ_CHECK(c.origin != 0);
         FUZZ_CHECK(c.kind >= CHANGE_USER && c.kind <= CHANGE_TOKEN);

@@ -24,25 +24,9 @@
 
 #include "conf/config.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(c)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 #define FUZZ_ENV_MAX 16
-
-static void fuzz_check_message(const struct mk_errbuf *eb)
-{
-    size_t n = strnlen(eb->msg, sizeof(eb->msg));
-    FUZZ_CHECK(n > 0 && n < sizeof(eb->msg));
-    for (size_t i = 0; i < n; i++) {
-        FUZZ_CHECK(eb->msg[i] >= 0x20 && eb->msg[i] < 0x7f);
-    }
-}
 
 static void fuzz_check_terminated(const char *field, size_t size)
 {
@@ -187,7 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = config_load(&cfg, path, envp, &eb);
     FUZZ_CHECK(rc == 0 || rc == MK_EINVAL);
     if (rc != 0) {
-        fuzz_check_message(&eb);
+        fuzz_check_message(&eb, sizeof(eb.msg));
         FUZZ_CHECK(fuzz_same(&cfg, &before));
     } else {
         fuzz_check_valid(&cfg);

@@ -18,14 +18,7 @@
 
 #include "proto/http.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(c)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 static const struct http_limits fuzz_limits[] = {
     {.max_request_line = 1024, .max_head = 4096, .max_headers = 32},

@@ -14,14 +14,7 @@
 
 #include "proto/metainfo.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(c)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 static bool fuzz_inside(const uint8_t *buf, size_t len, struct mk_str v)
 {

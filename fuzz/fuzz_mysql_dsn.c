@@ -15,23 +15,11 @@
 
 #include "store/mysql_admin.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(c)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *s = malloc(size + 1);
-    FUZZ_CHECK(s != NULL);
-    if (size) {
-        memcpy(s, data, size);
-    }
-    s[size] = '\0';
+    char *s = fuzz_cstr(data, size);
     struct my_dsn d;
     struct mk_errbuf eb = {{0}};
     int rc = my_dsn_parse(s, &d, &eb);

@@ -13,14 +13,7 @@
 #include "proto/percent.h"
 #include "util/err.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(c)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 static long fuzz_decode(const uint8_t *data, size_t size, size_t cap, uint8_t **out)
 {

@@ -12,25 +12,9 @@
 
 #include "proto/query.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(c)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 #define FUZZ_SCRAPE_MAX 16
-
-static void fuzz_check_message(const struct mk_errbuf *eb)
-{
-    size_t n = strnlen(eb->msg, sizeof(eb->msg));
-    FUZZ_CHECK(n > 0 && n < 64);
-    for (size_t i = 0; i < n; i++) {
-        FUZZ_CHECK(eb->msg[i] >= 0x20 && eb->msg[i] < 0x7f);
-    }
-}
 
 static void fuzz_announce(const char *q, size_t size)
 {
@@ -39,7 +23,7 @@ static void fuzz_announce(const char *q, size_t size)
     int rc = announce_parse(q, size, QUERY_MAX_PARAMS, &req, &eb);
     FUZZ_CHECK(rc == 0 || rc == MK_EINVAL || rc == MK_ELIMIT);
     if (rc != 0) {
-        fuzz_check_message(&eb);
+        fuzz_check_message(&eb, 64);
         return;
     }
     FUZZ_CHECK(req.port != 0);
@@ -60,7 +44,7 @@ static void fuzz_scrape(const char *q, size_t size, size_t max)
     FUZZ_CHECK(rc == 0 || rc == MK_EINVAL || rc == MK_ELIMIT);
     FUZZ_CHECK(n <= max);
     if (rc != 0) {
-        fuzz_check_message(&eb);
+        fuzz_check_message(&eb, 64);
     } else {
         FUZZ_CHECK(n >= 1);
         for (size_t i = 1; i < n; i++) {

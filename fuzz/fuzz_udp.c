@@ -12,23 +12,7 @@
 
 #include "proto/udp.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(c)                                                                              \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            __builtin_trap();                                                                      \
-        }                                                                                          \
-    } while (0)
-
-static void fuzz_check_message(const struct mk_errbuf *eb)
-{
-    size_t n = strnlen(eb->msg, sizeof(eb->msg));
-    FUZZ_CHECK(n > 0 && n < UDP_ERROR_MAX);
-    for (size_t i = 0; i < n; i++) {
-        FUZZ_CHECK(eb->msg[i] >= 0x20 && eb->msg[i] < 0x7f);
-    }
-}
+#include "fuzz.h"
 
 static void fuzz_announce(const uint8_t *p, size_t size)
 {
@@ -37,7 +21,7 @@ static void fuzz_announce(const uint8_t *p, size_t size)
     int rc = udp_parse_announce(p, size, &a, &eb);
     FUZZ_CHECK(rc == 0 || rc == MK_EINVAL || rc == MK_ELIMIT);
     if (rc != 0) {
-        fuzz_check_message(&eb);
+        fuzz_check_message(&eb, UDP_ERROR_MAX);
         return;
     }
     FUZZ_CHECK(size >= UDP_ANNOUNCE_LEN);
@@ -58,7 +42,7 @@ static void fuzz_scrape(const uint8_t *p, size_t size, size_t max)
     int rc = udp_parse_scrape(p, size, max, &hashes, &n, &eb);
     FUZZ_CHECK(rc == 0 || rc == MK_EINVAL || rc == MK_ELIMIT);
     if (rc != 0) {
-        fuzz_check_message(&eb);
+        fuzz_check_message(&eb, UDP_ERROR_MAX);
         return;
     }
     FUZZ_CHECK(n >= 1 && n <= max && n <= UDP_SCRAPE_MAX);

@@ -288,19 +288,21 @@ int users_put(struct users *u, const struct user_row *row, uint32_t generation)
     return 0;
 }
 
-uint32_t users_sweep(struct users *u, uint32_t generation)
+/* Removes every entry doomed(e, arg) says goes, one shard lock at a time:
+ * a full walk, for the rare sweeps (after a reload, or a user's passkeys). */
+static uint32_t users_remove_where(struct users *u,
+                                   bool (*doomed)(const struct users_entry *e, const void *arg),
+                                   const void *arg)
 {
     size_t removed = 0;
-
     for (uint32_t i = 0; i < u->nshards; i++) {
         struct users_shard *s = &u->shards[i];
-
         pthread_mutex_lock(&s->mu);
         for (size_t b = 0; b < s->nbuckets; b++) {
             struct users_entry **pe = &s->buckets[b];
             while (*pe != NULL) {
                 struct users_entry *e = *pe;
-                if (e->generation != generation) {
+                if (doomed(e, arg)) {
                     *pe = e->next;
                     free(e);
                     s->count--;
@@ -313,6 +315,16 @@ uint32_t users_sweep(struct users *u, uint32_t generation)
         pthread_mutex_unlock(&s->mu);
     }
     return removed > UINT32_MAX ? UINT32_MAX : (uint32_t)removed;
+}
+
+static bool users_older_than(const struct users_entry *e, const void *arg)
+{
+    return e->generation != *(const uint32_t *)arg;
+}
+
+uint32_t users_sweep(struct users *u, uint32_t generation)
+{
+    return users_remove_where(u, users_older_than, &generation);
 }
 
 size_t users_count(struct users *u)
@@ -346,28 +358,20 @@ bool users_remove(struct users *u, const char *passkey, size_t len)
     return e != NULL;
 }
 
+struct users_id_match {
+    uint32_t id;
+    const char *keep;
+    size_t keep_len;
+};
+
+static bool users_other_passkey_of(const struct users_entry *e, const void *arg)
+{
+    const struct users_id_match *m = arg;
+    return e->id == m->id && !(e->len == m->keep_len && memcmp(e->passkey, m->keep, m->keep_len) == 0);
+}
+
 uint32_t users_remove_id(struct users *u, uint32_t id, const char *keep)
 {
-    size_t klen = keep ? strlen(keep) : 0;
-    uint32_t removed = 0;
-    for (uint32_t i = 0; i < u->nshards; i++) {
-        struct users_shard *s = &u->shards[i];
-        pthread_mutex_lock(&s->mu);
-        for (size_t b = 0; b < s->nbuckets; b++) {
-            struct users_entry **pe = &s->buckets[b];
-            while (*pe != NULL) {
-                struct users_entry *e = *pe;
-                if (e->id == id && !(e->len == klen && memcmp(e->passkey, keep, klen) == 0)) {
-                    *pe = e->next;
-                    free(e);
-                    s->count--;
-                    removed++;
-                } else {
-                    pe = &e->next;
-                }
-            }
-        }
-        pthread_mutex_unlock(&s->mu);
-    }
-    return removed;
+    struct users_id_match m = {id, keep, keep ? strlen(keep) : 0};
+    return users_remove_where(u, users_other_passkey_of, &m);
 }
