@@ -47,6 +47,7 @@
 
 #include "net/guard.h"
 #include "net/loop.h"
+#include "net/sock.h"
 #include "net/udp.h"
 #include "proto/http.h"
 #include "util/log.h"
@@ -54,7 +55,6 @@
 #define ACCEPT_BATCH 64          /* accepts per readiness event, so one port can't starve the rest */
 #define OUT_HIGH_WATER (64 * 1024)
 #define TICK_MS 500
-#define LISTEN_BACKLOG 1024
 #define SETSIZE_SLACK 256        /* fds beyond the connection cap: listeners, store, pipes */
 
 struct conn {
@@ -118,84 +118,18 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- listening sockets ------------------------------------------------- */
+/* ---- sockets (made by net/sock.c) -------------------------------------- */
 
-
-/* TCP_NODELAY: answers are one write each, never to wait for Nagle. Linux
- * hands it down from the listener to every accepted socket, which spares a
- * setsockopt per connection; elsewhere each accepted socket gets its own. */
+/* TCP_NODELAY on each accepted socket where the listener's is not handed
+ * down (Linux hands it down: net/sock.c). */
+static void nodelay_on_accepted(int fd)
+{
 #ifdef __linux__
-static void nodelay_on_listener(int fd)
-{
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-static void nodelay_on_accepted(int fd)
-{
     (void)fd;
-}
 #else
-static void nodelay_on_listener(int fd)
-{
-    (void)fd;
-}
-
-static void nodelay_on_accepted(int fd)
-{
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-#endif /* __linux__ */
-
-static int listen_on(int family, const char *bind_text, uint16_t port, const char *key,
-                     struct mk_errbuf *eb)
-{
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t len;
-    if (family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        if (inet_pton(AF_INET, bind_text, &sin->sin_addr) != 1) {
-            return mk_fail(eb, MK_EINVAL, "%s: \"%s\" is not an IPv4 address", key, bind_text);
-        }
-        len = sizeof(*sin);
-    } else {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        if (inet_pton(AF_INET6, bind_text, &sin6->sin6_addr) != 1) {
-            return mk_fail(eb, MK_EINVAL, "%s: \"%s\" is not an IPv6 address", key, bind_text);
-        }
-        len = sizeof(*sin6);
-    }
-    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return mk_fail(eb, MK_EIO, "%s: socket: %s", key, strerror(errno));
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    /* Every worker binds its own socket to the same port; the kernel spreads
-     * new connections across them. */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
-        int e = errno;
-        close(fd);
-        return mk_fail(eb, MK_EIO, "%s: SO_REUSEPORT: %s", key, strerror(e));
-    }
-    nodelay_on_listener(fd);
-    if (family == AF_INET6) {
-        /* IPv4 has its own socket, so v4 clients are never seen as v4-mapped v6. */
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    }
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
-        int e = errno;
-        close(fd);
-        return mk_fail(eb, MK_EIO, "%s: cannot listen on [%s]:%u: %s", key, bind_text, port,
-                       strerror(e));
-    }
-    return fd;
+#endif
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -887,7 +821,7 @@ int server_worker_new(struct server_worker **out, uint32_t id, const struct trac
         goto out_free;
     }
     if (cfg->ipv4) {
-        int fd = listen_on(AF_INET, cfg->bind4, cfg->port, "server.bind4", eb);
+        int fd = sock_bind_port(AF_INET, SOCK_STREAM, cfg->bind4, cfg->port, "server.bind4", eb);
         if (fd < 0) {
             rc = fd;
             goto out_free;
@@ -895,7 +829,7 @@ int server_worker_new(struct server_worker **out, uint32_t id, const struct trac
         w->listen_fds[w->nlisten++] = fd;
     }
     if (cfg->ipv6) {
-        int fd = listen_on(AF_INET6, cfg->bind6, cfg->port, "server.bind6", eb);
+        int fd = sock_bind_port(AF_INET6, SOCK_STREAM, cfg->bind6, cfg->port, "server.bind6", eb);
         if (fd < 0) {
             rc = fd;
             goto out_free;

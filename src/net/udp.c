@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "net/guard.h"
+#include "net/sock.h"
 #include "proto/udp.h"
 #include "util/log.h"
 #include "util/siphash.h"
@@ -399,54 +400,6 @@ static void on_readable(struct loop *l, int fd, int mask, void *arg)
 
 /* ---- set-up ------------------------------------------------------------- */
 
-static int bind_udp(int family, const char *bind_text, uint16_t port, const char *key,
-                    struct mk_errbuf *eb)
-{
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    socklen_t len;
-    if (family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        if (inet_pton(AF_INET, bind_text, &sin->sin_addr) != 1) {
-            return mk_fail(eb, MK_EINVAL, "%s: \"%s\" is not an IPv4 address", key, bind_text);
-        }
-        len = sizeof(*sin);
-    } else {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(port);
-        if (inet_pton(AF_INET6, bind_text, &sin6->sin6_addr) != 1) {
-            return mk_fail(eb, MK_EINVAL, "%s: \"%s\" is not an IPv6 address", key, bind_text);
-        }
-        len = sizeof(*sin6);
-    }
-    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return mk_fail(eb, MK_EIO, "%s: socket: %s", key, strerror(errno));
-    }
-    int one = 1;
-    /* Every worker binds its own socket; the kernel spreads clients over
-     * them by address and port, so one client's datagrams meet one worker. */
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
-        int e = errno;
-        close(fd);
-        return mk_fail(eb, MK_EIO, "%s: SO_REUSEPORT: %s", key, strerror(e));
-    }
-    if (family == AF_INET6) {
-        /* IPv4 has its own socket, so v4 clients are never seen as v4-mapped v6. */
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    }
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
-        int e = errno;
-        close(fd);
-        return mk_fail(eb, MK_EIO, "%s: cannot bind UDP [%s]:%u: %s", key, bind_text, port,
-                       strerror(e));
-    }
-    return fd;
-}
-
 int udp_port_new(struct udp_port **out, const struct tracker *t, struct tracker_local *local,
                  struct journal_writer *journal, struct resolver_inbox *inbox,
                  struct guard *guard, struct loop *loop, struct mk_errbuf *eb)
@@ -478,14 +431,14 @@ int udp_port_new(struct udp_port **out, const struct tracker *t, struct tracker_
     }
     uint16_t port = cfg->udp_port ? cfg->udp_port : cfg->port;
     if (v4) {
-        rc = bind_udp(AF_INET, cfg->bind4, port, "server.bind4", eb);
+        rc = sock_bind_port(AF_INET, SOCK_DGRAM, cfg->bind4, port, "server.bind4", eb);
         if (rc < 0) {
             goto out_free;
         }
         u->fds[u->nfds++] = rc;
     }
     if (v6) {
-        rc = bind_udp(AF_INET6, cfg->bind6, port, "server.bind6", eb);
+        rc = sock_bind_port(AF_INET6, SOCK_DGRAM, cfg->bind6, port, "server.bind6", eb);
         if (rc < 0) {
             goto out_free;
         }
