@@ -27,7 +27,7 @@
 
 #include "util/log.h"
 
-#define PG_SCHEMA_VERSION 3
+#define PG_SCHEMA_VERSION 4
 /* Prepared statements per connection; past it, statements run unprepared. */
 #define PG_STMTS_MAX 64
 /* Statements sent per pipeline round trip: bounds what sits unread in the
@@ -624,6 +624,12 @@ static const char *const pg_migrations[PG_SCHEMA_VERSION] = {
     " leechers BIGINT NOT NULL,"
     " updated_at BIGINT NOT NULL DEFAULT (extract(epoch FROM now())::bigint),"
     " PRIMARY KEY (node_id, info_hash));",
+    /* v4: with each swarm's counts, the node's snatch count of the torrent
+     * and the unix time of the swarm's last announce there: the node that
+     * saw the latest answers (cluster/counts.c). */
+    "ALTER TABLE swarm_counts"
+    " ADD COLUMN snatches BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN announced_at BIGINT NOT NULL DEFAULT 0;",
 };
 
 /* The same list as the sqlite backend seeds and docs/STORES.md shows;

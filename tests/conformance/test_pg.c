@@ -225,6 +225,7 @@ static void test_tables_have_bigint_counters_and_bytea_hashes(void **state)
         {"peers", "version", "bigint"},       {"peers", "gone", "boolean"},
         {"journal_applied", "seq", "bigint"}, {"user_torrents", "announces", "bigint"},
         {"suspicious", "uploaded", "bigint"},
+        {"swarm_counts", "snatches", "bigint"}, {"swarm_counts", "announced_at", "bigint"},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         snprintf(sql, sizeof(sql),
@@ -233,7 +234,7 @@ static void test_tables_have_bigint_counters_and_bytea_hashes(void **state)
                  fx->schema, want[i].table, want[i].column);
         assert_string_equal(site_text(fx, sql, buf, sizeof(buf)), want[i].type);
     }
-    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 3);
+    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 4);
     assert_int_equal(site_int(fx, "SELECT count(*) FROM mika_schema"), 1);
     /* A site writes rows with plain SQL: defaults fill the rest, and the
      * ids mika picks afterwards do not collide with the site's. */
@@ -263,7 +264,7 @@ static void test_a_schema_from_a_newer_mika_is_refused(void **state)
     site_exec(fx, "UPDATE mika_schema SET version = 99");
     struct mk_errbuf eb;
     assert_int_equal(store_open(&fx->st, "postgres", &fx->cfg, &eb), MK_ENOTSUP);
-    assert_string_equal(eb.msg, "postgres: schema version 99 is not one this mika knows (0..3)");
+    assert_string_equal(eb.msg, "postgres: schema version 99 is not one this mika knows (0..4)");
     assert_null(fx->st.ops);
 }
 
@@ -285,8 +286,9 @@ static void test_open_migrates_the_previous_schema_version(void **state)
     const char *log = log_text(fx);
     assert_non_null(strstr(log, "schema migrated to version 2"));
     assert_non_null(strstr(log, "schema migrated to version 3"));
+    assert_non_null(strstr(log, "schema migrated to version 4"));
     assert_null(strstr(log, "schema migrated to version 1"));
-    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 3);
+    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 4);
     assert_int_equal(site_int(fx, "SELECT count(*) FROM suspicious"), 0);
     assert_int_equal(site_int(fx, "SELECT count(*) FROM whitelist"), 15);
     assert_int_equal(get_user(fx, 7).uploaded, 99);

@@ -1379,7 +1379,11 @@ static void test_counts_of_other_live_nodes_load_and_expire(void **state)
         skip();
     }
     assert_int_equal(rc, 0);
+    /* Snatches and the last announce's time ride with the counts, up to
+     * 32 bits each. */
     struct swarm_count_row two[] = {count_row(0xa1, 1, 1)};
+    two[0].snatches = 7;
+    two[0].announced_at = 4000000000u;
     assert_int_equal(store_counts_put(&fx->st, 2, true, two, 1, 60, &eb), 0);
 
     struct counts_seen s = {0};
@@ -1389,6 +1393,17 @@ static void test_counts_of_other_live_nodes_load_and_expire(void **state)
     assert_int_equal(s.rows[0].info_hash[0], 0xa1);
     assert_int_equal(s.rows[0].seeders, 1);
     assert_int_equal(s.rows[0].leechers, 1);
+    assert_int_equal(s.rows[0].snatches, 7);
+    assert_int_equal(s.rows[0].announced_at, 4000000000u);
+    /* A row published again replaces the node's previous one. */
+    two[0].snatches = 8;
+    two[0].announced_at = 4000000001u;
+    assert_int_equal(store_counts_put(&fx->st, 2, false, two, 1, 60, &eb), 0);
+    s.n = 0;
+    assert_int_equal(store_counts_load(&fx->st, 1, 60, collect_count, &s, &eb), 0);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.rows[0].snatches, 8);
+    assert_int_equal(s.rows[0].announced_at, 4000000001u);
 
     /* 0 and 0 removes a row; reset removes every row of the node first. */
     struct swarm_count_row gone[] = {count_row(0xb2, 0, 0)};
