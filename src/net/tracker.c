@@ -679,6 +679,7 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
         .seeder = r.seeder,
         .partial = r.partial,
         .last_seen = delta.at,
+        .node_id = (uint16_t)cfg->cluster_node_id, /* whose baseline it is (serve.c) */
     };
     memcpy(delta.peer.peer_id, a.peer_id, 20);
     memcpy(delta.peer.ip, addr.ip, iplen);
@@ -1027,6 +1028,12 @@ int tracker_restore_peer(const struct tracker *t, const struct peer_row *row, in
         age = 0; /* the wall clock stepped back: treat it as just seen */
     }
     if ((uint64_t)age > ttl || (uint64_t)age >= now) {
+        return MK_ENOTFOUND;
+    }
+    /* In a cluster, a report another node answered (the swarm moved) may be
+     * followed there by reports this node never sees: its baseline would
+     * credit their bytes again. The peer, when it comes back, is new here. */
+    if (t->cfg->cluster_node_id != 0 && row->node_id != t->cfg->cluster_node_id) {
         return MK_ENOTFOUND;
     }
     bool v6 = row->family == 6;

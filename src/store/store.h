@@ -101,6 +101,9 @@ struct peer_row {
     int64_t version;        /* unix microseconds of the report: workers' segments
                              * are applied in any order, so the latest report of a
                              * peer is the one with the highest version */
+    uint16_t node_id;       /* the cluster node that answered the report (its
+                             * cluster.node_id); 0: none, or a backend that does
+                             * not keep it (sqlite, memory, mysql) */
 };
 
 /* What one announce changed: the books (raw deltas, snatch) and the peer's

@@ -226,6 +226,7 @@ static void test_tables_have_bigint_counters_and_bytea_hashes(void **state)
         {"journal_applied", "seq", "bigint"}, {"user_torrents", "announces", "bigint"},
         {"suspicious", "uploaded", "bigint"},
         {"swarm_counts", "snatches", "bigint"}, {"swarm_counts", "announced_at", "bigint"},
+        {"peers", "node_id", "integer"},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         snprintf(sql, sizeof(sql),
@@ -268,14 +269,16 @@ static void test_a_schema_from_a_newer_mika_is_refused(void **state)
     assert_null(fx->st.ops);
 }
 
-/* A database of an older version (1: before suspicious uploads and clusters) is
- * brought up to date in place; its rows stay, nothing is seeded again. */
+/* A database of an older version (1: before suspicious uploads, clusters and
+ * peers' node ids) is brought up to date in place; its rows stay, nothing is
+ * seeded again. */
 static void test_open_migrates_the_previous_schema_version(void **state)
 {
     struct fixture *fx = *state;
     open_store(fx);
     store_close(&fx->st);
     site_exec(fx, "DROP TABLE suspicious, cluster_nodes, swarm_counts;"
+                  "ALTER TABLE peers DROP COLUMN node_id;"
                   "UPDATE mika_schema SET version = 1;"
                   "DELETE FROM whitelist WHERE prefix = '-AZ';"
                   "INSERT INTO users (id, passkey, uploaded) VALUES (7, 'old', 99)");
