@@ -262,7 +262,8 @@ static void daemon_restore_peers(struct daemon *d)
         mk_log(MK_LOG_WARN, "serve", "peers not restored: %s", eb.msg);
         return;
     }
-    mk_log(MK_LOG_INFO, "serve", "restored %llu peers (%llu too old or on unknown torrents)",
+    mk_log(MK_LOG_INFO, "serve", "restored %llu peers (%llu too old, on unknown torrents, or"
+           " another node's)",
            (unsigned long long)rs.restored, (unsigned long long)rs.skipped);
 }
 

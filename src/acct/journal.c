@@ -264,6 +264,7 @@ int journal_add(struct journal_writer *w, const struct acct_delta *d)
         r->reported_up = d->peer.uploaded;
         r->reported_down = d->peer.downloaded;
         r->version = d->peer.version;
+        r->node_id = d->peer.node_id;
         memcpy(r->peer_id, d->peer.peer_id, sizeof(r->peer_id));
         memcpy(r->ip, d->peer.ip, sizeof(r->ip));
     }
@@ -468,6 +469,7 @@ int journal_read(const char *dir, const struct journal_segment *seg, struct acct
             d->peer.seeder = (r.flags & JOURNAL_SEEDER) != 0;
             d->peer.partial = (r.flags & JOURNAL_PARTIAL) != 0;
             d->peer.last_seen = r.at;
+            d->peer.node_id = (uint16_t)r.node_id;
         }
     }
     fclose(f);

@@ -50,7 +50,8 @@ struct journal_record {
     uint64_t reported_down;
     uint8_t peer_id[20];
     uint8_t ip[16];
-    uint32_t reserved2;    /* zero */
+    uint32_t node_id;      /* the cluster node that answered (peer.node_id); 0: none.
+                            * Was a zero reserved field: older records read as 0 */
     int64_t version;       /* unix microseconds: orders a peer's reports across workers */
     uint64_t credited_up;  /* after multipliers; JOURNAL_CREDITED */
     uint64_t credited_down;

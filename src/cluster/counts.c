@@ -2,8 +2,10 @@
  *
  * Owns: the publishing round (changed swarms only, all of them after a
  * failed round or at start, when the node's old rows are reset) and the
- * reading round (the other nodes' rows summed per info_hash, then put on
- * the torrents with a fresh stamp; torrents not in this round are zeroed).
+ * reading round (per info_hash, the other nodes' row with the latest
+ * announced_at, never a sum: a swarm lives on one node, and a node it left
+ * keeps its expiring peers; snatches the largest of them all), put on the
+ * torrents with a fresh stamp; torrents not in this round are zeroed.
  * Invariants: nothing here runs on a worker; the torrents are touched one
  * shard lock at a time, for O(1) each. Buffers grow with the number of
  * swarms that changed (publish) or that other nodes hold (read), up to
@@ -63,13 +65,9 @@ static bool counts_push(struct counts_buf *b, const struct swarm_count_row *row)
     return true;
 }
 
-static void counts_changed(const uint8_t info_hash[20], uint32_t seeders, uint32_t leechers,
-                           void *arg)
+static void counts_changed(const struct swarm_count_row *row, void *arg)
 {
-    struct counts_buf *b = arg;
-    struct swarm_count_row row = {.seeders = seeders, .leechers = leechers};
-    memcpy(row.info_hash, info_hash, 20);
-    counts_push(b, &row);
+    counts_push(arg, row);
 }
 
 static int counts_take(const struct swarm_count_row *row, void *arg)
@@ -120,13 +118,24 @@ static void counts_read(struct counts *c)
         c->stamp = 1; /* 0 is a new torrent's: never current */
     }
     for (size_t i = 0; i < c->in.n;) {
-        struct swarm_count_row sum = c->in.rows[i];
+        /* The freshest row answers; on a tie (the same second), the one
+         * with more peers, so the answer does not depend on the order. */
+        const struct swarm_count_row *best = &c->in.rows[i];
+        uint32_t snatches = best->snatches;
         size_t j = i + 1;
-        for (; j < c->in.n && memcmp(c->in.rows[j].info_hash, sum.info_hash, 20) == 0; j++) {
-            sum.seeders += c->in.rows[j].seeders;
-            sum.leechers += c->in.rows[j].leechers;
+        for (; j < c->in.n && memcmp(c->in.rows[j].info_hash, best->info_hash, 20) == 0; j++) {
+            const struct swarm_count_row *r = &c->in.rows[j];
+            if (r->announced_at > best->announced_at ||
+                (r->announced_at == best->announced_at &&
+                 (uint64_t)r->seeders + r->leechers > (uint64_t)best->seeders + best->leechers)) {
+                best = r;
+            }
+            if (r->snatches > snatches) {
+                snatches = r->snatches;
+            }
         }
-        torrents_set_remote(c->torrents, sum.info_hash, sum.seeders, sum.leechers, c->stamp);
+        torrents_set_remote(c->torrents, best->info_hash, best->seeders, best->leechers, snatches,
+                            best->announced_at, c->stamp);
         i = j;
     }
     torrents_clear_remote(c->torrents, c->stamp);

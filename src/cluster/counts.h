@@ -1,9 +1,12 @@
 /* cluster/counts.h: swarm counts shared between the nodes of a cluster.
  *
- * Owns: a thread that, every cluster.counts_seconds, publishes the seeders
- * and leechers of this node's swarms that changed (store counts_put) and
- * reads the other nodes' (store counts_load) into each torrent's
- * remote_seeders/remote_leechers, which a scrape adds to its own swarm's.
+ * Owns: a thread that, every cluster.counts_seconds, publishes the seeders,
+ * leechers, snatch count and last announce's time (announced_at) of this
+ * node's swarms that changed (store counts_put) and reads the other nodes'
+ * (store counts_load): per torrent, the row of the node that saw the latest
+ * announce goes to remote_*, and the largest snatch count raises the
+ * torrent's own. A scrape answers this node's peers when its announced_at is
+ * the latest (or ties), else that row's: one node's counts, never a sum.
  * Not here: announces (a swarm lives on one node, by the load balancer's
  * routing: an announce's counts stay local), the tables (store/).
  * Staleness: a peer that joins or leaves on node A shows in node B's
@@ -11,7 +14,11 @@
  * next read), plus a store round trip; a node that stops publishing (dead,
  * cut off) is ignored once 3 x counts_seconds have passed since its last
  * publish, and its counts vanish from the others' scrapes at their next
- * read after that.
+ * read after that. The freshest node answers: after a swarm moved, a scrape
+ * on either node gives the new node's counts once its first announce there
+ * is published and read (about 2 x counts_seconds), although the former
+ * node keeps the peers until they expire. Snatches: never behind any live
+ * node's count as last read (docs/SCALING.md).
  */
 #ifndef MIKA_CLUSTER_COUNTS_H
 #define MIKA_CLUSTER_COUNTS_H

@@ -580,6 +580,9 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
     if (had_leechers) {
         tor->leech_seen = r.now;
     }
+    /* In a cluster, the node that saw the latest announce answers scrapes
+     * (torrent_swarm_counts). */
+    tor->announced_at = (uint32_t)delta.at;
     if (stopped) {
         peerset_remove(ps, r.key, &prev);
         numwant = 0;
@@ -676,6 +679,7 @@ static int announce(const struct tracker *t, struct tracker_local *l, const stru
         .seeder = r.seeder,
         .partial = r.partial,
         .last_seen = delta.at,
+        .node_id = (uint16_t)cfg->cluster_node_id, /* whose baseline it is (serve.c) */
     };
     memcpy(delta.peer.peer_id, a.peer_id, 20);
     memcpy(delta.peer.ip, addr.ip, iplen);
@@ -723,20 +727,22 @@ static int scrape(const struct tracker *t, struct tracker_local *l, const struct
         struct torrent_shard *shard;
         struct torrent *tor = torrents_lock(t->torrents, l->hashes[i], &shard);
         if (tor && !tor->deleted && tor->enabled) {
-            /* In a cluster, the other nodes' peers of the swarm too (as
-             * cluster/counts.c last read them); 0 on a single node. */
+            /* In a cluster, the node that saw the swarm's latest announce
+             * answers (cluster/counts.c); always this one on a single node.
+             * Downloaders are this node's own, at most the leechers. */
+            uint32_t seeders, leechers;
+            torrent_swarm_counts(tor, &seeders, &leechers);
+            uint32_t downloaders = peerset_downloaders(&tor->v4) + peerset_downloaders(&tor->v6);
             bencode_str(b, l->hashes[i], 20);
             bencode_dict(b);
             bencode_cstr(b, "complete");
-            bencode_int(b, (int64_t)peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6) +
-                               tor->remote_seeders);
+            bencode_int(b, seeders);
             bencode_cstr(b, "downloaded");
             bencode_int(b, tor->snatches);
             bencode_cstr(b, "downloaders");
-            bencode_int(b, (int64_t)peerset_downloaders(&tor->v4) + peerset_downloaders(&tor->v6));
+            bencode_int(b, downloaders < leechers ? downloaders : leechers);
             bencode_cstr(b, "incomplete");
-            bencode_int(b, (int64_t)peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6) +
-                               tor->remote_leechers);
+            bencode_int(b, leechers);
             bencode_end(b);
         }
         torrents_unlock(shard);
@@ -961,10 +967,8 @@ int tracker_udp_scrape(const struct tracker *t, struct tracker_local *l, const u
         struct torrent_shard *shard;
         struct torrent *tor = torrents_lock(t->torrents, hashes + 20 * i, &shard);
         if (tor && !tor->deleted && tor->enabled) {
-            seeders = peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6) + tor->remote_seeders;
+            torrent_swarm_counts(tor, &seeders, &leechers);
             completed = tor->snatches;
-            leechers = peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6) +
-                       tor->remote_leechers;
         }
         torrents_unlock(shard);
         reply_udp_advance(b, udp_put_scrape_entry(b->p + b->len, b->cap - b->len, seeders,
@@ -1026,6 +1030,12 @@ int tracker_restore_peer(const struct tracker *t, const struct peer_row *row, in
     if ((uint64_t)age > ttl || (uint64_t)age >= now) {
         return MK_ENOTFOUND;
     }
+    /* In a cluster, a report another node answered (the swarm moved) may be
+     * followed there by reports this node never sees: its baseline would
+     * credit their bytes again. The peer, when it comes back, is new here. */
+    if (t->cfg->cluster_node_id != 0 && row->node_id != t->cfg->cluster_node_id) {
+        return MK_ENOTFOUND;
+    }
     bool v6 = row->family == 6;
     if ((v6 && !t->cfg->ipv6) || (!v6 && !t->cfg->ipv4)) {
         return MK_ENOTFOUND;
@@ -1052,6 +1062,11 @@ int tracker_restore_peer(const struct tracker *t, const struct peer_row *row, in
     if (tor && !tor->deleted && tor->enabled) {
         struct peer_prev prev;
         rc = peerset_upsert(v6 ? &tor->v6 : &tor->v4, &r, &prev);
+        /* The restored report was this swarm's announce here, then. */
+        if (rc == MK_OK && row->last_seen > (int64_t)tor->announced_at &&
+            row->last_seen <= (int64_t)UINT32_MAX) {
+            tor->announced_at = (uint32_t)row->last_seen;
+        }
     }
     torrents_unlock(shard);
     return rc;

@@ -212,8 +212,10 @@ double tracker_latency_bound(unsigned i);
 
 /* Puts a peer from the store back into its swarm at start-up, with its
  * reported counters as the baseline and its true age. MK_ENOTFOUND (and
- * nothing changes) for a peer older than interval x expiry_factor, or whose
- * torrent is not registered, deleted or disabled. */
+ * nothing changes) for a peer older than interval x expiry_factor, whose
+ * torrent is not registered, deleted or disabled, or, in a cluster
+ * (cluster_node_id set), whose last report another node answered
+ * (row->node_id not this node's: docs/ACCOUNTING.md). */
 int tracker_restore_peer(const struct tracker *t, const struct peer_row *row, int64_t now_wall);
 
 /* Expires peers silent for interval * expiry_factor in one shard; returns how many. */

@@ -27,7 +27,7 @@
 
 #include "util/log.h"
 
-#define PG_SCHEMA_VERSION 3
+#define PG_SCHEMA_VERSION 4
 /* Prepared statements per connection; past it, statements run unprepared. */
 #define PG_STMTS_MAX 64
 /* Statements sent per pipeline round trip: bounds what sits unread in the
@@ -624,6 +624,15 @@ static const char *const pg_migrations[PG_SCHEMA_VERSION] = {
     " leechers BIGINT NOT NULL,"
     " updated_at BIGINT NOT NULL DEFAULT (extract(epoch FROM now())::bigint),"
     " PRIMARY KEY (node_id, info_hash));",
+    /* v4: with each swarm's counts, the node's snatch count of the torrent
+     * and the unix time of the swarm's last announce there: the node that
+     * saw the latest answers (cluster/counts.c). With each peer, the
+     * cluster node that answered its report (0: none), so that a node
+     * restores only the baselines it wrote itself (serve.c). */
+    "ALTER TABLE swarm_counts"
+    " ADD COLUMN snatches BIGINT NOT NULL DEFAULT 0,"
+    " ADD COLUMN announced_at BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE peers ADD COLUMN node_id INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* The same list as the sqlite backend seeds and docs/STORES.md shows;
@@ -918,6 +927,7 @@ static int pg_peer_row(const PGresult *r, void *arg)
     if (PQgetlength(r, 0, 11) == 20) {
         memcpy(row.info_hash, PQgetvalue(r, 0, 11), 20);
     }
+    row.node_id = (uint16_t)pg_u32(r, 0, 12, UINT16_MAX);
     return sink->peer(&row, sink->arg);
 }
 
@@ -968,8 +978,8 @@ static int pg_load_peers(void *ctx, int64_t seen_since, store_peer_fn fn, void *
     pg_param_int(&p, seen_since);
     return pg_stream(ctx,
                      "SELECT p.torrent_id, p.user_id, p.peer_id, p.family, p.ip, p.port,"
-                     " p.uploaded, p.downloaded, p.seeder, p.partial, p.last_seen, t.info_hash"
-                     " FROM peers p LEFT JOIN torrents t ON t.id = p.torrent_id"
+                     " p.uploaded, p.downloaded, p.seeder, p.partial, p.last_seen, t.info_hash,"
+                     " p.node_id FROM peers p LEFT JOIN torrents t ON t.id = p.torrent_id"
                      " WHERE p.last_seen >= $1 AND NOT p.gone",
                      &p, "peers", pg_peer_row, &(struct pg_sink){.peer = fn, .arg = arg}, eb);
 }
@@ -1110,13 +1120,13 @@ static const char PG_MARK_COMPLETED[] =
     " completed_at = COALESCE(h.completed_at, EXCLUDED.completed_at)";
 static const char PG_PUT_PEER[] =
     "INSERT INTO peers AS p (torrent_id, user_id, peer_id, family, ip, port, uploaded,"
-    " downloaded, seeder, partial, last_seen, version, gone)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    " downloaded, seeder, partial, last_seen, version, gone, node_id)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     " ON CONFLICT (torrent_id, user_id, peer_id) DO UPDATE SET"
     " family = EXCLUDED.family, ip = EXCLUDED.ip, port = EXCLUDED.port,"
     " uploaded = EXCLUDED.uploaded, downloaded = EXCLUDED.downloaded,"
     " seeder = EXCLUDED.seeder, partial = EXCLUDED.partial, last_seen = EXCLUDED.last_seen,"
-    " version = EXCLUDED.version, gone = EXCLUDED.gone"
+    " version = EXCLUDED.version, gone = EXCLUDED.gone, node_id = EXCLUDED.node_id"
     " WHERE EXCLUDED.version > p.version";
 static const char PG_ADD_SUSPICIOUS[] =
     "INSERT INTO suspicious (user_id, torrent_id, at, uploaded, reason)"
@@ -1268,6 +1278,7 @@ static void pg_send_events(struct pg_pipe *pp, uint32_t kinds, const struct acct
         pg_param_int(&p, pr->last_seen);
         pg_param_int(&p, pr->version);
         pg_param_bool(&p, pr->gone);
+        pg_param_int(&p, pr->node_id);
         pg_pipe_send(pp, PG_PUT_PEER, &p);
     }
 }

@@ -2,8 +2,8 @@
  *
  * Owns: change notices (NOTIFY mika_changes / LISTEN on a dedicated
  * connection, waited for with poll() on PQsocket), and the swarm counts each
- * node publishes (tables swarm_counts and cluster_nodes, schema version 3 in
- * pg.c). Contracts in store.h (MK_STORE_V4).
+ * node publishes (tables swarm_counts and cluster_nodes, schema versions 3
+ * and 4 in pg.c). Contracts in store.h (MK_STORE_V4).
  * Not here: what a notice means or what counts are for (cluster/).
  * Invariants: a context that listens runs nothing but LISTEN on its
  * connection; liveness is judged by the server's clock (clock_timestamp()),
@@ -104,8 +104,8 @@ int pg_notify_listen(void *ctx, int timeout_ms, store_change_fn fn, void *arg,
 
 /* Comma-separated lists of one chunk's rows, the statements' parameters. */
 struct pg_counts_lists {
-    char *hashes, *seeders, *leechers;
-    size_t nh, ns, nl;
+    char *hashes, *seeders, *leechers, *snatches, *ats;
+    size_t nh, ns, nl, nn, na;
 };
 
 static void pg_counts_hex(const uint8_t *b, char *out)
@@ -118,12 +118,15 @@ static void pg_counts_hex(const uint8_t *b, char *out)
 }
 
 static const char PG_COUNTS_UPSERT[] =
-    "INSERT INTO swarm_counts (node_id, info_hash, seeders, leechers, updated_at)"
-    " SELECT $1, decode(h, 'hex'), s::bigint, l::bigint, extract(epoch FROM now())::bigint"
-    " FROM unnest(string_to_array($2, ','), string_to_array($3, ','), string_to_array($4, ','))"
-    "  AS u(h, s, l)"
+    "INSERT INTO swarm_counts (node_id, info_hash, seeders, leechers, snatches, announced_at,"
+    "  updated_at)"
+    " SELECT $1, decode(h, 'hex'), s::bigint, l::bigint, n::bigint, a::bigint,"
+    "  extract(epoch FROM now())::bigint"
+    " FROM unnest(string_to_array($2, ','), string_to_array($3, ','), string_to_array($4, ','),"
+    "  string_to_array($5, ','), string_to_array($6, ',')) AS u(h, s, l, n, a)"
     " ON CONFLICT (node_id, info_hash) DO UPDATE SET seeders = EXCLUDED.seeders,"
-    "  leechers = EXCLUDED.leechers, updated_at = EXCLUDED.updated_at";
+    "  leechers = EXCLUDED.leechers, snatches = EXCLUDED.snatches,"
+    "  announced_at = EXCLUDED.announced_at, updated_at = EXCLUDED.updated_at";
 static const char PG_COUNTS_DELETE[] =
     "DELETE FROM swarm_counts WHERE node_id = $1 AND info_hash = ANY"
     " (SELECT decode(h, 'hex') FROM unnest(string_to_array($2, ',')) AS u(h))";
@@ -137,7 +140,7 @@ static const char PG_COUNTS_ALIVE[] =
 static int pg_counts_chunk(struct pg_store *s, uint16_t node, const struct swarm_count_row *rows,
                            size_t n, bool zero, struct pg_counts_lists *l, struct mk_errbuf *eb)
 {
-    l->nh = l->ns = l->nl = 0;
+    l->nh = l->ns = l->nl = l->nn = l->na = 0;
     for (size_t i = 0; i < n; i++) {
         bool is_zero = rows[i].seeders == 0 && rows[i].leechers == 0;
         if (is_zero != zero) {
@@ -147,16 +150,21 @@ static int pg_counts_chunk(struct pg_store *s, uint16_t node, const struct swarm
             l->hashes[l->nh++] = ',';
             l->seeders[l->ns++] = ',';
             l->leechers[l->nl++] = ',';
+            l->snatches[l->nn++] = ',';
+            l->ats[l->na++] = ',';
         }
         pg_counts_hex(rows[i].info_hash, l->hashes + l->nh);
         l->nh += 40;
         l->ns += (size_t)sprintf(l->seeders + l->ns, "%u", rows[i].seeders);
         l->nl += (size_t)sprintf(l->leechers + l->nl, "%u", rows[i].leechers);
+        l->nn += (size_t)sprintf(l->snatches + l->nn, "%u", rows[i].snatches);
+        l->na += (size_t)sprintf(l->ats + l->na, "%u", rows[i].announced_at);
     }
     if (l->nh == 0) {
         return 0;
     }
     l->hashes[l->nh] = l->seeders[l->ns] = l->leechers[l->nl] = '\0';
+    l->snatches[l->nn] = l->ats[l->na] = '\0';
     struct pg_params p = {0};
     pg_param_int(&p, node);
     pg_param_text(&p, l->hashes);
@@ -165,6 +173,8 @@ static int pg_counts_chunk(struct pg_store *s, uint16_t node, const struct swarm
     }
     pg_param_text(&p, l->seeders);
     pg_param_text(&p, l->leechers);
+    pg_param_text(&p, l->snatches);
+    pg_param_text(&p, l->ats);
     return pg_run(s, PG_COUNTS_UPSERT, &p, NULL, eb);
 }
 
@@ -178,9 +188,11 @@ int pg_notify_counts_put(void *ctx, uint16_t node, bool reset, const struct swar
         .hashes = malloc(chunk * 41 + 1),
         .seeders = malloc(chunk * 11 + 1),
         .leechers = malloc(chunk * 11 + 1),
+        .snatches = malloc(chunk * 11 + 1),
+        .ats = malloc(chunk * 11 + 1),
     };
     int err = 0;
-    if (!l.hashes || !l.seeders || !l.leechers) {
+    if (!l.hashes || !l.seeders || !l.leechers || !l.snatches || !l.ats) {
         err = mk_fail(eb, MK_ENOMEM, "postgres: out of memory");
         goto out_free;
     }
@@ -208,6 +220,8 @@ out_free:
     free(l.hashes);
     free(l.seeders);
     free(l.leechers);
+    free(l.snatches);
+    free(l.ats);
     return err;
 }
 
@@ -226,6 +240,8 @@ static int pg_counts_row(const PGresult *r, void *arg)
         .seeders = pg_u32(r, 0, 1, UINT32_MAX),
         .leechers = pg_u32(r, 0, 2, UINT32_MAX),
         .node_id = (uint16_t)pg_u32(r, 0, 3, UINT16_MAX),
+        .snatches = pg_u32(r, 0, 4, UINT32_MAX),
+        .announced_at = pg_u32(r, 0, 5, UINT32_MAX),
     };
     memcpy(row.info_hash, PQgetvalue(r, 0, 0), 20);
     return k->fn(&row, k->arg);
@@ -239,7 +255,8 @@ int pg_notify_counts_load(void *ctx, uint16_t self, uint32_t ttl_s, store_count_
     pg_param_int(&p, (int64_t)ttl_s * 1000);
     struct pg_counts_sink k = {fn, arg};
     return pg_stream(ctx,
-                     "SELECT c.info_hash, c.seeders, c.leechers, c.node_id FROM swarm_counts c"
+                     "SELECT c.info_hash, c.seeders, c.leechers, c.node_id, c.snatches, c.announced_at"
+                     " FROM swarm_counts c"
                      " JOIN cluster_nodes n ON n.node_id = c.node_id"
                      " WHERE c.node_id <> $1"
                      " AND n.seen_at >= (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $2",

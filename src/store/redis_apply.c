@@ -53,7 +53,7 @@ static const char REDIS_APPLY[] =
     "    else redis.log(redis.LOG_WARNING, 'mika apply: ' .. k .. ' ' .. f .. ': ' .. r.err) end\n"
     "  end\n"
     "end\n"
-    "local sizes = {S = 4, X = 6, P = 12}\n"
+    "local sizes = {S = 4, X = 6, P = 13}\n"
     "local nu, nh, nt, ne = tonumber(a[4]), tonumber(a[5]), tonumber(a[6]), tonumber(a[7])\n"
     "if not (nu and nh and nt and ne) then return redis.error_reply('mika: bad apply header') end\n"
     "local i = 8 + 9 * nu + 11 * nh + 2 * nt\n"
@@ -140,7 +140,7 @@ static const char REDIS_APPLY[] =
     "      call('HSET', k, 'family', a[i + 2], 'ip', a[i + 3], 'port', a[i + 4],\n"
     "           'uploaded', a[i + 5], 'downloaded', a[i + 6], 'seeder', a[i + 7],\n"
     "           'partial', a[i + 8], 'last_seen', a[i + 9], 'version', a[i + 10],\n"
-    "           'gone', a[i + 11])\n"
+    "           'gone', a[i + 11], 'node', a[i + 12])\n"
     "      call('ZADD', 'mika:peers', a[i + 9], a[i + 1])\n"
     "    end\n"
     "  end\n"
@@ -201,6 +201,7 @@ static size_t redis_args_events(struct redis_args *a, uint32_t kinds, const stru
         redis_arg_i64(a, pr->last_seen);
         redis_arg_i64(a, pr->version);
         redis_arg_u64(a, pr->gone);
+        redis_arg_u64(a, pr->node_id);
         n++;
     }
     return n;

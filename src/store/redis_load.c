@@ -302,7 +302,7 @@ static int redis_peers_page(struct redis_store *s, const redisReply *page, void 
         uint32_t tid = m->len == REDIS_PEER_KEY ? redis_be32((const unsigned char *)m->str) : 0;
         err = redis_append(s, eb,
                            "HMGET " REDIS_PREFIX "peer:%b family ip port uploaded downloaded"
-                           " seeder partial last_seen gone",
+                           " seeder partial last_seen gone node",
                            m->str, m->len);
         if (err == 0) {
             err = redis_append(s, eb, "ZRANGEBYSCORE " REDIS_PREFIX "torrents %u %u LIMIT 0 1",
@@ -343,6 +343,8 @@ static int redis_peers_page(struct redis_store *s, const redisReply *page, void 
         row.seeder = redis_bool(redis_el(r, 5));
         row.partial = redis_bool(redis_el(r, 6));
         row.last_seen = redis_i64(redis_el(r, 7));
+        uint64_t node = redis_u64(redis_el(r, 9)); /* absent before node ids: 0 */
+        row.node_id = node <= UINT16_MAX ? (uint16_t)node : 0;
         const redisReply *ih = redis_el(rows[2 * i + 1], 0);
         if (ih && ih->type == REDIS_REPLY_STRING && ih->len == 20) {
             memcpy(row.info_hash, ih->str, 20);

@@ -3,7 +3,8 @@
  * Owns: change notices (PUBLISH mika:changes; SUBSCRIBE on a dedicated
  * connection, waited for with poll() on its socket so that a quiet channel
  * never trips hiredis's command timeout), and the swarm counts each node
- * publishes: the hash mika:counts:<node> (raw info_hash -> "<seeders>:<leechers>"),
+ * publishes: the hash mika:counts:<node> (raw info_hash ->
+ * "<seeders>:<leechers>:<snatches>:<announced_at>"),
  * which expires ttl_s after the node last published, and the set
  * mika:counts:nodes of node ids that ever published. Contracts in store.h.
  * Not here: what a notice means or what counts are for (cluster/).
@@ -150,8 +151,9 @@ int redis_notify_counts_put(void *ctx, uint16_t node, bool reset,
         if (c->seeders == 0 && c->leechers == 0) {
             err = redis_append(s, eb, "HDEL %s %b", key, (const char *)c->info_hash, (size_t)20);
         } else {
-            char v[32];
-            snprintf(v, sizeof(v), "%u:%u", c->seeders, c->leechers);
+            char v[48];
+            snprintf(v, sizeof(v), "%u:%u:%u:%u", c->seeders, c->leechers, c->snatches,
+                     c->announced_at);
             err = redis_append(s, eb, "HSET %s %b %s", key, (const char *)c->info_hash,
                                (size_t)20, v);
         }
@@ -187,7 +189,10 @@ static int redis_counts_page(const redisReply *page, uint16_t node, store_count_
         }
         struct swarm_count_row row = {.node_id = node};
         memcpy(row.info_hash, f->str, 20);
-        if (sscanf(v->str, "%" SCNu32 ":%" SCNu32, &row.seeders, &row.leechers) != 2) {
+        /* seeders:leechers:snatches:announced_at (a node before snatches
+         * and announced_at wrote the first two only: they read as 0). */
+        if (sscanf(v->str, "%" SCNu32 ":%" SCNu32 ":%" SCNu32 ":%" SCNu32, &row.seeders,
+                   &row.leechers, &row.snatches, &row.announced_at) < 2) {
             continue;
         }
         int rc = fn(&row, arg);

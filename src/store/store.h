@@ -101,6 +101,9 @@ struct peer_row {
     int64_t version;        /* unix microseconds of the report: workers' segments
                              * are applied in any order, so the latest report of a
                              * peer is the one with the highest version */
+    uint16_t node_id;       /* the cluster node that answered the report (its
+                             * cluster.node_id); 0: none, or a backend that does
+                             * not keep it (sqlite, memory, mysql) */
 };
 
 /* What one announce changed: the books (raw deltas, snatch) and the peer's
@@ -292,12 +295,16 @@ typedef int (*store_token_fn)(const struct token_row *row, void *arg);
 #define MK_STORE_V3 3 /* adds peers: load_peers, prune_peers; apply_segment keeps them */
 #define MK_STORE_V4 4 /* adds clusters: publish_change, listen_changes, counts_put, counts_load */
 
-/* One swarm's counts on one node of a cluster (cluster/counts.c). */
+/* One swarm's counts on one node of a cluster (cluster/counts.c). A row of
+ * 0 seeders and 0 leechers is a removal: snatches and announced_at ride
+ * along with a swarm that has peers. */
 struct swarm_count_row {
     uint8_t info_hash[20];
     uint32_t seeders;
     uint32_t leechers;
-    uint16_t node_id; /* loads: the node that published it */
+    uint32_t snatches;     /* the torrent's snatches in the node's memory */
+    uint32_t announced_at; /* unix seconds of the swarm's last announce on the node */
+    uint16_t node_id;      /* loads: the node that published it */
 };
 typedef int (*store_count_fn)(const struct swarm_count_row *row, void *arg);
 /* A change notice's payload (len bytes, not NUL-terminated, outside bytes);
@@ -426,7 +433,8 @@ struct store_ops {
      * notice: what was sent while not subscribed is gone. 0 on timeout. */
     int (*listen_changes)(void *ctx, int timeout_ms, store_change_fn fn, void *arg,
                           struct mk_errbuf *eb);
-    /* Publishes node's counts of rows[0..n) (a row of 0 and 0 is removed)
+    /* Publishes node's counts of rows[0..n) (seeders, leechers, snatches,
+     * announced_at; a row of 0 and 0 is removed)
      * and marks node alive for ttl_s seconds; with reset, every row node
      * published before is removed first (a node that restarts). */
     int (*counts_put)(void *ctx, uint16_t node, bool reset, const struct swarm_count_row *rows,

@@ -419,15 +419,27 @@ void torrents_counts_changed(struct torrents *t, bool all, torrents_count_fn fn,
         pthread_mutex_lock(&s->mu);
         for (uint32_t b = 0; b < s->nbuckets; b++) {
             for (struct torrent *tor = s->buckets[b]; tor; tor = tor->next) {
-                uint32_t seeders = peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6);
-                uint32_t leechers = peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6);
+                struct swarm_count_row row = {
+                    .seeders = peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6),
+                    .leechers = peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6),
+                    .snatches = tor->snatches,
+                    .announced_at = tor->announced_at,
+                };
                 bool had = tor->published_seeders || tor->published_leechers;
-                bool moved = seeders != tor->published_seeders ||
-                             leechers != tor->published_leechers;
-                if (moved || (all && (had || seeders || leechers))) {
-                    fn(tor->info_hash, seeders, leechers, arg);
-                    tor->published_seeders = seeders;
-                    tor->published_leechers = leechers;
+                if (!had && row.seeders == 0 && row.leechers == 0) {
+                    continue; /* nothing published, nothing to publish */
+                }
+                bool moved = row.seeders != tor->published_seeders ||
+                             row.leechers != tor->published_leechers ||
+                             row.snatches != tor->published_snatches ||
+                             row.announced_at != tor->published_announced_at;
+                if (moved || all) {
+                    memcpy(row.info_hash, tor->info_hash, 20);
+                    fn(&row, arg);
+                    tor->published_seeders = row.seeders;
+                    tor->published_leechers = row.leechers;
+                    tor->published_snatches = row.snatches;
+                    tor->published_announced_at = row.announced_at;
                 }
             }
         }
@@ -436,14 +448,21 @@ void torrents_counts_changed(struct torrents *t, bool all, torrents_count_fn fn,
 }
 
 void torrents_set_remote(struct torrents *t, const uint8_t info_hash[20], uint32_t seeders,
-                         uint32_t leechers, uint32_t stamp)
+                         uint32_t leechers, uint32_t snatches, uint32_t announced_at,
+                         uint32_t stamp)
 {
     struct torrent_shard *s;
     struct torrent *tor = torrents_lock(t, info_hash, &s);
     if (tor) {
         tor->remote_seeders = seeders;
         tor->remote_leechers = leechers;
+        tor->remote_announced_at = announced_at;
         tor->remote_stamp = stamp;
+        /* Snatches only grow: another node's count is a lower bound of the
+         * torrent's, as a reload's is (torrents_put). */
+        if (snatches > tor->snatches) {
+            tor->snatches = snatches;
+        }
     }
     torrents_unlock(s);
 }
@@ -457,10 +476,22 @@ void torrents_clear_remote(struct torrents *t, uint32_t stamp)
             for (struct torrent *tor = s->buckets[b]; tor; tor = tor->next) {
                 if (tor->remote_stamp != stamp) {
                     tor->remote_seeders = tor->remote_leechers = 0;
+                    tor->remote_announced_at = 0;
                 }
             }
         }
         pthread_mutex_unlock(&s->mu);
+    }
+}
+
+void torrent_swarm_counts(const struct torrent *tor, uint32_t *seeders, uint32_t *leechers)
+{
+    if (tor->announced_at >= tor->remote_announced_at) {
+        *seeders = peerset_seeders(&tor->v4) + peerset_seeders(&tor->v6);
+        *leechers = peerset_leechers(&tor->v4) + peerset_leechers(&tor->v6);
+    } else {
+        *seeders = tor->remote_seeders;
+        *leechers = tor->remote_leechers;
     }
 }
 

@@ -38,10 +38,13 @@ struct torrent {
     struct peerset v4;
     struct peerset v6;
     struct u32set snatchers;  /* user ids that have snatched it */
-    /* A cluster (cluster/counts.c): the other nodes' peers, for scrapes, and
-     * what this node last published of its own. */
-    uint32_t remote_seeders, remote_leechers, remote_stamp;
-    uint32_t published_seeders, published_leechers;
+    /* A cluster (cluster/counts.c). announced_at: unix seconds of the last
+     * announce this node answered for the swarm (0: none). remote_*: the
+     * freshest other node's row (the one with the latest announced_at), for
+     * scrapes; published_*: what this node last published of its own. */
+    uint32_t announced_at;
+    uint32_t remote_seeders, remote_leechers, remote_announced_at, remote_stamp;
+    uint32_t published_seeders, published_leechers, published_snatches, published_announced_at;
     struct torrent *next;     /* hash chain */
 };
 
@@ -144,18 +147,26 @@ uint32_t torrents_clear_peers(struct torrents *t, const uint8_t info_hash[20]);
  * not block and must not lock anything of the table. */
 /* ---- a cluster's swarm counts (cluster/counts.c) ---- */
 
-typedef void (*torrents_count_fn)(const uint8_t info_hash[20], uint32_t seeders,
-                                  uint32_t leechers, void *arg);
-/* Calls fn for each torrent whose seeders or leechers differ from what it
- * last reported (all: every torrent with peers, or that had some), and
- * remembers the new counts as reported. One shard lock at a time; fn runs
- * under it and must not block. */
+/* row: info_hash, seeders, leechers, snatches and announced_at (node_id 0). */
+typedef void (*torrents_count_fn)(const struct swarm_count_row *row, void *arg);
+/* Calls fn for each torrent with peers, or whose last report had some, whose
+ * seeders, leechers, snatches or announced_at differ from what it last
+ * reported (all: every such torrent, changed or not), and remembers the new
+ * row as reported. One shard lock at a time; fn runs under it and must not
+ * block. */
 void torrents_counts_changed(struct torrents *t, bool all, torrents_count_fn fn, void *arg);
-/* Sets the other nodes' counts of a torrent, stamped (no-op when unknown). */
+/* Sets the freshest other node's row of a torrent (seeders, leechers,
+ * announced_at), stamped, and raises the torrent's snatches to snatches
+ * when that is more (no-op when unknown). */
 void torrents_set_remote(struct torrents *t, const uint8_t info_hash[20], uint32_t seeders,
-                         uint32_t leechers, uint32_t stamp);
-/* Zeroes the other nodes' counts of every torrent not stamped with stamp. */
+                         uint32_t leechers, uint32_t snatches, uint32_t announced_at,
+                         uint32_t stamp);
+/* Zeroes the other nodes' row of every torrent not stamped with stamp. */
 void torrents_clear_remote(struct torrents *t, uint32_t stamp);
+/* The swarm's counts a scrape answers: this node's own when it saw the
+ * latest announce (announced_at >= the remote row's), else the freshest
+ * other node's. Caller holds the shard lock. */
+void torrent_swarm_counts(const struct torrent *tor, uint32_t *seeders, uint32_t *leechers);
 
 void torrents_each(struct torrents *t, void (*fn)(const struct torrent *tor, void *arg),
                    void *arg);

@@ -24,8 +24,10 @@ propagation, published counts, /health). Against a mika without it (its
 `serve --help` lists no cluster.node_id) the nodes start without [cluster]
 and HAProxy checks with a TCP connect, a, b and d run, and c, e and f FAIL
 saying so: nothing is skipped. g asks for what issue 12's contract did not
-name: the snatch count of a swarm that moved, and no seeder counted twice
-while a swarm's former node still holds its expiring peers.
+name: the snatch count of a swarm that moved (published with the counts,
+never behind another node's), and no seeder counted twice while a swarm's
+former node still holds its expiring peers (the node that saw the latest
+announce answers).
 Not here: one node's own behaviour (tests/integration, tests/e2e).
 
 Exactness of the books (d): a peer's first announce on a node that never saw
@@ -502,8 +504,10 @@ class ClusterTest(unittest.TestCase):
         everyone = ("seeder", "leecher1", "leecher2")
         self.wait(lambda: self.settled(everyone), BOOKS_WAIT,
                   "the books to show every client's counters before the restart")
-        # The returning node restores the peers' baselines from Redis: what
-        # the other nodes answered must be there first.
+        # The returning node restores from Redis only the baselines it wrote
+        # itself and no other node wrote since (docs/ACCOUNTING.md): what the
+        # other nodes answered must be there first, or it would take its own
+        # stale ones.
         self.wait(lambda: not any(journal_segments(m) for m in self.live_nodes()), BOOKS_WAIT,
                   "the live nodes' journals to drain")
         dead = self.node_of(self.state["dead"])
@@ -523,8 +527,9 @@ class ClusterTest(unittest.TestCase):
         back = self.owner(pk, ih)
         print("d: %s is back; the swarm's announces go to %s" % (self.state["dead"], back),
               file=sys.stderr)
-        # The returning node restored all three peers from Redis; wait for
-        # each client's next announce to reach it.
+        # The swarm's peers were last answered by the other node: the
+        # returning node restored none of them, and each is new there (first
+        # report its baseline). Wait for each client's next announce.
         back_node = self.node_of(back)
         a0 = self.metric(back_node, "mika_announces_total")
         self.wait(lambda: self.metric(back_node, "mika_announces_total") - a0 >= 3,
@@ -616,6 +621,8 @@ class ClusterTest(unittest.TestCase):
         self.need("snatches_after_failover", "snatches_on_new_node", "counts_after_return")
         got = (self.state["snatches_after_failover"], self.state["snatches_on_new_node"],
                self.state["counts_after_return"])
+        print("g: downloaded after the failover %r, after leecher 2's snatch %r; counts after "
+              "the return %r" % got, file=sys.stderr)
         self.assertEqual(got, (1, 2, (3, 2, 0)),
                          "downloaded after the failover, after leecher 2's snatch on the new "
                          "node, and (complete, downloaded, incomplete) after the dead node "

@@ -225,6 +225,8 @@ static void test_tables_have_bigint_counters_and_bytea_hashes(void **state)
         {"peers", "version", "bigint"},       {"peers", "gone", "boolean"},
         {"journal_applied", "seq", "bigint"}, {"user_torrents", "announces", "bigint"},
         {"suspicious", "uploaded", "bigint"},
+        {"swarm_counts", "snatches", "bigint"}, {"swarm_counts", "announced_at", "bigint"},
+        {"peers", "node_id", "integer"},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         snprintf(sql, sizeof(sql),
@@ -233,7 +235,7 @@ static void test_tables_have_bigint_counters_and_bytea_hashes(void **state)
                  fx->schema, want[i].table, want[i].column);
         assert_string_equal(site_text(fx, sql, buf, sizeof(buf)), want[i].type);
     }
-    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 3);
+    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 4);
     assert_int_equal(site_int(fx, "SELECT count(*) FROM mika_schema"), 1);
     /* A site writes rows with plain SQL: defaults fill the rest, and the
      * ids mika picks afterwards do not collide with the site's. */
@@ -263,18 +265,20 @@ static void test_a_schema_from_a_newer_mika_is_refused(void **state)
     site_exec(fx, "UPDATE mika_schema SET version = 99");
     struct mk_errbuf eb;
     assert_int_equal(store_open(&fx->st, "postgres", &fx->cfg, &eb), MK_ENOTSUP);
-    assert_string_equal(eb.msg, "postgres: schema version 99 is not one this mika knows (0..3)");
+    assert_string_equal(eb.msg, "postgres: schema version 99 is not one this mika knows (0..4)");
     assert_null(fx->st.ops);
 }
 
-/* A database of an older version (1: before suspicious uploads and clusters) is
- * brought up to date in place; its rows stay, nothing is seeded again. */
+/* A database of an older version (1: before suspicious uploads, clusters and
+ * peers' node ids) is brought up to date in place; its rows stay, nothing is
+ * seeded again. */
 static void test_open_migrates_the_previous_schema_version(void **state)
 {
     struct fixture *fx = *state;
     open_store(fx);
     store_close(&fx->st);
     site_exec(fx, "DROP TABLE suspicious, cluster_nodes, swarm_counts;"
+                  "ALTER TABLE peers DROP COLUMN node_id;"
                   "UPDATE mika_schema SET version = 1;"
                   "DELETE FROM whitelist WHERE prefix = '-AZ';"
                   "INSERT INTO users (id, passkey, uploaded) VALUES (7, 'old', 99)");
@@ -285,8 +289,9 @@ static void test_open_migrates_the_previous_schema_version(void **state)
     const char *log = log_text(fx);
     assert_non_null(strstr(log, "schema migrated to version 2"));
     assert_non_null(strstr(log, "schema migrated to version 3"));
+    assert_non_null(strstr(log, "schema migrated to version 4"));
     assert_null(strstr(log, "schema migrated to version 1"));
-    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 3);
+    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 4);
     assert_int_equal(site_int(fx, "SELECT count(*) FROM suspicious"), 0);
     assert_int_equal(site_int(fx, "SELECT count(*) FROM whitelist"), 15);
     assert_int_equal(get_user(fx, 7).uploaded, 99);

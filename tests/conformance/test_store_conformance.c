@@ -1131,7 +1131,11 @@ static void test_peers_keep_the_newest_report_and_load_with_their_hash(void **st
     newer[1].peer.seeder = false;
     newer[1].peer.partial = true;
     newer[1].peer.port = 51413;
+    newer[0].peer.node_id = 3; /* the cluster node that answered it */
     struct acct_delta older[] = {peer_delta(u1, t, pa, 300, 999, 999000000, false)};
+    older[0].peer.node_id = 2;
+    /* Only the cluster's peers backends keep the node; the others load 0. */
+    bool keeps_node = strcmp(backend, "postgres") == 0 || strcmp(backend, "redis") == 0;
     struct store_segment_id s1 = {.boot = 1, .writer = 1, .seq = 1};
     struct store_segment_id s0 = {.boot = 1, .writer = 0, .seq = 1};
     struct mk_errbuf eb;
@@ -1155,6 +1159,7 @@ static void test_peers_keep_the_newest_report_and_load_with_their_hash(void **st
             assert_false(r->partial);
             assert_int_equal(r->uploaded, 900); /* not the older 300 */
             assert_int_equal(r->downloaded, 450);
+            assert_int_equal(r->node_id, keeps_node ? 3 : 0); /* not the older 2 */
         } else {
             assert_int_equal(r->user_id, u2);
             assert_memory_equal(r->peer_id, pb, 20);
@@ -1164,6 +1169,7 @@ static void test_peers_keep_the_newest_report_and_load_with_their_hash(void **st
             assert_false(r->seeder);
             assert_true(r->partial);
             assert_int_equal(r->uploaded, 50);
+            assert_int_equal(r->node_id, 0);
         }
     }
     /* Gone: not loaded, and an older report cannot bring it back. */
@@ -1191,6 +1197,7 @@ static void test_peers_keep_the_newest_report_and_load_with_their_hash(void **st
     assert_int_equal(store_load_peers(&fx->st, 0, collect_peer, &ps, &eb), 0);
     assert_int_equal(ps.n, 1);
     assert_int_equal(ps.rows[0].uploaded, 300);
+    assert_int_equal(ps.rows[0].node_id, keeps_node ? 2 : 0);
 }
 
 static void test_user_history_books_each_torrent_and_its_completion(void **state)
@@ -1379,7 +1386,11 @@ static void test_counts_of_other_live_nodes_load_and_expire(void **state)
         skip();
     }
     assert_int_equal(rc, 0);
+    /* Snatches and the last announce's time ride with the counts, up to
+     * 32 bits each. */
     struct swarm_count_row two[] = {count_row(0xa1, 1, 1)};
+    two[0].snatches = 7;
+    two[0].announced_at = 4000000000u;
     assert_int_equal(store_counts_put(&fx->st, 2, true, two, 1, 60, &eb), 0);
 
     struct counts_seen s = {0};
@@ -1389,6 +1400,17 @@ static void test_counts_of_other_live_nodes_load_and_expire(void **state)
     assert_int_equal(s.rows[0].info_hash[0], 0xa1);
     assert_int_equal(s.rows[0].seeders, 1);
     assert_int_equal(s.rows[0].leechers, 1);
+    assert_int_equal(s.rows[0].snatches, 7);
+    assert_int_equal(s.rows[0].announced_at, 4000000000u);
+    /* A row published again replaces the node's previous one. */
+    two[0].snatches = 8;
+    two[0].announced_at = 4000000001u;
+    assert_int_equal(store_counts_put(&fx->st, 2, false, two, 1, 60, &eb), 0);
+    s.n = 0;
+    assert_int_equal(store_counts_load(&fx->st, 1, 60, collect_count, &s, &eb), 0);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.rows[0].snatches, 8);
+    assert_int_equal(s.rows[0].announced_at, 4000000001u);
 
     /* 0 and 0 removes a row; reset removes every row of the node first. */
     struct swarm_count_row gone[] = {count_row(0xb2, 0, 0)};

@@ -272,6 +272,35 @@ class ClusterBase:
         print('%s: a dead node\'s swarm left the scrape after %.2f s'
               % (self.BACKEND, time.monotonic() - t0))
 
+    def test_a_swarm_in_two_memories_is_counted_from_its_freshest_node(self):
+        """After a swarm moved, its former node still holds its peers until
+        they expire: a scrape answers the counts of the node that saw the
+        latest announce, never the sum; snatches the larger count."""
+        u = self.n1.api_ok('POST', '/api/v1/users', {}, status=201)
+        ih = random_hash()
+        self.n1.api_ok('POST', '/api/v1/torrents', {'info_hash': ih.hex()}, status=201)
+        # The swarm on node 2 first: two seeders, one of them a snatch.
+        self.wait_answer(self.n2, u['passkey'], ih, peer_id(), None, left=0)
+        self.wait_answer(self.n2, u['passkey'], ih, peer_id(), None, left=0,
+                         event='completed')
+        time.sleep(1.1)  # announced_at has a one-second grain
+        # Then it moves to node 1: one leecher announces there.
+        self.wait_answer(self.n1, u['passkey'], ih, peer_id(), None, left=10)
+        want = (0, 1, 1)  # node 1's peers, node 2's snatch
+        t0 = time.monotonic()
+        for m in self.nodes:
+            while True:
+                f = bdecode(m.scrape(u['passkey'], ih))[b'files'].get(ih, {})
+                got = (f.get(b'complete'), f.get(b'downloaded'), f.get(b'incomplete'))
+                if got == want:
+                    break
+                if time.monotonic() - t0 > 4 * COUNTS_SECONDS + 2:
+                    raise AssertionError('scrape (complete, downloaded, incomplete): %r, want %r'
+                                         % (got, want))
+                time.sleep(0.05)
+        print('%s: both nodes answer the freshest node\'s counts after %.2f s'
+              % (self.BACKEND, time.monotonic() - t0))
+
     def test_health_on_the_tracker_port(self):
         status, headers, body = get(self.n1.port, '/health')
         self.assertEqual((status, body), (200, b'ok'))

@@ -55,8 +55,15 @@ static int teardown(void **state)
 
 static struct acct_delta delta(uint32_t user, uint64_t up)
 {
-    return (struct acct_delta){.user_id = user, .torrent_id = user + 100, .uploaded = up,
-                               .downloaded = up * 2, .snatch = (up % 2) == 1, .at = 1700000000};
+    struct acct_delta d = {.user_id = user, .torrent_id = user + 100, .uploaded = up,
+                           .downloaded = up * 2, .snatch = (up % 2) == 1, .at = 1700000000};
+    /* Every other one with its peer's report, answered by cluster node 9. */
+    if (user % 2 == 0) {
+        d.has_peer = true;
+        d.peer = (struct peer_row){.torrent_id = d.torrent_id, .user_id = user, .family = 4,
+                                   .port = 6881, .uploaded = up, .version = 5, .node_id = 9};
+    }
+    return d;
 }
 
 static int count_files(const char *dir, const char *suffix)
@@ -159,6 +166,12 @@ static void test_commit_then_close_reads_back_exactly(void **state)
         assert_int_equal(out[i].downloaded, want.downloaded);
         assert_int_equal(out[i].snatch, want.snatch);
         assert_int_equal(out[i].at, want.at);
+        assert_int_equal(out[i].has_peer, want.has_peer);
+        if (want.has_peer) {
+            assert_int_equal(out[i].peer.uploaded, want.peer.uploaded);
+            assert_int_equal(out[i].peer.version, want.peer.version);
+            assert_int_equal(out[i].peer.node_id, 9); /* whose baseline it is */
+        }
     }
     assert_int_equal(journal_backlog_bytes(f->dir), 10 * sizeof(struct journal_record));
     assert_int_equal(journal_remove(f->dir, &segs[0], NULL), MK_OK);

@@ -545,17 +545,18 @@ static void test_tokens_set_find_expire_and_drop(void **state)
 struct seen_counts {
     uint32_t n;
     uint8_t last[20];
-    uint32_t seeders, leechers;
+    uint32_t seeders, leechers, snatches, announced_at;
 };
 
-static void seen_count(const uint8_t info_hash[20], uint32_t seeders, uint32_t leechers,
-                       void *arg)
+static void seen_count(const struct swarm_count_row *row, void *arg)
 {
     struct seen_counts *s = arg;
     s->n++;
-    memcpy(s->last, info_hash, 20);
-    s->seeders = seeders;
-    s->leechers = leechers;
+    memcpy(s->last, row->info_hash, 20);
+    s->seeders = row->seeders;
+    s->leechers = row->leechers;
+    s->snatches = row->snatches;
+    s->announced_at = row->announced_at;
 }
 
 static void test_counts_changed_reports_each_change_once(void **state)
@@ -576,6 +577,7 @@ static void test_counts_changed_reports_each_change_once(void **state)
     struct peer_report seed = report_of(1, true, 10), leech = report_of(2, false, 10);
     assert_int_equal(peerset_upsert(&tor->v4, &seed, NULL), 0);
     assert_int_equal(peerset_upsert(&tor->v6, &leech, NULL), 0);
+    tor->announced_at = 1700000000u;
     torrents_unlock(shard);
 
     torrents_counts_changed(t, false, seen_count, &s);
@@ -583,15 +585,40 @@ static void test_counts_changed_reports_each_change_once(void **state)
     assert_memory_equal(s.last, r1.info_hash, 20);
     assert_int_equal(s.seeders, 1);
     assert_int_equal(s.leechers, 1);
+    assert_int_equal(s.announced_at, 1700000000u);
     torrents_counts_changed(t, false, seen_count, &s);
     assert_int_equal(s.n, 1); /* nothing moved */
     torrents_counts_changed(t, true, seen_count, &s);
     assert_int_equal(s.n, 2); /* all: the swarm with peers again */
 
+    /* A new announce alone, or a snatch alone, is a change too. */
+    tor = torrents_lock(t, r1.info_hash, &shard);
+    tor->announced_at++;
+    torrents_unlock(shard);
+    torrents_counts_changed(t, false, seen_count, &s);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.announced_at, 1700000001u);
+    tor = torrents_lock(t, r1.info_hash, &shard);
+    assert_true(torrent_snatch(tor, 42));
+    uint32_t snatches = tor->snatches;
+    torrents_unlock(shard);
+    torrents_counts_changed(t, false, seen_count, &s);
+    assert_int_equal(s.n, 4);
+    assert_int_equal(s.snatches, snatches);
+    torrents_counts_changed(t, false, seen_count, &s);
+    assert_int_equal(s.n, 4);
+
     assert_int_equal(torrents_clear_peers(t, r1.info_hash), 2);
     torrents_counts_changed(t, false, seen_count, &s);
-    assert_int_equal(s.n, 3); /* emptied: reported as 0 and 0 */
+    assert_int_equal(s.n, 5); /* emptied: reported as 0 and 0 */
     assert_int_equal(s.seeders + s.leechers, 0);
+    /* A swarm without peers whose removal went out is not reported again,
+     * whatever else moves. */
+    tor = torrents_lock(t, r1.info_hash, &shard);
+    tor->announced_at++;
+    torrents_unlock(shard);
+    torrents_counts_changed(t, true, seen_count, &s);
+    assert_int_equal(s.n, 5);
     torrents_free(t);
 }
 
@@ -604,20 +631,22 @@ static void test_remote_counts_are_stamped_and_cleared(void **state)
     assert_int_equal(torrents_put(t, &b, 1), 0);
     uint8_t unknown[20];
     hash_of(99, unknown);
-    torrents_set_remote(t, a.info_hash, 3, 4, 1);
-    torrents_set_remote(t, b.info_hash, 5, 6, 1);
-    torrents_set_remote(t, unknown, 7, 8, 1); /* not registered: nothing */
+    torrents_set_remote(t, a.info_hash, 3, 4, 0, 100, 1);
+    torrents_set_remote(t, b.info_hash, 5, 6, 0, 100, 1);
+    torrents_set_remote(t, unknown, 7, 8, 0, 100, 1); /* not registered: nothing */
     torrents_clear_remote(t, 1);
     struct torrent_shard *shard;
     struct torrent *tor = torrents_lock(t, a.info_hash, &shard);
     assert_int_equal(tor->remote_seeders, 3);
     assert_int_equal(tor->remote_leechers, 4);
+    assert_int_equal(tor->remote_announced_at, 100);
     torrents_unlock(shard);
     /* The next round saw only b: a's other nodes' peers are gone. */
-    torrents_set_remote(t, b.info_hash, 1, 0, 2);
+    torrents_set_remote(t, b.info_hash, 1, 0, 0, 101, 2);
     torrents_clear_remote(t, 2);
     tor = torrents_lock(t, a.info_hash, &shard);
     assert_int_equal(tor->remote_seeders + tor->remote_leechers, 0);
+    assert_int_equal(tor->remote_announced_at, 0);
     torrents_unlock(shard);
     tor = torrents_lock(t, b.info_hash, &shard);
     assert_int_equal(tor->remote_seeders, 1);
@@ -626,11 +655,84 @@ static void test_remote_counts_are_stamped_and_cleared(void **state)
     torrents_free(t);
 }
 
+/* Another node's snatch count raises the torrent's, never lowers it, and
+ * this node's next snatch counts on top of it. */
+static void test_remote_snatches_raise_the_count(void **state)
+{
+    (void)state;
+    struct torrents *t = torrents_new(4);
+    struct torrent_row a = row_of(1);
+    a.snatches = 2;
+    assert_int_equal(torrents_put(t, &a, 1), 0);
+    torrents_set_remote(t, a.info_hash, 1, 0, 5, 100, 1);
+    struct torrent_shard *shard;
+    struct torrent *tor = torrents_lock(t, a.info_hash, &shard);
+    assert_int_equal(tor->snatches, 5);
+    torrents_unlock(shard);
+    torrents_set_remote(t, a.info_hash, 1, 0, 3, 100, 2);
+    torrents_clear_remote(t, 2);
+    tor = torrents_lock(t, a.info_hash, &shard);
+    assert_int_equal(tor->snatches, 5);
+    assert_true(torrent_snatch(tor, 7));
+    assert_int_equal(tor->snatches, 6);
+    torrents_unlock(shard);
+    torrents_free(t);
+}
+
+/* A scrape's counts come from one node: this one when it saw the swarm's
+ * latest announce (a tie included), else the freshest other node's. */
+static void test_swarm_counts_come_from_the_freshest_node(void **state)
+{
+    (void)state;
+    struct torrents *t = torrents_new(4);
+    struct torrent_row a = row_of(1);
+    assert_int_equal(torrents_put(t, &a, 1), 0);
+    struct torrent_shard *shard;
+    struct torrent *tor = torrents_lock(t, a.info_hash, &shard);
+    struct peer_report seed = report_of(1, true, 10), leech = report_of(2, false, 10);
+    assert_int_equal(peerset_upsert(&tor->v4, &seed, NULL), 0);
+    assert_int_equal(peerset_upsert(&tor->v4, &leech, NULL), 0);
+    tor->announced_at = 200;
+    torrents_unlock(shard);
+    uint32_t seeders, leechers;
+
+    /* The other node's row is older: this node's peers, not a sum. */
+    torrents_set_remote(t, a.info_hash, 3, 4, 0, 199, 1);
+    tor = torrents_lock(t, a.info_hash, &shard);
+    torrent_swarm_counts(tor, &seeders, &leechers);
+    torrents_unlock(shard);
+    assert_int_equal(seeders, 1);
+    assert_int_equal(leechers, 1);
+    torrents_set_remote(t, a.info_hash, 3, 4, 0, 200, 2);
+    tor = torrents_lock(t, a.info_hash, &shard);
+    torrent_swarm_counts(tor, &seeders, &leechers);
+    torrents_unlock(shard);
+    assert_int_equal(seeders, 1);
+    assert_int_equal(leechers, 1);
+    /* The swarm moved: the other node saw a later announce. */
+    torrents_set_remote(t, a.info_hash, 3, 4, 0, 201, 3);
+    tor = torrents_lock(t, a.info_hash, &shard);
+    torrent_swarm_counts(tor, &seeders, &leechers);
+    torrents_unlock(shard);
+    assert_int_equal(seeders, 3);
+    assert_int_equal(leechers, 4);
+    /* Its row gone: this node's again. */
+    torrents_clear_remote(t, 4);
+    tor = torrents_lock(t, a.info_hash, &shard);
+    torrent_swarm_counts(tor, &seeders, &leechers);
+    torrents_unlock(shard);
+    assert_int_equal(seeders, 1);
+    assert_int_equal(leechers, 1);
+    torrents_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_changed_reports_each_change_once),
         cmocka_unit_test(test_remote_counts_are_stamped_and_cleared),
+        cmocka_unit_test(test_remote_snatches_raise_the_count),
+        cmocka_unit_test(test_swarm_counts_come_from_the_freshest_node),
         cmocka_unit_test(test_tokens_set_find_expire_and_drop),
         cmocka_unit_test(test_torrents_put_then_lock_finds_it),
         cmocka_unit_test(test_torrents_nshards_rounds_up_to_power_of_two),

@@ -1884,22 +1884,70 @@ static void test_partial_seed_announcing_without_paused_is_a_downloader_again(vo
     assert_body(f, &e);
 }
 
-/* In a cluster, the other nodes' peers of a swarm (cluster/counts.c) are
- * added to a scrape's counts, never to an announce's. */
-static void test_scrape_adds_other_nodes_counts(void **state)
+/* In a cluster, a scrape answers the swarm's counts from the node that saw
+ * its latest announce (cluster/counts.c): this one's own peers while its
+ * announce is the latest, the other node's row once that one's is later,
+ * never a sum; an announce answers its own peers. Snatches: the larger. */
+static void test_scrape_answers_the_freshest_nodes_counts(void **state)
 {
     struct fx *f = *state;
     assert_int_equal(fx_announce(f, (struct ann){.left = 0}, SA), 200);
-    torrents_set_remote(f->torrents, H1, 4, 7, 1);
+    uint32_t now = (uint32_t)time(NULL);
     const uint8_t *ask[] = {H1};
+    /* The other node saw the swarm before: this node answers alone. */
+    torrents_set_remote(f->torrents, H1, 4, 7, 0, now - 60, 1);
     assert_int_equal(fx_scrape(f, "bob", ask, 1), 200);
     struct exp e = {.len = 0};
     ex_fmt(&e, "d5:filesd");
-    ex_scrape_entry(&e, H1, 5, 0, 0, 7);
+    ex_scrape_entry(&e, H1, 1, 0, 0, 0);
+    ex_fmt(&e, "ee");
+    assert_body(f, &e);
+    /* It saw a later announce (the swarm moved there): its row answers,
+     * and its snatch count, larger, is the torrent's. */
+    torrents_set_remote(f->torrents, H1, 4, 7, 3, now + 60, 2);
+    assert_int_equal(fx_scrape(f, "bob", ask, 1), 200);
+    e.len = 0;
+    ex_fmt(&e, "d5:filesd");
+    ex_scrape_entry(&e, H1, 4, 3, 0, 7);
     ex_fmt(&e, "ee");
     assert_body(f, &e);
     assert_int_equal(fx_announce(f, (struct ann){.left = 0}, SA), 200);
-    assert_announce(f, 200, 1, 0, SA, 0, NULL, 0);
+    assert_announce(f, 200, 1, 3, SA, 0, NULL, 0);
+}
+
+/* In a cluster, a node restores at start only the baselines it wrote
+ * itself: a peer whose last report another node answered (the swarm moved
+ * there) is new here when it comes back, so no byte is credited twice. */
+static void test_restore_takes_only_this_nodes_baselines(void **state)
+{
+    struct fx *f = *state;
+    fx_start(f);
+    int64_t now = (int64_t)time(NULL);
+    struct peer_row row = {.user_id = 1, .family = 4, .port = 6881, .uploaded = 1000,
+                           .seeder = true, .last_seen = now - 1, .node_id = 3};
+    memcpy(row.info_hash, H1, 20);
+    memcpy(row.peer_id, "-qB4650-aaaaaaaaaaaa", 20);
+    memcpy(row.ip, "\x7f\x00\x00\x01", 4);
+    f->cfg.cluster_node_id = 2;
+    assert_int_equal(tracker_restore_peer(&f->t, &row, now), MK_ENOTFOUND);
+    row.node_id = 0; /* written before node ids, or by no node */
+    assert_int_equal(tracker_restore_peer(&f->t, &row, now), MK_ENOTFOUND);
+    struct torrent_shard *shard;
+    struct torrent *tor = torrents_lock(f->torrents, H1, &shard);
+    assert_int_equal(peerset_count(&tor->v4), 0);
+    torrents_unlock(shard);
+    row.node_id = 2;
+    assert_int_equal(tracker_restore_peer(&f->t, &row, now), MK_OK);
+    tor = torrents_lock(f->torrents, H1, &shard);
+    assert_int_equal(peerset_count(&tor->v4), 1);
+    assert_int_equal(tor->announced_at, (uint32_t)(now - 1)); /* its last announce here */
+    torrents_unlock(shard);
+    /* A single node restores whatever the store has. */
+    f->cfg.cluster_node_id = 0;
+    memcpy(row.peer_id, "-qB4650-bbbbbbbbbbbb", 20);
+    row.node_id = 3;
+    assert_int_equal(tracker_restore_peer(&f->t, &row, now), MK_OK);
+    assert_int_equal(f->journal.nbatch, 0); /* a restore books nothing */
 }
 
 /* GET /health: what a load balancer's check sees. */
@@ -2126,7 +2174,8 @@ int main(void)
         T(test_scrape_is_sorted_skips_unregistered_and_excludes_partial_seeds),
         T(test_partial_seed_announcing_without_paused_is_a_downloader_again),
         T(test_scrape_of_unregistered_only_is_empty_files),
-        T(test_scrape_adds_other_nodes_counts),
+        T(test_scrape_answers_the_freshest_nodes_counts),
+        T(test_restore_takes_only_this_nodes_baselines),
         T(test_health_is_ok_until_stopping_or_the_backlog_refuses),
         T(test_scrape_leaves_out_disabled_torrent),
         T(test_scrape_refusals),
