@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli_table.h"
+#include "util/boolword.h"
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -201,23 +202,6 @@ static int cli_parse(const char *what, const struct cli_action *a, int argc, cha
 
 /* ---- values ---------------------------------------------------------------- */
 
-static int cli_parse_bool(const char *v, bool *out)
-{
-    static const char *const yes[] = {"true", "yes", "on", "1"};
-    static const char *const no[] = {"false", "no", "off", "0"};
-    for (size_t i = 0; i < 4; i++) {
-        if (strcasecmp(v, yes[i]) == 0) {
-            *out = true;
-            return 0;
-        }
-        if (strcasecmp(v, no[i]) == 0) {
-            *out = false;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 static json_t *cli_value(const struct cli_opt *o, const char *v, const char *what,
                          struct mk_errbuf *eb, int *rc)
 {
@@ -261,7 +245,7 @@ static json_t *cli_value(const struct cli_opt *o, const char *v, const char *wha
     }
     case CLI_BOOL: {
         bool b;
-        if (cli_parse_bool(v, &b) != 0) {
+        if (mk_boolword_parse(v, &b) != 0) {
             *rc = mk_fail(eb, MK_EINVAL, "%s: --%s: \"%s\" is not true or false", what, o->flag,
                           cli_excerpt(ex, sizeof(ex), v));
             return NULL;

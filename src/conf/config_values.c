@@ -13,7 +13,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
+
+#include "util/boolword.h"
 
 /* Values are quoted back in messages; cap and defang them so a long or binary
  * value cannot hide the key name or forge output. */
@@ -46,17 +47,8 @@ static int config_why(char *why, const char *fmt, ...)
 
 static int config_set_bool(bool *out, const char *v, char *why)
 {
-    static const char *const yes[] = {"true", "yes", "on", "1"};
-    static const char *const no[] = {"false", "no", "off", "0"};
-    for (size_t i = 0; i < 4; i++) {
-        if (strcasecmp(v, yes[i]) == 0) {
-            *out = true;
-            return 0;
-        }
-        if (strcasecmp(v, no[i]) == 0) {
-            *out = false;
-            return 0;
-        }
+    if (mk_boolword_parse(v, out) == 0) {
+        return 0;
     }
     char ex[48];
     return config_why(why, "\"%s\" is not a boolean (true/false, yes/no, on/off, 1/0)",
