@@ -1191,10 +1191,11 @@ static int sqlite_apply_one(struct sqlite_store *s, uint32_t kinds, const struct
     return err;
 }
 
-/* The batch in one transaction; with `once`, the segment is recorded in the
- * same transaction, and a segment already there is rolled back untouched. */
-static int sqlite_apply_batch(struct sqlite_store *s, const struct store_segment_id *once,
-                              const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+/* The batch in one transaction; with ids, the nids segments are recorded in
+ * the same transaction, and if any was there already all is rolled back. */
+static int sqlite_apply_batch(struct sqlite_store *s, const struct store_segment_id *ids,
+                              size_t nids, const struct acct_delta *rows, size_t n,
+                              struct mk_errbuf *eb)
 {
     struct sqlite_transfer *xf = malloc((n ? n : 1) * sizeof(*xf));
     size_t nxf = 0;
@@ -1208,11 +1209,13 @@ static int sqlite_apply_batch(struct sqlite_store *s, const struct store_segment
         free(xf);
         return err;
     }
-    if (once) {
-        sqlite3_bind_int64(s->mark_segment, 1, (sqlite3_int64)once->boot);
-        sqlite3_bind_int64(s->mark_segment, 2, once->writer);
-        sqlite3_bind_int64(s->mark_segment, 3, (sqlite3_int64)once->seq);
-        sqlite3_bind_int64(s->mark_segment, 4, (sqlite3_int64)(once->records ? once->records : n));
+    for (size_t k = 0; k < nids && err == 0; k++) {
+        const struct store_segment_id *id = &ids[k];
+        sqlite3_bind_int64(s->mark_segment, 1, (sqlite3_int64)id->boot);
+        sqlite3_bind_int64(s->mark_segment, 2, id->writer);
+        sqlite3_bind_int64(s->mark_segment, 3, (sqlite3_int64)id->seq);
+        sqlite3_bind_int64(s->mark_segment, 4,
+                           (sqlite3_int64)(id->records ? id->records : (nids == 1 ? n : 0)));
         err = sqlite_step_done(s->db, s->mark_segment, eb, "mark segment");
         if (err == 0 && sqlite3_changes(s->db) == 0) {
             sqlite_rollback(s->db);
@@ -1220,7 +1223,7 @@ static int sqlite_apply_batch(struct sqlite_store *s, const struct store_segment
             return MK_EEXIST;
         }
     }
-    uint32_t kinds = once && once->kinds ? once->kinds : STORE_KIND_ALL;
+    uint32_t kinds = nids && ids[0].kinds ? ids[0].kinds : STORE_KIND_ALL;
     for (size_t i = 0; i < n && err == 0; i++) {
         err = sqlite_apply_one(s, kinds, &rows[i], xf, &nxf, eb);
     }
@@ -1239,13 +1242,19 @@ static int sqlite_apply_batch(struct sqlite_store *s, const struct store_segment
 
 static int sqlite_apply(void *ctx, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
 {
-    return sqlite_apply_batch(ctx, NULL, rows, n, eb);
+    return sqlite_apply_batch(ctx, NULL, 0, rows, n, eb);
 }
 
 static int sqlite_apply_segment(void *ctx, const struct store_segment_id *id,
                                 const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
 {
-    return sqlite_apply_batch(ctx, id, rows, n, eb);
+    return sqlite_apply_batch(ctx, id, 1, rows, n, eb);
+}
+
+static int sqlite_apply_segments(void *ctx, const struct store_segment_id *ids, size_t nids,
+                                 const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+{
+    return sqlite_apply_batch(ctx, ids, nids, rows, n, eb);
 }
 
 /* The methods "sqlite" and "memory" share: they differ only in open. */
@@ -1283,17 +1292,18 @@ static int sqlite_apply_segment(void *ctx, const struct store_segment_id *id,
     .load_tokens = sqlite_load_tokens, \
     .token_put = sqlite_token_put, \
     .token_delete = sqlite_token_delete, \
-    .torrent_get_by_id = sqlite_admin_torrent_get_by_id,
+    .torrent_get_by_id = sqlite_admin_torrent_get_by_id, \
+    .apply_segments = sqlite_apply_segments,
 
 const struct store_ops store_sqlite_ops = {
-    .version = MK_STORE_V3,
+    .version = MK_STORE_V4,
     .name = "sqlite",
     .open = sqlite_open,
     SQLITE_METHODS
 };
 
 const struct store_ops store_memory_ops = {
-    .version = MK_STORE_V3,
+    .version = MK_STORE_V4,
     .name = "memory",
     .open = sqlite_open_memory,
     SQLITE_METHODS
