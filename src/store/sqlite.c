@@ -29,6 +29,16 @@
 
 #define SQLITE_SCHEMA_VERSION 4
 
+/* The page cache of a connection that applies the books (the flusher's;
+ * others keep the 16 MiB set at open). A group of journal segments dirties
+ * pages all over users, user_torrents and peers; with 16 MiB SQLite spilled
+ * dirty pages to the WAL in mid-transaction and wrote them again later, and
+ * re-read clean ones. Replaying a fixed 105k-record journal (100k users, 400k
+ * peers: 47 MiB of those tables), CPU ticks, two runs each: groups of 15k
+ * records 315, 337 -> 274, 296; of 65k, 184, 190 -> 158, 154. Pages are
+ * allocated as they are used, so a smaller database costs no more. */
+#define SQLITE_APPLY_CACHE_KIB 65536
+
 /* db stays the first member: sqlite_admin.c reads it through the context. */
 struct sqlite_store {
     sqlite3 *db;
@@ -46,6 +56,7 @@ struct sqlite_store {
      * When it changes nothing, the upsert above runs. */
     sqlite3_stmt *upd_history;
     sqlite3_stmt *upd_peer;
+    bool applies;                /* apply() ran: the cache is SQLITE_APPLY_CACHE_KIB */
 };
 
 /* Migration i takes the schema from version i to i + 1; only ever append. */
@@ -1206,6 +1217,11 @@ static int sqlite_apply_batch(struct sqlite_store *s, const struct store_segment
     size_t nxf = 0;
     if (!xf) {
         return mk_fail(eb, MK_ENOMEM, "sqlite: out of memory for a batch of %zu rows", n);
+    }
+    if (!s->applies) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", SQLITE_APPLY_CACHE_KIB);
+        s->applies = sqlite_exec(s->db, sql, eb) == 0;
     }
     /* IMMEDIATE takes the write lock up front, so a busy database fails here
      * and not half-way through the batch. */
