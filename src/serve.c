@@ -41,8 +41,8 @@
 extern char **environ;
 
 #define FLUSH_PERIOD_MS 200
-#define JOURNAL_SEGMENT_BYTES (1u << 20) /* ~21k records: one store transaction each */
-#define JOURNAL_SEGMENT_MS 200           /* the books trail the answers by about this */
+#define JOURNAL_SEGMENT_BYTES (1u << 20) /* ~7k records */
+#define JOURNAL_SEGMENT_MS 200           /* the flusher sees a record this soon (it may wait for more) */
 #define DRAIN_MS 10000           /* how long shutdown waits for a busy store */
 #define REAP_TICK_MS 50          /* the main thread reaps a few shards this often */
 #define WHITELIST_MAX 4096

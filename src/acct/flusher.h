@@ -1,8 +1,9 @@
 /* acct/flusher.h: applies the accounting journal to the store, exactly once.
  *
- * Owns: the thread that picks up closed journal segments, applies each in
- * one store transaction that also records the segment's id (so a segment
- * applied before a crash is not applied again), deletes it afterwards, and
+ * Owns: the thread that picks up closed journal segments, applies them (a
+ * group of them at a time when the store can) in one store transaction that
+ * also records the segments' ids (so a segment applied before a crash is not
+ * applied again), deletes them afterwards, and
  * backs off while the store is busy or down. Segments simply wait on disk
  * meanwhile: nothing is dropped, and nothing answered is lost.
  * Not here: writing the journal (journal.c, one writer per worker).
@@ -38,7 +39,7 @@ void flusher_set_peer_ttl(struct flusher *f, uint32_t ttl_s);
  * (the tracker refuses announces past its bound, /metrics shows it). */
 void flusher_set_backlog_sink(struct flusher *f, _Atomic uint64_t *sink);
 
-/* The store's transactions (one per journal segment, failed ones too) by
+/* The store's transactions (one per group of journal segments, failed ones too) by
  * duration, for /metrics: count[i] holds those within flusher_latency_bound(i)
  * seconds and above the bound before; count[FLUSHER_LATENCY_BUCKETS], the rest. */
 #define FLUSHER_LATENCY_BUCKETS 10
@@ -51,7 +52,9 @@ double flusher_latency_bound(unsigned i);
 /* Makes the flusher count each store transaction into *sink (borrowed). */
 void flusher_set_latency_sink(struct flusher *f, struct flusher_latency *sink);
 
-/* Starts the background thread that runs a pass every period. */
+/* Starts the background thread that runs a pass every period, or puts it
+ * off for up to 5 periods while less than 2 MiB of segments wait (bigger
+ * groups cost the store less per record). */
 int flusher_start(struct flusher *f, struct mk_errbuf *eb);
 
 /* Stops the thread (if started), then runs passes until the journal is

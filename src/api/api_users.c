@@ -157,8 +157,8 @@ void api_users_create(struct api *a, const struct api_req *r, struct api_resp *o
     api_ok(out, 201, api_users_json(a, &u));
 }
 
-/* Reads user params[0] into *u; -1 with the answer filled. Takes a->mu
- * itself when lock is true. */
+/* Reads user params[0] into *u; -1 with the answer filled. Called with
+ * a->mu held (the API's store context is used by one thread at a time). */
 static int api_users_load(struct api *a, const struct api_req *r, struct user_rec *u,
                           struct api_resp *out)
 {

@@ -167,6 +167,20 @@ int store_apply_segment(struct store *st, const struct store_segment_id *id,
     return rc == MK_EEXIST ? rc : store_done(st, "apply_segment", rc, eb);
 }
 
+int store_apply_segments(struct store *st, const struct store_segment_id *ids, size_t nids,
+                         const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    bool has = st->ops && st->ops->version >= MK_STORE_V5 && st->ops->apply_segments;
+    int rc = store_can(st, has, "apply_segments", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = st->ops->apply_segments(st->ctx, ids, nids, rows, n, eb);
+    return rc == MK_EEXIST ? rc : store_done(st, "apply_segments", rc, eb);
+}
+
 /* ---- MK_STORE_V2: the admin API's methods ------------------------------- */
 
 static int store_can_v2(const struct store *st, bool has_method, const char *method,

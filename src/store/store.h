@@ -294,6 +294,7 @@ typedef int (*store_token_fn)(const struct token_row *row, void *arg);
 #define MK_STORE_V2 2 /* adds the admin API's methods (ping ... settings_put) */
 #define MK_STORE_V3 3 /* adds peers: load_peers, prune_peers; apply_segment keeps them */
 #define MK_STORE_V4 4 /* adds clusters: publish_change, listen_changes, counts_put, counts_load */
+#define MK_STORE_V5 5 /* adds apply_segments: several journal segments in one transaction */
 
 /* One swarm's counts on one node of a cluster (cluster/counts.c). A row of
  * 0 seeders and 0 leechers is a removal: snatches and announced_at ride
@@ -443,6 +444,17 @@ struct store_ops {
      * the last ttl_s seconds (the store's clock, not the nodes'). */
     int (*counts_load)(void *ctx, uint16_t self, uint32_t ttl_s, store_count_fn fn, void *arg,
                        struct mk_errbuf *eb);
+
+    /* ---- MK_STORE_V5. Optional.
+     * As apply_segment for the nids segments ids[0..nids) at once: rows
+     * hold their records merged, and every id is recorded in the one
+     * transaction that applies them (kinds: ids[0]'s). If any of the ids was
+     * recorded before, changes nothing and answers MK_EEXIST: the caller
+     * then applies them one by one with apply_segment. Fewer, bigger
+     * transactions are what it is for: a page touched by many segments is
+     * written once. */
+    int (*apply_segments)(void *ctx, const struct store_segment_id *ids, size_t nids,
+                          const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 };
 
 /* The registry: NULL when no backend has that name. */
@@ -485,6 +497,9 @@ int store_load_snatches(struct store *st, store_snatch_fn fn, void *arg, struct 
 int store_apply(struct store *st, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 int store_apply_segment(struct store *st, const struct store_segment_id *id,
                         const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
+/* MK_ENOTSUP (not logged) for a backend without apply_segments. */
+int store_apply_segments(struct store *st, const struct store_segment_id *ids, size_t nids,
+                         const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 int store_load_peers(struct store *st, int64_t seen_since, store_peer_fn fn, void *arg,
                      struct mk_errbuf *eb);
 int store_prune_peers(struct store *st, int64_t seen_before, struct mk_errbuf *eb);

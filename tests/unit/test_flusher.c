@@ -481,6 +481,62 @@ static void test_pass_skips_a_segment_already_applied_and_removes_it(void **stat
     assert_int_equal(log_count(fx, "was already applied"), 2);
 }
 
+/* A pass applies the waiting segments as one group; a group holding a
+ * segment applied before a crash falls back to one segment at a time, so
+ * the new ones are applied and the old one is only removed. */
+static void test_group_with_an_applied_segment_applies_only_the_new_ones(void **state)
+{
+    struct fixture *fx = *state;
+    struct journal_writer w;
+    writer_open(fx, &w, 0xb8, 0, SEG_BIG);
+    journal_traffic(fx, &w, 40, 60);
+    add(fx, &w, 2, 3, 9, 1, true);
+    commit(&w);
+    journal_writer_close(&w);
+    char path[512];
+    only_file(fx, ".seg", path, sizeof(path));
+    static uint8_t copy[64 * REC];
+    size_t len = slurp(path, copy, sizeof(copy));
+    flusher_make(fx, MAX_RECORDS, PERIOD_NEVER_MS);
+    assert_int_equal(flusher_pass(fx->fl), MK_OK);
+    int64_t traffic = total_traffic(fx);
+
+    spit(path, copy, len, "wb"); /* the crash's leftover */
+    struct journal_writer a, b;
+    writer_open(fx, &a, 0xb8, 1, SEG_BIG);
+    writer_open(fx, &b, 0xb8, 2, SEG_BIG);
+    journal_traffic(fx, &a, 30, 70);
+    commit(&a);
+    add(fx, &b, 4, 3, 5, 5, true);
+    commit(&b);
+    journal_writer_close(&a);
+    journal_writer_close(&b);
+    assert_int_equal(count_files(fx, ".seg"), 3);
+    assert_int_equal(flusher_pass(fx->fl), MK_OK);
+    assert_int_equal(count_files(fx, ".seg"), 0);
+    assert_books_match(fx);
+    assert_true(total_traffic(fx) > traffic);
+    assert_int_equal(flusher_applied_records(fx->fl), 41 + 31);
+    assert_int_equal(shell_int(fx, "SELECT count(*) FROM journal_applied"), 3);
+    assert_int_equal(shell_int(fx, "SELECT snatches FROM torrents WHERE id = 3"), 2);
+    assert_int_equal(log_count(fx, "was already applied"), 1);
+
+    /* Without a crash, segments of several writers go in one transaction. */
+    writer_open(fx, &a, 0xb9, 1, SEG_BIG);
+    writer_open(fx, &b, 0xb9, 2, SEG_BIG);
+    journal_traffic(fx, &a, 20, 80);
+    commit(&a);
+    journal_traffic(fx, &b, 20, 90);
+    commit(&b);
+    journal_writer_close(&a);
+    journal_writer_close(&b);
+    assert_int_equal(flusher_pass(fx->fl), MK_OK);
+    assert_int_equal(count_files(fx, ".seg"), 0);
+    assert_books_match(fx);
+    assert_int_equal(shell_int(fx, "SELECT count(*) FROM journal_applied"), 5);
+    assert_int_equal(flusher_applied_records(fx->fl), 41 + 31 + 40);
+}
+
 static void test_snatch_counts_once_across_segments_and_writers(void **state)
 {
     struct fixture *fx = *state;
@@ -860,6 +916,7 @@ int main(void)
         T(test_pass_applies_closed_segments_exactly_and_deletes_them),
         T(test_pass_leaves_open_segment_until_it_is_closed),
         T(test_pass_skips_a_segment_already_applied_and_removes_it),
+        T(test_group_with_an_applied_segment_applies_only_the_new_ones),
         T(test_snatch_counts_once_across_segments_and_writers),
         T(test_segments_of_an_earlier_boot_are_applied_with_the_new_ones),
         T(test_torn_tail_applies_only_whole_records),
