@@ -12,6 +12,9 @@
  * connection id first and a new one every UDP_CID_RENEW_NS; a request
  * unanswered after UDP_TIMEOUT_NS is counted lost (socket_errors) and the
  * socket moves on. mika's passkey goes in BEP 41's URL data.
+ * With --ip-param each peer names a stable address of the networks given
+ * (BEP 7 ipv4=, the IP field over UDP), so that a tracker honouring it
+ * (mika's tracker.allow_ip_param) locates peers all over a GeoIP database.
  * Not here: starting servers, repetitions, tables (bench/run).
  * Invariants: one thread, no allocation per request (connections come from
  * a pool made at start); a connection has at most `pipeline` requests in
@@ -51,6 +54,7 @@
 #define LG_EVENTS 512
 #define LG_HIST_SUB 8            /* latency histogram: 8 buckets per power of two */
 #define LG_HIST_N (40 * LG_HIST_SUB)
+#define LG_NETS_MAX 256          /* networks of --ip-param */
 
 enum lg_style {
     LG_STYLE_MIKA,               /* /<passkey>/announce */
@@ -89,6 +93,10 @@ struct lg_opts {
     int server_cpu;
     struct model_cfg model;
     const char *db;
+    /* --ip-param: each peer names a stable address of one of these in ipv4=
+     * (the BEP 15 IP field over UDP); none: the connection's address. */
+    struct model_net nets[LG_NETS_MAX];
+    uint32_t nnets;
 };
 
 struct lg_conn {
@@ -315,6 +323,23 @@ static char *lg_put_pct(char *p, const uint8_t *b, size_t n)
     return p;
 }
 
+static char *lg_put_ipv4(char *p, uint32_t ip)
+{
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        p = lg_put_u64(p, (ip >> shift) & 0xff);
+        if (shift) {
+            *p++ = '.';
+        }
+    }
+    return p;
+}
+
+/* The address peer i names, host order; 0 without --ip-param. */
+static uint32_t lg_peer_ip_param(const struct lg *g, uint32_t i)
+{
+    return g->o.nnets ? model_peer_net_ip(g->o.model.seed, i, g->o.nets, g->o.nnets) : 0;
+}
+
 static char *lg_put_path(const struct lg *g, char *p, uint32_t user, const char *what)
 {
     if (g->o.style == LG_STYLE_MIKA) {
@@ -414,6 +439,10 @@ static size_t lg_build_announce(struct lg *g, char *buf, uint32_t *peer_out)
     q = lg_put_u64(q, p->left);
     q = lg_put(q, "&corrupt=0&key=");
     q = lg_put_u64(q, 10000000 + model_mix(i) % 90000000);
+    if (g->o.nnets) {
+        q = lg_put(q, "&ipv4=");
+        q = lg_put_ipv4(q, lg_peer_ip_param(g, i));
+    }
     if (ev_names[ev]) {
         q = lg_put(q, "&event=");
         q = lg_put(q, ev_names[ev]);
@@ -942,7 +971,7 @@ static size_t lg_udp_build(struct lg *g, struct lg_udp *u, uint8_t *buf, int64_t
     q = lg_be64(q, p->left);
     q = lg_be64(q, p->uploaded);
     q = lg_be32(q, ev_codes[ev]);
-    q = lg_be32(q, 0);
+    q = lg_be32(q, lg_peer_ip_param(g, i)); /* 0: the sender's address */
     q = lg_be32(q, (uint32_t)(10000000 + model_mix(i) % 90000000));
     q = lg_be32(q, g->o.numwant);
     uint32_t port = model_peer_port(i);
@@ -1179,7 +1208,8 @@ static void lg_usage(void)
             "run: --host A --style mika|open --scrape N (else announce) --conns N --keepalive\n"
             "     --pipeline N --warmup S --duration S --requests N --preload --numwant N\n"
             "     --stop-permille N --complete-permille N --src-bind --server-pid P --server-cpu C\n"
-            "     --udp (BEP 15 on --port; --conns sockets, one request in flight each)\n");
+            "     --udp (BEP 15 on --port; --conns sockets, one request in flight each)\n"
+            "     --ip-param CIDR[,CIDR...] (each peer sends a stable ipv4= in one of them)\n");
 }
 
 static bool lg_parse_u32(const char *s, uint32_t *out)
@@ -1194,12 +1224,41 @@ static bool lg_parse_u32(const char *s, uint32_t *out)
     return true;
 }
 
+/* "10.1.0.0/16,10.2.0.0/16": IPv4 networks of prefix 8..30, at most LG_NETS_MAX. */
+static bool lg_parse_nets(const char *list, struct lg_opts *o)
+{
+    char buf[32];
+    o->nnets = 0;
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *slash = memchr(p, '/', len);
+        if (!slash || (size_t)(slash - p) >= sizeof(buf) || o->nnets == LG_NETS_MAX) {
+            return false;
+        }
+        memcpy(buf, p, (size_t)(slash - p));
+        buf[slash - p] = '\0';
+        struct in_addr a;
+        char *pend;
+        unsigned long plen = strtoul(slash + 1, &pend, 10);
+        if (inet_pton(AF_INET, buf, &a) != 1 || pend != p + len || plen < 8 || plen > 30) {
+            return false;
+        }
+        uint32_t mask = ~0u << (32 - plen);
+        o->nets[o->nnets++] = (struct model_net){.base = ntohl(a.s_addr) & mask,
+                                                 .prefix = (uint8_t)plen};
+        p += len + (end ? 1 : 0);
+    }
+    return o->nnets > 0;
+}
+
 static int lg_options(int argc, char **argv, struct lg_opts *o)
 {
     enum {
         O_HOST = 256, O_PORT, O_STYLE, O_SCRAPE, O_CONNS, O_KEEPALIVE, O_PIPELINE, O_WARMUP,
         O_DURATION, O_REQUESTS, O_PRELOAD, O_NUMWANT, O_STOP, O_COMPLETE, O_SRC_BIND, O_PID,
         O_CPU, O_SEED, O_USERS, O_TORRENTS, O_TBASE, O_PEERS, O_ZIPF, O_SEEDERS, O_DB, O_UDP,
+        O_IP_PARAM,
     };
     static const struct option longopts[] = {
         {"host", 1, NULL, O_HOST}, {"port", 1, NULL, O_PORT}, {"style", 1, NULL, O_STYLE},
@@ -1214,6 +1273,7 @@ static int lg_options(int argc, char **argv, struct lg_opts *o)
         {"torrents", 1, NULL, O_TORRENTS}, {"torrent-base", 1, NULL, O_TBASE},
         {"peers", 1, NULL, O_PEERS}, {"zipf", 1, NULL, O_ZIPF},
         {"seeders-pct", 1, NULL, O_SEEDERS}, {"db", 1, NULL, O_DB}, {"udp", 0, NULL, O_UDP},
+        {"ip-param", 1, NULL, O_IP_PARAM},
         {NULL, 0, NULL, 0},
     };
     *o = (struct lg_opts){
@@ -1265,6 +1325,7 @@ static int lg_options(int argc, char **argv, struct lg_opts *o)
         case O_SEEDERS: ok = lg_parse_u32(optarg, &o->model.seeders_pct); break;
         case O_DB: o->db = optarg; break;
         case O_UDP: o->udp = true; break;
+        case O_IP_PARAM: ok = lg_parse_nets(optarg, o); break;
         default: ok = false; break;
         }
         if (!ok) {

@@ -26,6 +26,7 @@ enum model_domain {
     MODEL_D_USER_OF = 4,
     MODEL_D_SEEDER = 5,
     MODEL_D_SIZE = 6,
+    MODEL_D_NET_IP = 7,
 };
 
 uint64_t model_mix(uint64_t x)
@@ -86,6 +87,15 @@ uint32_t model_peer_ip(uint32_t peer)
 uint16_t model_peer_port(uint32_t peer)
 {
     return (uint16_t)(1024u + peer % MODEL_PORTS_PER_IP);
+}
+
+uint32_t model_peer_net_ip(uint64_t seed, uint32_t peer, const struct model_net *nets,
+                           uint32_t n)
+{
+    uint64_t r = model_stream(seed, MODEL_D_NET_IP, peer, 0);
+    const struct model_net *net = &nets[(r & 0xffffffffu) % n];
+    uint32_t hosts = (1u << (32 - net->prefix)) - 2; /* prefix <= 30: at least 2 */
+    return net->base + 1u + (uint32_t)((r >> 32) % hosts);
 }
 
 int model_init(struct model *m, const struct model_cfg *cfg)

@@ -55,6 +55,19 @@ void model_peer_id(uint64_t seed, uint32_t peer, uint8_t out[20]);
 uint32_t model_peer_ip(uint32_t peer);
 uint16_t model_peer_port(uint32_t peer);
 
+/* An IPv4 network (host order) a peer's announced address may be drawn from. */
+struct model_net {
+    uint32_t base;
+    uint8_t prefix;        /* 8..30 */
+};
+
+/* The address a peer names in ipv4= (BEP 7), host order: a network of nets
+ * picked uniformly by (seed, peer), then a host inside it (never the
+ * network's first or last address); the same peer always gets the same one,
+ * in every process. n > 0. */
+uint32_t model_peer_net_ip(uint64_t seed, uint32_t peer, const struct model_net *nets,
+                           uint32_t n);
+
 /* Builds the population; 0 or -1 (out of memory, or bad sizes). */
 int model_init(struct model *m, const struct model_cfg *cfg);
 void model_fini(struct model *m);
