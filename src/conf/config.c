@@ -103,7 +103,7 @@ static const struct config_key config_keys[] = {
     CONFIG_ROW("tracker", "scrape_max_hashes", CONFIG_U32, scrape_max_hashes, 1, 1000, "24",
                "most info_hash parameters in one scrape"),
     CONFIG_ROW("tracker", "allow_ip_param", CONFIG_BOOL, allow_ip_param, 0, 0, "false",
-               "honour the ip=, ipv4= and ipv6= announce parameters"),
+               "honour the ipv4= and ipv6= announce parameters (BEP 7; ip= is ignored)"),
     CONFIG_ROW("tracker", "whitelist", CONFIG_BOOL, whitelist, 0, 0, "true",
                "admit only clients whose peer_id starts with a whitelisted prefix (BEP 20)"),
     CONFIG_ROW("tracker", "max_upload_mibps", CONFIG_U32, max_upload_mibps, 0, 1000000, "128",
