@@ -477,7 +477,14 @@ class HostileTest(MikaTestCase):
             self.assertTrue(self.mika.running())
         self.assertEqual(self.honest()[0], 200)
         print("cases per round: %d, VmRSS kB by round: %r" % (len(self.hostile.cases()), rss), file=sys.stderr)
-        if ROUNDS >= 3:
+        if 'ASAN_OPTIONS' in os.environ:
+            # Under AddressSanitizer freed blocks wait in a quarantine (256 MB
+            # by default) instead of being reused, so RSS grows with every
+            # allocation made and freed, leak or not. Leaks are
+            # LeakSanitizer's business there (at the daemon's exit); the
+            # plain build's run of this test watches RSS.
+            print("AddressSanitizer: RSS growth not judged here", file=sys.stderr)
+        elif ROUNDS >= 3:
             growth = rss[-1] - rss[1]
             self.assertLessEqual(growth, RSS_TOLERANCE_KB,
                                  'VmRSS grew by %d kB from round 2 to round %d: %r'
