@@ -48,4 +48,19 @@ static inline char *fuzz_cstr(const uint8_t *data, size_t size)
     return s;
 }
 
+/* A refused DSN's message never quotes its password: for an input of the
+ * shape "scheme://[user]:PASSWORD@..." whose password holds a '$' (a byte no
+ * message of ours contains), msg must not contain the password. */
+static inline void fuzz_check_password_hidden(const char *dsn, const char *msg)
+{
+    const char *colon = strlen(dsn) > 8 ? strchr(dsn + 8, ':') : NULL;
+    const char *at = colon ? strrchr(colon, '@') : NULL;
+    if (at && memchr(colon, '$', (size_t)(at - colon))) {
+        char *pw = strndup(colon + 1, (size_t)(at - colon - 1));
+        FUZZ_CHECK(pw != NULL);
+        FUZZ_CHECK(strstr(msg, pw) == NULL);
+        free(pw);
+    }
+}
+
 #endif

@@ -30,15 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         my_dsn_free(&d);
     } else {
         FUZZ_CHECK(strncmp(eb.msg, "mysql: ", 7) == 0);
-        /* "mysql://user:PASSWORD@" */
-        const char *colon = strlen(s) > 8 ? strchr(s + 8, ':') : NULL;
-        const char *at = colon ? strrchr(colon, '@') : NULL;
-        if (at && memchr(colon, '$', (size_t)(at - colon))) {
-            char *pw = strndup(colon + 1, (size_t)(at - colon - 1));
-            FUZZ_CHECK(pw != NULL);
-            FUZZ_CHECK(strstr(eb.msg, pw) == NULL);
-            free(pw);
-        }
+        fuzz_check_password_hidden(s, eb.msg);
     }
     free(s);
     return 0;

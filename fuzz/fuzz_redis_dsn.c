@@ -30,15 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(d.db >= 0 && d.db <= 1000000);
     } else {
         FUZZ_CHECK(strncmp(eb.msg, "redis: ", 7) == 0);
-        /* "redis://[user]:PASSWORD@" */
-        const char *colon = strlen(s) > 8 ? strchr(s + 8, ':') : NULL;
-        const char *at = colon ? strrchr(colon, '@') : NULL;
-        if (at && memchr(colon, '$', (size_t)(at - colon))) {
-            char *pw = strndup(colon + 1, (size_t)(at - colon - 1));
-            FUZZ_CHECK(pw != NULL);
-            FUZZ_CHECK(strstr(eb.msg, pw) == NULL);
-            free(pw);
-        }
+        fuzz_check_password_hidden(s, eb.msg);
     }
     free(s);
     return 0;

@@ -386,14 +386,21 @@ int peerset_net_enable(struct peerset *ps)
     return peerset_list_enable(ps, &ps->net, true);
 }
 
-uint32_t peerset_net_first(const struct peerset *ps, uint16_t net, bool seeders)
+/* The first peer of bucket id (a network or a cell; 0: unknown, no bucket)
+ * in list, seeders or leechers. */
+static uint32_t peerset_bucket_first(const struct peerset_geo *list, uint16_t id, bool seeders)
 {
-    if (net == 0) {
+    if (id == 0) {
         return PEERSET_NIL;
     }
-    uint16_t key = (uint16_t)(net | (seeders ? 0x8000u : 0u));
-    const struct peerset_geo_bucket *b = peerset_geo_bucket(ps->net, key);
+    uint16_t key = (uint16_t)(id | (seeders ? 0x8000u : 0u));
+    const struct peerset_geo_bucket *b = peerset_geo_bucket(list, key);
     return b ? b->head : PEERSET_NIL;
+}
+
+uint32_t peerset_net_first(const struct peerset *ps, uint16_t net, bool seeders)
+{
+    return peerset_bucket_first(ps->net, net, seeders);
 }
 
 uint32_t peerset_net_next(const struct peerset *ps, uint32_t pos)
@@ -403,12 +410,7 @@ uint32_t peerset_net_next(const struct peerset *ps, uint32_t pos)
 
 uint32_t peerset_geo_first(const struct peerset *ps, uint16_t cell, bool seeders)
 {
-    if (cell == 0) {
-        return PEERSET_NIL;
-    }
-    uint16_t key = (uint16_t)(cell | (seeders ? 0x8000u : 0u));
-    const struct peerset_geo_bucket *b = peerset_geo_bucket(ps->geo, key);
-    return b ? b->head : PEERSET_NIL;
+    return peerset_bucket_first(ps->geo, cell, seeders);
 }
 
 uint32_t peerset_geo_next(const struct peerset *ps, uint32_t pos)
