@@ -30,15 +30,18 @@
 /* Records read into one group (at least one segment's bound): about 4 s of a
  * 15k announces/s load, ~14 MB of rows. */
 #define FLUSHER_GROUP_RECORDS 65536
-/* The thread puts a pass off while less than this waits, for at most
- * FLUSHER_DEFER_PERIODS periods (1 s with the daemon's 200 ms): a group of
- * ~2.7k records (one 200 ms segment at 13k announces/s) cost 60 us of CPU per
- * record, one of ~15k half that (replaying a fixed journal), because nearly
- * every record dirties pages of its own while the group is small. The books
- * trail the answers by that second more; what is answered is on disk either
- * way, and a drain or a replay applies everything at once. */
-#define FLUSHER_DEFER_BYTES (2u << 20)
-#define FLUSHER_DEFER_PERIODS 5
+/* The thread puts a pass off while less than a group waits, for at most the
+ * apply delay (journal.apply_delay_ms): the store's cost per record falls as
+ * the group grows, because each announce dirties a random users, history
+ * and peers page and a page dirtied by many records of one transaction is
+ * written once. Replaying a fixed journal (100k users, 400k peers), CPU per
+ * record: groups of ~2.7k records 60 us, of ~15k half that, of 65k half
+ * again. Under a new-connection load of 2-4k announces/s (bench/flushcost
+ * --close) the flusher cost 44.7 us per announce with a 1 s delay, 19.0
+ * with 5 s. The books trail the answers by that delay;
+ * what is answered is on disk either way, and a drain or a replay applies
+ * everything at once. */
+#define FLUSHER_DEFAULT_DELAY_MS 5000
 #define FLUSHER_BACKOFF_MAX_MS 5000
 #define FLUSHER_PRUNE_EVERY_S 60
 
@@ -63,7 +66,8 @@ struct flusher {
     _Atomic uint64_t *backlog_sink; /* NULL: nobody asked */
     struct flusher_latency *latency_sink; /* NULL: nobody asked */
     int64_t pruned_at;            /* unix seconds of the last prune */
-    uint32_t deferred;            /* thread: periods the current backlog has waited */
+    uint32_t delay_ms;            /* longest a backlog smaller than a group waits */
+    uint64_t waiting_since_ns;    /* thread: when the current backlog was first seen; 0: none */
     _Atomic uint64_t applied;     /* records */
 };
 
@@ -105,6 +109,7 @@ int flusher_new(struct flusher **out, struct store *st, const char *dir, size_t 
     f->max_records = max_records;
     f->group_records = group;
     f->period_ms = period_ms ? period_ms : 1;
+    f->delay_ms = FLUSHER_DEFAULT_DELAY_MS;
     pthread_mutex_init(&f->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -427,6 +432,27 @@ static void flusher_prune(struct flusher *f)
     }
 }
 
+void flusher_set_apply_delay(struct flusher *f, uint32_t delay_ms)
+{
+    f->delay_ms = delay_ms;
+}
+
+/* Whether the thread puts this backlog off: less than a group's records
+ * wait, and they have waited less than the apply delay. */
+static bool flusher_defer(struct flusher *f, uint64_t backlog)
+{
+    if (backlog == 0) {
+        f->waiting_since_ns = 0;
+        return false;
+    }
+    uint64_t now = flusher_now_ns();
+    if (f->waiting_since_ns == 0) {
+        f->waiting_since_ns = now;
+    }
+    return backlog < (uint64_t)f->group_records * sizeof(struct journal_record) &&
+           now - f->waiting_since_ns < (uint64_t)f->delay_ms * 1000000u;
+}
+
 static void *flusher_main(void *arg)
 {
     struct flusher *f = arg;
@@ -441,15 +467,14 @@ static void *flusher_main(void *arg)
         }
         pthread_mutex_unlock(&f->lock);
         uint64_t backlog = journal_backlog_bytes(f->dir);
-        if (wait_ms == f->period_ms && backlog > 0 && backlog < FLUSHER_DEFER_BYTES &&
-            ++f->deferred < FLUSHER_DEFER_PERIODS) {
+        if (wait_ms == f->period_ms && flusher_defer(f, backlog)) {
             if (f->backlog_sink) {
                 atomic_store_explicit(f->backlog_sink, backlog, memory_order_relaxed);
             }
             pthread_mutex_lock(&f->lock);
             continue;
         }
-        f->deferred = 0;
+        f->waiting_since_ns = 0;
         int rc = flusher_pass(f);
         flusher_report_backlog(f);
         if (rc == MK_OK) {

@@ -52,9 +52,13 @@ double flusher_latency_bound(unsigned i);
 /* Makes the flusher count each store transaction into *sink (borrowed). */
 void flusher_set_latency_sink(struct flusher *f, struct flusher_latency *sink);
 
-/* Starts the background thread that runs a pass every period, or puts it
- * off for up to 5 periods while less than 2 MiB of segments wait (bigger
- * groups cost the store less per record). */
+/* How long the thread may put a pass off while less than a group of
+ * records waits (bigger groups cost the store less per record): the most
+ * the books trail the answers. 5000 ms unless set; 0 applies every period. */
+void flusher_set_apply_delay(struct flusher *f, uint32_t delay_ms);
+
+/* Starts the background thread that runs a pass every period, or later
+ * within the apply delay (flusher_set_apply_delay). */
 int flusher_start(struct flusher *f, struct mk_errbuf *eb);
 
 /* Stops the thread (if started), then runs passes until the journal is

@@ -192,6 +192,9 @@ static const struct config_key config_keys[] = {
                "with fsync = interval: at most this long between flushes"),
     CONFIG_ROW("journal", "max_mib", CONFIG_U32, journal_max_mib, 1, 1048576, "1024",
                "MiB of segments waiting for the store past which announces are refused"),
+    CONFIG_ROW("journal", "apply_delay_ms", CONFIG_U32, journal_apply_delay_ms, 0, 60000, "5000",
+               "longest wait before answered announces are applied to the store; bigger groups"
+               " cost the store less per announce"),
 
     CONFIG_ROW("hnr", "seed_hours", CONFIG_U32, hnr_seed_hours, 0, 100000, "72",
                "hours a snatcher must seed a torrent; 0 = no hit-and-run rule"),

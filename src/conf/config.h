@@ -113,6 +113,7 @@ struct mk_config {
     char journal_fsync[16];          /* fsync = interval | always | never */
     uint32_t journal_fsync_ms;       /* fsync_interval_ms = 1000 */
     uint32_t journal_max_mib;        /* max_mib = 1024: backlog past this refuses announces */
+    uint32_t journal_apply_delay_ms; /* apply_delay_ms: how long the books may trail the answers */
 
     /* [hnr]: hit-and-run, judged when the API lists a user's history */
     uint32_t hnr_seed_hours;         /* seed_hours = 72; 0 = no hit-and-run rule */

@@ -552,6 +552,38 @@ class RestartTest(unittest.TestCase):
         self.assertEqual(raw_stats(m, uid), (900, 60))
 
 
+class ApplyDelayTest(unittest.TestCase):
+    """journal.apply_delay_ms: the flusher waits that long for a group to
+    fill before it applies what was answered (never longer), and a stop
+    applies the rest at once."""
+
+    def test_books_wait_for_the_delay_then_land_and_a_stop_does_not_wait(self):
+        with Mika({'journal': {'apply_delay_ms': 3000}}) as m:
+            uid, pk = m.add_user()
+            _, ih = m.add_torrent()
+            m.reload()
+            pid = peer_id()
+            m.announce(pk, ih, pid, 6881, uploaded=0, downloaded=0, left=5)
+            t0 = time.monotonic()
+            m.announce(pk, ih, pid, 6881, uploaded=1000, downloaded=7, left=5)
+            # The segment closes within 200 ms; the group is far from full,
+            # so it waits for the delay (slowness only makes it wait more).
+            time.sleep(1.0)
+            if time.monotonic() - t0 < 2.5:
+                self.assertEqual(raw_stats(m, uid), (0, 0))
+            wait_until(lambda: raw_stats(m, uid) == (1000, 7), _t(6), 0.05,
+                       'the books after the apply delay')
+            landed = time.monotonic() - t0
+            self.assertGreaterEqual(landed, 2.5)
+            # A stop applies what waits without waiting for the delay.
+            m.announce(pk, ih, pid, 6881, uploaded=3000, downloaded=7, left=5)
+            t1 = time.monotonic()
+            m.stop()
+            self.assertLess(time.monotonic() - t1, 2.5)
+            self.assertEqual(raw_stats(m, uid), (3000, 7))
+            self.assertEqual(journal_files(m), [])
+
+
 class JournalOffTest(unittest.TestCase):
     """journal.enabled = false (for benchmarks): announces are answered and
     nothing is booked or journaled."""

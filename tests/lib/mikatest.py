@@ -555,7 +555,8 @@ class Mika:
 
     Mika(overrides, env, start=True): overrides is {section: {key: value}}
     merged over the test defaults ([server] port=<free>, bind4=127.0.0.1,
-    bind6=::1, workers=2; [store] path=<tmp>/mika.db; [log] level=debug);
+    bind6=::1, workers=2; [store] path=<tmp>/mika.db; [journal]
+    apply_delay_ms=200; [log] level=debug);
     a value None removes a default key. Bools are written true/false.
     env adds environment variables (e.g. MIKA_TRACKER_INTERVAL).
     __enter__ starts the daemon (unless already started) and __exit__ stops
@@ -576,6 +577,9 @@ class Mika:
             'server': {'port': self.port, 'bind4': '127.0.0.1', 'bind6': '::1',
                        'workers': 2},
             'store': {'path': self.db_path},
+            # Books within a fraction of a second, as tests wait for them
+            # (the daemon's default lets them trail by up to 5 s).
+            'journal': {'apply_delay_ms': 200},
             'log': {'level': 'debug'},
         }
         for section, keys in (overrides or {}).items():
