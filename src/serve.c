@@ -468,6 +468,7 @@ static int daemon_start(struct daemon *d, struct mk_errbuf *eb)
 
     flusher_set_peer_ttl(d->flusher, cfg->interval * cfg->expiry_factor);
     flusher_set_apply_delay(d->flusher, cfg->journal_apply_delay_ms);
+    flusher_set_node(d->flusher, (uint16_t)cfg->cluster_node_id);
     flusher_set_backlog_sink(d->flusher, &d->tracker.journal_backlog);
     flusher_set_latency_sink(d->flusher, &d->tracker.store_latency);
     if (!cfg->journal_enabled) {

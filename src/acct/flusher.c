@@ -44,6 +44,9 @@
 #define FLUSHER_DEFAULT_DELAY_MS 5000
 #define FLUSHER_BACKOFF_MAX_MS 5000
 #define FLUSHER_PRUNE_EVERY_S 60
+/* Segment ids applied more than a day ago are forgotten, once an hour. */
+#define FLUSHER_APPLIED_KEEP_S 86400
+#define FLUSHER_APPLIED_PRUNE_EVERY_S 3600
 
 struct flusher {
     struct store *store;
@@ -66,6 +69,8 @@ struct flusher {
     _Atomic uint64_t *backlog_sink; /* NULL: nobody asked */
     struct flusher_latency *latency_sink; /* NULL: nobody asked */
     int64_t pruned_at;            /* unix seconds of the last prune */
+    int64_t applied_pruned_at;    /* ... of the last prune of applied segment ids */
+    uint16_t node_id;             /* cluster node whose segment ids are ours; 0: all */
     uint32_t delay_ms;            /* longest a backlog smaller than a group waits */
     uint64_t waiting_since_ns;    /* thread: when the current backlog was first seen; 0: none */
     _Atomic uint64_t applied;     /* records */
@@ -419,10 +424,39 @@ void flusher_set_peer_ttl(struct flusher *f, uint32_t ttl_s)
     f->peer_ttl_s = ttl_s;
 }
 
+void flusher_set_node(struct flusher *f, uint16_t node_id)
+{
+    f->node_id = node_id;
+}
+
+/* The store's record of applied segment ids guards only segments still on
+ * disk; a day after their commit their files are long gone, unless removing
+ * one failed: then nothing is forgotten, and that is said. */
+static void flusher_prune_applied(struct flusher *f, int64_t now)
+{
+    if (now - f->applied_pruned_at < FLUSHER_APPLIED_PRUNE_EVERY_S) {
+        return;
+    }
+    f->applied_pruned_at = now;
+    int64_t before = now - FLUSHER_APPLIED_KEEP_S;
+    int64_t oldest = journal_oldest_closed(f->dir);
+    if (oldest != 0 && oldest < before + FLUSHER_APPLIED_PRUNE_EVERY_S) {
+        mk_log(MK_LOG_WARN, "flusher",
+               "a journal segment in %s is over a day old: applied segment ids are kept", f->dir);
+        return;
+    }
+    struct mk_errbuf eb = {{0}};
+    int rc = store_prune_applied(f->store, before, f->node_id, &eb);
+    if (rc != MK_OK && rc != MK_ENOTSUP) {
+        f->applied_pruned_at = 0; /* the next pass tries again */
+    }
+}
+
 /* Stored peers the tracker has expired are dead weight for the next start. */
 static void flusher_prune(struct flusher *f)
 {
     int64_t now = (int64_t)time(NULL);
+    flusher_prune_applied(f, now);
     if (f->peer_ttl_s == 0 || now - f->pruned_at < FLUSHER_PRUNE_EVERY_S) {
         return;
     }

@@ -35,6 +35,10 @@ int flusher_pass(struct flusher *f);
  * tracker expired them), about once a minute. 0 (the default) never does. */
 void flusher_set_peer_ttl(struct flusher *f, uint32_t ttl_s);
 
+/* The cluster node whose segment ids the thread forgets once they are a
+ * day old (store_prune_applied); 0 (the default): every id in the store. */
+void flusher_set_node(struct flusher *f, uint16_t node_id);
+
 /* After every pass, stores the bytes of segments still waiting into *sink
  * (the tracker refuses announces past its bound, /metrics shows it). */
 void flusher_set_backlog_sink(struct flusher *f, _Atomic uint64_t *sink);

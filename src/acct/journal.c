@@ -486,13 +486,16 @@ int journal_remove(const char *dir, const struct journal_segment *seg, struct mk
     return MK_OK;
 }
 
-uint64_t journal_backlog_bytes(const char *dir)
+/* Bytes and the oldest modification time (unix seconds; 0: none) of the
+ * closed segments in dir. */
+static void journal_scan(const char *dir, uint64_t *bytes, int64_t *oldest)
 {
+    *bytes = 0;
+    *oldest = 0;
     DIR *d = opendir(dir);
     if (!d) {
-        return 0;
+        return;
     }
-    uint64_t total = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         struct journal_segment seg;
@@ -504,11 +507,29 @@ uint64_t journal_backlog_bytes(const char *dir)
         segment_path(path, sizeof(path), dir, seg.boot, seg.writer, seg.seq, "seg");
         struct stat st;
         if (stat(path, &st) == 0) {
-            total += (uint64_t)st.st_size;
+            *bytes += (uint64_t)st.st_size;
+            if (*oldest == 0 || (int64_t)st.st_mtime < *oldest) {
+                *oldest = (int64_t)st.st_mtime;
+            }
         }
     }
     closedir(d);
-    return total;
+}
+
+uint64_t journal_backlog_bytes(const char *dir)
+{
+    uint64_t bytes;
+    int64_t oldest;
+    journal_scan(dir, &bytes, &oldest);
+    return bytes;
+}
+
+int64_t journal_oldest_closed(const char *dir)
+{
+    uint64_t bytes;
+    int64_t oldest;
+    journal_scan(dir, &bytes, &oldest);
+    return oldest;
 }
 
 uint64_t journal_boot_id(uint32_t node_id, uint64_t random)

@@ -152,6 +152,10 @@ int journal_remove(const char *dir, const struct journal_segment *seg, struct mk
 /* Bytes in closed segments not yet applied: the backlog a store outage builds. */
 uint64_t journal_backlog_bytes(const char *dir);
 
+/* When the oldest closed segment was last written (unix seconds; 0: none
+ * waits). One applied long ago and still on disk means its removal failed. */
+int64_t journal_oldest_closed(const char *dir);
+
 /* CRC-32C (Castagnoli) of len bytes, continuing from crc (start with 0). */
 uint32_t journal_crc32c(uint32_t crc, const void *buf, size_t len);
 

@@ -518,8 +518,28 @@ static int split_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *e
     return store_prune_peers(st, seen_before, eb);
 }
 
+/* Every backend records the segments it applies: each forgets its own.
+ * Kinds placed alike share one part (split_open), so each is asked once. */
+static int split_prune_applied(void *ctx, int64_t applied_before, uint16_t node,
+                               struct mk_errbuf *eb)
+{
+    struct split_store *s = ctx;
+    int err = MK_ENOTSUP;
+    for (int i = 0; i < SPLIT_KINDS; i++) {
+        if (!s->part[i].ops) {
+            continue;
+        }
+        int rc = store_prune_applied(&s->part[i], applied_before, node, eb);
+        if (rc < 0 && rc != MK_ENOTSUP) {
+            return rc;
+        }
+        err = err == MK_OK || rc == MK_OK ? MK_OK : err;
+    }
+    return err;
+}
+
 static const struct store_ops split_ops = {
-    .version = MK_STORE_V3,
+    .version = MK_STORE_V6,
     .name = "split",
     .close = split_close,
     .load_users = split_load_users,
@@ -549,6 +569,7 @@ static const struct store_ops split_ops = {
     .settings_put = split_settings_put,
     .load_peers = split_load_peers,
     .prune_peers = split_prune_peers,
+    .prune_applied = split_prune_applied,
     .user_history = split_user_history,
     .user_suspicious = split_user_suspicious,
     .load_tokens = split_load_tokens,

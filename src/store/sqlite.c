@@ -869,6 +869,21 @@ static int sqlite_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *
     return sqlite_exec(s->db, sql, eb);
 }
 
+static int sqlite_prune_applied(void *ctx, int64_t applied_before, uint16_t node,
+                                struct mk_errbuf *eb)
+{
+    struct sqlite_store *s = ctx;
+    char sql[160];
+    /* boot holds the unsigned id's bits: >> is arithmetic, hence the mask. */
+    snprintf(sql, sizeof(sql),
+             "DELETE FROM journal_applied WHERE applied_at < %" PRId64 "%s", applied_before,
+             node ? " AND ((boot >> 48) & 65535) = " : "");
+    if (node) {
+        snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql), "%u", (unsigned)node);
+    }
+    return sqlite_exec(s->db, sql, eb);
+}
+
 static int sqlite_load_users(void *ctx, store_user_fn fn, void *arg, struct mk_errbuf *eb)
 {
     return sqlite_load(ctx,
@@ -968,17 +983,18 @@ static int sqlite_apply_segments(void *ctx, const struct store_segment_id *ids, 
     .token_put = sqlite_token_put, \
     .token_delete = sqlite_token_delete, \
     .torrent_get_by_id = sqlite_admin_torrent_get_by_id, \
-    .apply_segments = sqlite_apply_segments,
+    .apply_segments = sqlite_apply_segments, \
+    .prune_applied = sqlite_prune_applied,
 
 const struct store_ops store_sqlite_ops = {
-    .version = MK_STORE_V5,
+    .version = MK_STORE_V6,
     .name = "sqlite",
     .open = sqlite_open,
     SQLITE_METHODS
 };
 
 const struct store_ops store_memory_ops = {
-    .version = MK_STORE_V5,
+    .version = MK_STORE_V6,
     .name = "memory",
     .open = sqlite_open_memory,
     SQLITE_METHODS

@@ -181,6 +181,20 @@ int store_apply_segments(struct store *st, const struct store_segment_id *ids, s
     return rc == MK_EEXIST ? rc : store_done(st, "apply_segments", rc, eb);
 }
 
+int store_prune_applied(struct store *st, int64_t applied_before, uint16_t node,
+                        struct mk_errbuf *eb)
+{
+    struct mk_errbuf local;
+    eb = eb ? eb : &local;
+    bool has = st->ops && st->ops->version >= MK_STORE_V6 && st->ops->prune_applied;
+    int rc = store_can(st, has, "prune_applied", eb);
+    if (rc < 0) {
+        return rc;
+    }
+    return store_done(st, "prune_applied",
+                      st->ops->prune_applied(st->ctx, applied_before, node, eb), eb);
+}
+
 /* ---- MK_STORE_V2: the admin API's methods ------------------------------- */
 
 static int store_can_v2(const struct store *st, bool has_method, const char *method,

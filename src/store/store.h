@@ -295,6 +295,7 @@ typedef int (*store_token_fn)(const struct token_row *row, void *arg);
 #define MK_STORE_V3 3 /* adds peers: load_peers, prune_peers; apply_segment keeps them */
 #define MK_STORE_V4 4 /* adds clusters: publish_change, listen_changes, counts_put, counts_load */
 #define MK_STORE_V5 5 /* adds apply_segments: several journal segments in one transaction */
+#define MK_STORE_V6 6 /* adds prune_applied: forgetting old journal_applied records */
 
 /* One swarm's counts on one node of a cluster (cluster/counts.c). A row of
  * 0 seeders and 0 leechers is a removal: snatches and announced_at ride
@@ -455,6 +456,15 @@ struct store_ops {
      * written once. */
     int (*apply_segments)(void *ctx, const struct store_segment_id *ids, size_t nids,
                           const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
+
+    /* ---- MK_STORE_V6. Optional.
+     * Forgets the segment ids recorded (apply_segment, apply_segments)
+     * before applied_before (unix seconds, as the store recorded them): of
+     * cluster node `node` only (the top 16 bits of the boot id), or with
+     * node 0 every id. An id only guards a segment whose file is still on
+     * disk (a crash between the commit and the delete): without this the
+     * record grew by one row per segment, five a second per busy worker. */
+    int (*prune_applied)(void *ctx, int64_t applied_before, uint16_t node, struct mk_errbuf *eb);
 };
 
 /* The registry: NULL when no backend has that name. */
@@ -503,6 +513,9 @@ int store_apply_segments(struct store *st, const struct store_segment_id *ids, s
 int store_load_peers(struct store *st, int64_t seen_since, store_peer_fn fn, void *arg,
                      struct mk_errbuf *eb);
 int store_prune_peers(struct store *st, int64_t seen_before, struct mk_errbuf *eb);
+/* MK_ENOTSUP (not logged) for a backend without prune_applied. */
+int store_prune_applied(struct store *st, int64_t applied_before, uint16_t node,
+                        struct mk_errbuf *eb);
 int store_user_history(struct store *st, uint32_t user_id, uint64_t offset, uint32_t limit,
                        store_history_fn fn, void *arg, uint64_t *total, struct mk_errbuf *eb);
 int store_load_tokens(struct store *st, uint32_t user_id, int64_t now, store_token_fn fn,

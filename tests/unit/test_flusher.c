@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -311,14 +312,14 @@ static void flusher_make(struct fixture *fx, size_t max_records, uint32_t period
     }
 }
 
+static void flusher_start_or_fail(struct fixture *fx);
+
+/* A started flusher that applies what waits every period (no apply delay). */
 static void flusher_run(struct fixture *fx, uint32_t period_ms)
 {
     flusher_make(fx, MAX_RECORDS, period_ms);
-    struct mk_errbuf eb = {{0}};
-    int rc = flusher_start(fx->fl, &eb);
-    if (rc != MK_OK) {
-        fail_msg("flusher_start: %s: %s", mk_err_name(rc), eb.msg);
-    }
+    flusher_set_apply_delay(fx->fl, 0);
+    flusher_start_or_fail(fx);
 }
 
 /* Stops the flusher and returns how long flusher_stop took, in ms. */
@@ -684,6 +685,67 @@ static void test_oversized_segment_is_left_whole_and_others_applied(void **state
     assert_int_equal(log_count(fx, "segment left on disk"), 1);
 }
 
+/* ---- forgetting applied segment ids ------------------------------------------- */
+
+static void flusher_start_or_fail(struct fixture *fx)
+{
+    struct mk_errbuf eb = {{0}};
+    int rc = flusher_start(fx->fl, &eb);
+    if (rc != MK_OK) {
+        fail_msg("flusher_start: %s: %s", mk_err_name(rc), eb.msg);
+    }
+}
+
+/* Ids recorded a day ago guard nothing (their files are gone): the thread
+ * forgets them; today's stay. */
+static void test_thread_forgets_applied_ids_a_day_old(void **state)
+{
+    struct fixture *fx = *state;
+    shell_exec(fx, "INSERT INTO journal_applied (boot, writer, seq, records, applied_at)"
+                   " VALUES (1, 0, 1, 5, 1000), (1, 0, 2, 5, strftime('%s','now') - 90000)");
+    flusher_run(fx, PERIOD_MS);
+    struct journal_writer w;
+    writer_open(fx, &w, 0xa1, 0, 100 * REC);
+    journal_traffic(fx, &w, 50, 25);
+    journal_writer_close(&w);
+    wait_all_applied(fx);
+    long deadline = now_ms() + WAIT_MS;
+    while (shell_int(fx, "SELECT count(*) FROM journal_applied WHERE boot = 1") != 0) {
+        if (now_ms() > deadline) {
+            fail_msg("day-old segment ids were never forgotten");
+        }
+        nap_ms(2);
+    }
+    assert_true(shell_int(fx, "SELECT count(*) FROM journal_applied") > 0);
+}
+
+/* A segment still on disk a day after it was written means removals fail:
+ * then an id might guard it, and nothing is forgotten. */
+static void test_an_old_segment_left_on_disk_keeps_every_applied_id(void **state)
+{
+    struct fixture *fx = *state;
+    shell_exec(fx, "INSERT INTO journal_applied (boot, writer, seq, records, applied_at)"
+                   " VALUES (1, 0, 1, 5, 1000)");
+    struct journal_writer big;
+    writer_open(fx, &big, 0xb8, 0, SEG_BIG);
+    for (int i = 0; i < 11; i++) {
+        struct acct_delta d = {.user_id = 6, .torrent_id = 1, .uploaded = 1, .at = 1};
+        assert_int_equal(journal_add(&big, &d), MK_OK);
+    }
+    commit(&big);
+    journal_writer_close(&big);
+    char path[512];
+    only_file(fx, ".seg", path, sizeof(path));
+    struct timeval old[2] = {{.tv_sec = time(NULL) - 2 * 86400}, {.tv_sec = time(NULL) - 2 * 86400}};
+    assert_int_equal(utimes(path, old), 0);
+
+    flusher_make(fx, 10, PERIOD_MS); /* 11 records: the segment is left on disk */
+    flusher_start_or_fail(fx);
+    wait_log_count(fx, "is over a day old", 1);
+    assert_int_equal(count_files(fx, ".seg"), 1);
+    assert_int_equal(shell_int(fx, "SELECT count(*) FROM journal_applied WHERE boot = 1"), 1);
+}
+
 /* ---- a locked store ----------------------------------------------------------- */
 
 static void test_locked_store_pass_is_unavailable_and_keeps_segments(void **state)
@@ -926,6 +988,8 @@ int main(void)
         T(test_locked_store_pass_is_unavailable_and_keeps_segments),
         T(test_lock_between_passes_applies_each_segment_once),
         T(test_thread_applies_segments_as_they_close),
+        T(test_thread_forgets_applied_ids_a_day_old),
+        T(test_an_old_segment_left_on_disk_keeps_every_applied_id),
         T(test_thread_backs_off_while_locked_then_applies_all),
         T(test_stop_drains_everything_including_a_segment_closed_just_before),
         T(test_stop_right_after_start_with_a_short_period_drains),
