@@ -6,7 +6,8 @@
  * journal_applied rows that make a segment count once, and the page cache of
  * a connection that applies.
  * Not here: the connection, the schema and its migrations, the loaders
- * (sqlite.c); merging a segment's records (acct/flusher.c).
+ * (sqlite.c); merging a segment's records (acct/flusher.c); summing a batch
+ * per user, history row and torrent (store/sums.c).
  * Invariants: a batch is one transaction, all or nothing; segment ids are
  * recorded in it; a batch holding an id recorded before changes nothing.
  */
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/sums.h"
 #include "util/log.h"
 
 /* The page cache of a connection that applies the books (the flusher's;
@@ -193,55 +195,55 @@ static int apply_step(sqlite3 *db, sqlite3_stmt *st, struct mk_errbuf *eb, const
     return 0;
 }
 
-/* A batch's torrents.transferred additions. Rows are merged per user and
- * torrent, so a popular torrent comes back in many of them: one UPDATE per
- * torrent instead of one per row. */
-struct apply_transfer {
-    uint32_t torrent_id;
-    uint64_t bytes;
-};
-
-static int apply_transfer_cmp(const void *a, const void *b)
+/* ?1..?11 of add_history and upd_history. */
+static void apply_bind_history(sqlite3_stmt *st, const struct sum_history *h)
 {
-    const struct apply_transfer *x = a, *y = b;
-    return x->torrent_id < y->torrent_id ? -1 : x->torrent_id > y->torrent_id;
+    sqlite3_bind_int64(st, 1, h->user_id);
+    sqlite3_bind_int64(st, 2, h->torrent_id);
+    for (int j = 0; j < SUM_HISTORY_FIELDS; j++) {
+        sqlite3_bind_int64(st, 3 + j, apply_clamp(h->v[j], h->user_id));
+    }
+    sqlite3_bind_int64(st, 10, h->first);
+    sqlite3_bind_int64(st, 11, h->last);
 }
 
-static int apply_transfers(sqlite3 *db, struct sqlite_apply *ap, struct apply_transfer *xf, size_t n,
-                                  struct mk_errbuf *eb)
+/* Each sum once per batch: a user with many torrents in one group of
+ * segments is one users UPDATE, a popular torrent one torrents UPDATE
+ * (store/sums.c). */
+static int apply_sums(sqlite3 *db, struct sqlite_apply *ap, uint32_t kinds,
+                      const struct store_sums *m, struct mk_errbuf *eb)
 {
-    qsort(xf, n, sizeof(*xf), apply_transfer_cmp);
     int err = 0;
-    for (size_t i = 0; i < n && err == 0;) {
-        uint64_t sum = 0;
-        size_t j = i;
-        for (; j < n && xf[j].torrent_id == xf[i].torrent_id; j++) {
-            /* Each term is at most INT64_MAX: clamp the sum the same way. */
-            sum = xf[j].bytes > (uint64_t)INT64_MAX - sum ? (uint64_t)INT64_MAX : sum + xf[j].bytes;
+    bool users = kinds & STORE_KIND_USERS, torrents = kinds & STORE_KIND_TORRENTS;
+    for (size_t i = 0; users && i < m->nusers && err == 0; i++) {
+        const struct sum_user *u = &m->users[i];
+        sqlite3_stmt *st = ap->add_traffic;
+        sqlite3_bind_int64(st, 1, apply_clamp(u->v[SUM_CREDITED_UP], u->id));
+        sqlite3_bind_int64(st, 2, apply_clamp(u->v[SUM_CREDITED_DOWN], u->id));
+        sqlite3_bind_int64(st, 3, u->id);
+        sqlite3_bind_int64(st, 4, apply_clamp(u->v[SUM_RAW_UP], u->id));
+        sqlite3_bind_int64(st, 5, apply_clamp(u->v[SUM_RAW_DOWN], u->id));
+        sqlite3_bind_int64(st, 6, apply_clamp(u->v[SUM_SEED_TIME], u->id));
+        sqlite3_bind_int64(st, 7, apply_clamp(u->v[SUM_LEECH_TIME], u->id));
+        sqlite3_bind_int64(st, 8, apply_clamp(u->v[SUM_BONUS], u->id));
+        sqlite3_bind_int64(st, 9, apply_clamp(u->v[SUM_ANNOUNCES], u->id));
+        err = apply_step(db, st, eb, "apply traffic");
+    }
+    for (size_t i = 0; users && i < m->nhistory && err == 0; i++) {
+        const struct sum_history *h = &m->history[i];
+        apply_bind_history(ap->upd_history, h);
+        err = apply_step(db, ap->upd_history, eb, "apply history");
+        if (err == 0 && sqlite3_changes(db) == 0) {
+            apply_bind_history(ap->add_history, h);
+            err = apply_step(db, ap->add_history, eb, "apply history");
         }
-        sqlite3_bind_int64(ap->add_transferred, 1, xf[i].torrent_id);
-        sqlite3_bind_int64(ap->add_transferred, 2, (sqlite3_int64)sum);
+    }
+    for (size_t i = 0; torrents && i < m->ntorrents && err == 0; i++) {
+        sqlite3_bind_int64(ap->add_transferred, 1, m->torrents[i].id);
+        sqlite3_bind_int64(ap->add_transferred, 2, apply_clamp(m->torrents[i].n, 0));
         err = apply_step(db, ap->add_transferred, eb, "apply transferred");
-        i = j;
     }
     return err;
-}
-
-/* ?1..?11 of add_history and upd_history. */
-static void apply_bind_history(sqlite3_stmt *h, const struct acct_delta *d, uint64_t cu,
-                                uint64_t cd)
-{
-    sqlite3_bind_int64(h, 1, d->user_id);
-    sqlite3_bind_int64(h, 2, d->torrent_id);
-    sqlite3_bind_int64(h, 3, apply_clamp(cu, d->user_id));
-    sqlite3_bind_int64(h, 4, apply_clamp(cd, d->user_id));
-    sqlite3_bind_int64(h, 5, apply_clamp(d->uploaded, d->user_id));
-    sqlite3_bind_int64(h, 6, apply_clamp(d->downloaded, d->user_id));
-    sqlite3_bind_int64(h, 7, d->seed_seconds);
-    sqlite3_bind_int64(h, 8, d->leech_seconds);
-    sqlite3_bind_int64(h, 9, d->announces);
-    sqlite3_bind_int64(h, 10, d->first_at ? d->first_at : d->at);
-    sqlite3_bind_int64(h, 11, d->at);
 }
 
 /* ?1..?13 of put_peer and upd_peer. */
@@ -263,40 +265,14 @@ static void apply_bind_peer(sqlite3_stmt *st, const struct acct_delta *d)
     sqlite3_bind_int(st, 13, p->gone);
 }
 
-static int apply_one(sqlite3 *db, struct sqlite_apply *ap, uint32_t kinds, const struct acct_delta *d,
-                            struct apply_transfer *xf, size_t *nxf, struct mk_errbuf *eb)
+/* What is written per delta, not summed: a snatch, a suspicious upload,
+ * the peer's newest report. */
+static int apply_events(sqlite3 *db, struct sqlite_apply *ap, uint32_t kinds,
+                        const struct acct_delta *d, struct mk_errbuf *eb)
 {
     int err = 0;
     bool users = kinds & STORE_KIND_USERS, torrents = kinds & STORE_KIND_TORRENTS;
-    uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
-    uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
-    if (users && (d->uploaded || d->downloaded || cu || cd || d->seed_seconds || d->leech_seconds ||
-        d->bonus || d->announces)) {
-        sqlite3_bind_int64(ap->add_traffic, 1, apply_clamp(cu, d->user_id));
-        sqlite3_bind_int64(ap->add_traffic, 2, apply_clamp(cd, d->user_id));
-        sqlite3_bind_int64(ap->add_traffic, 3, d->user_id);
-        sqlite3_bind_int64(ap->add_traffic, 4, apply_clamp(d->uploaded, d->user_id));
-        sqlite3_bind_int64(ap->add_traffic, 5, apply_clamp(d->downloaded, d->user_id));
-        sqlite3_bind_int64(ap->add_traffic, 6, d->seed_seconds);
-        sqlite3_bind_int64(ap->add_traffic, 7, d->leech_seconds);
-        sqlite3_bind_int64(ap->add_traffic, 8, apply_clamp(d->bonus, d->user_id));
-        sqlite3_bind_int64(ap->add_traffic, 9, d->announces);
-        err = apply_step(db, ap->add_traffic, eb, "apply traffic");
-    }
-    if (err == 0 && users && d->announces) {
-        apply_bind_history(ap->upd_history, d, cu, cd);
-        err = apply_step(db, ap->upd_history, eb, "apply history");
-        if (err == 0 && sqlite3_changes(db) == 0) {
-            apply_bind_history(ap->add_history, d, cu, cd);
-            err = apply_step(db, ap->add_history, eb, "apply history");
-        }
-    }
-    if (err == 0 && torrents && d->announces && d->downloaded) {
-        /* Summed per torrent and applied after the rows: see sqlite_apply_transfers. */
-        xf[(*nxf)++] = (struct apply_transfer){d->torrent_id,
-                                                (uint64_t)apply_clamp(d->downloaded, d->user_id)};
-    }
-    if (err == 0 && d->snatch) {
+    if (d->snatch) {
         /* Both kinds keep the snatch row: the torrents' backend counts a
          * snatch only when its own row is new, wherever the users live. */
         bool created = false;
@@ -347,10 +323,9 @@ static int apply_one(sqlite3 *db, struct sqlite_apply *ap, uint32_t kinds, const
 int sqlite_apply_run(sqlite3 *db, struct sqlite_apply *ap, const struct store_segment_id *ids,
                      size_t nids, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
 {
-    struct apply_transfer *xf = malloc((n ? n : 1) * sizeof(*xf));
-    size_t nxf = 0;
-    if (!xf) {
-        return mk_fail(eb, MK_ENOMEM, "sqlite: out of memory for a batch of %zu rows", n);
+    struct store_sums m;
+    if (sums_build(&m, rows, n) < 0) {
+        return mk_fail(eb, MK_ENOMEM, "sqlite: out of memory summing %zu deltas", n);
     }
     if (!ap->applies) {
         char sql[64];
@@ -361,7 +336,7 @@ int sqlite_apply_run(sqlite3 *db, struct sqlite_apply *ap, const struct store_se
      * and not half-way through the batch. */
     int err = apply_exec(db, "BEGIN IMMEDIATE", eb);
     if (err < 0) {
-        free(xf);
+        sums_free(&m);
         return err;
     }
     for (size_t k = 0; k < nids && err == 0; k++) {
@@ -374,16 +349,16 @@ int sqlite_apply_run(sqlite3 *db, struct sqlite_apply *ap, const struct store_se
         err = apply_step(db, ap->mark_segment, eb, "mark segment");
         if (err == 0 && sqlite3_changes(db) == 0) {
             apply_rollback(db);
-            free(xf);
+            sums_free(&m);
             return MK_EEXIST;
         }
     }
     uint32_t kinds = nids && ids[0].kinds ? ids[0].kinds : STORE_KIND_ALL;
-    for (size_t i = 0; i < n && err == 0; i++) {
-        err = apply_one(db, ap, kinds, &rows[i], xf, &nxf, eb);
-    }
     if (err == 0) {
-        err = apply_transfers(db, ap, xf, nxf, eb);
+        err = apply_sums(db, ap, kinds, &m, eb);
+    }
+    for (size_t i = 0; i < n && err == 0; i++) {
+        err = apply_events(db, ap, kinds, &rows[i], eb);
     }
     if (err == 0) {
         err = apply_exec(db, "COMMIT", eb);
@@ -391,6 +366,6 @@ int sqlite_apply_run(sqlite3 *db, struct sqlite_apply *ap, const struct store_se
     if (err < 0) {
         apply_rollback(db);
     }
-    free(xf);
+    sums_free(&m);
     return err;
 }
