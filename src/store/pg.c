@@ -1072,7 +1072,7 @@ static int pg_user_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint
 }
 
 const struct store_ops store_pg_ops = {
-    .version = MK_STORE_V4,
+    .version = MK_STORE_V5,
     .name = "postgres",
     .open = pg_open,
     .close = pg_close,
@@ -1109,4 +1109,5 @@ const struct store_ops store_pg_ops = {
     .listen_changes = pg_notify_listen,
     .counts_put = pg_notify_counts_put,
     .counts_load = pg_notify_counts_load,
+    .apply_segments = pg_apply_segments,
 };

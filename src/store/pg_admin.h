@@ -96,6 +96,8 @@ bool pg_text(const PGresult *r, int row, int col, char *out, size_t cap);
 int pg_apply_rows(void *ctx, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 int pg_apply_segment(void *ctx, const struct store_segment_id *id, const struct acct_delta *rows,
                      size_t n, struct mk_errbuf *eb);
+int pg_apply_segments(void *ctx, const struct store_segment_id *ids, size_t nids,
+                      const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 
 /* ---- the admin API's methods (pg_admin.c); contracts in store.h --------- */
 

@@ -617,3 +617,9 @@ int pg_apply_segment(void *ctx, const struct store_segment_id *id, const struct 
 {
     return pg_apply_run(ctx, id, 1, rows, n, eb);
 }
+
+int pg_apply_segments(void *ctx, const struct store_segment_id *ids, size_t nids,
+                      const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
+{
+    return pg_apply_run(ctx, ids, nids, rows, n, eb);
+}
