@@ -14,8 +14,9 @@
  * (acct/flusher.c).
  * Invariants: a batch is one transaction and leaves nothing behind when it
  * fails; no statement names one row twice (ON CONFLICT DO UPDATE refuses
- * that), so rows are summed or deduplicated first; every statement takes
- * its rows in key order, so concurrent nodes lock rows alike.
+ * that), so rows are summed or deduplicated first; every statement that
+ * may change existing rows takes them in key order, so concurrent nodes
+ * lock rows alike (suspicious uploads are only inserted, in batch order).
  */
 #include "store/pg_admin.h"
 #include "store/sums.h"
