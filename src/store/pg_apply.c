@@ -192,7 +192,8 @@ static const char PG_ADD_HISTORY[] =
     " uploaded = h.uploaded + EXCLUDED.uploaded, downloaded = h.downloaded + EXCLUDED.downloaded,"
     " raw_uploaded = h.raw_uploaded + EXCLUDED.raw_uploaded,"
     " raw_downloaded = h.raw_downloaded + EXCLUDED.raw_downloaded,"
-    " seed_time = h.seed_time + EXCLUDED.seed_time, leech_time = h.leech_time + EXCLUDED.leech_time,"
+    " seed_time = h.seed_time + EXCLUDED.seed_time,"
+    " leech_time = h.leech_time + EXCLUDED.leech_time,"
     " announces = h.announces + EXCLUDED.announces,"
     " first_announce = LEAST(h.first_announce, EXCLUDED.first_announce),"
     " last_announce = GREATEST(h.last_announce, EXCLUDED.last_announce)";
