@@ -4,21 +4,20 @@
  * next call), its prepared statements, the schema (versioned in the table
  * mika_schema, migrated at open under an advisory lock so nodes starting
  * together do not race), the default whitelist seeded into a new database,
- * the streaming loaders and apply()/apply_segment().
- * Not here: the admin API's methods (pg_admin.c), retrying an unavailable
+ * the streaming loaders.
+ * Not here: the books (apply and the segments: pg_apply.c), the admin API's
+ * methods (pg_admin.c), clusters (pg_notify.c), retrying an unavailable
  * store (acct/flusher.c), choosing the backend (store/store.c).
  * Invariants: the tables mirror the sqlite backend's (docs/STORES.md lists
  * both; keep the three in step); rows that break the store.h contract are
- * skipped with a warning, never passed on; a batch is one transaction and
- * leaves nothing behind when it fails; a lost connection answers
+ * skipped with a warning, never passed on; a lost connection answers
  * MK_EUNAVAIL, never blocks for long (connect and TCP timeouts, a 100 ms
  * lock_timeout) and is reopened by the next call.
  *
  * Sections: helpers (parameters, results, errors), connection and
- * statements, schema, loaders, apply.
+ * statements, schema, loaders.
  */
 #include "store/pg_admin.h"
-#include "store/sums.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -27,12 +26,9 @@
 
 #include "util/log.h"
 
-#define PG_SCHEMA_VERSION 4
+#define PG_SCHEMA_VERSION 5
 /* Prepared statements per connection; past it, statements run unprepared. */
 #define PG_STMTS_MAX 64
-/* Statements sent per pipeline round trip: bounds what sits unread in the
- * socket buffers on both sides (a few hundred kB), so neither side blocks. */
-#define PG_PIPE_STMTS 1024
 /* pg_advisory_xact_lock(PG_LOCK_CLASS, hashtext(current_schema())):
  * "mika" in ASCII; one migration at a time per schema. */
 #define PG_LOCK_CLASS 1835625313
@@ -98,17 +94,6 @@ void pg_param_bytes(struct pg_params *p, const void *b, size_t len)
 void pg_param_null(struct pg_params *p)
 {
     pg_param_add(p, NULL, 0, 0);
-}
-
-/* BIGINT is signed; a counter delta past INT64_MAX is a bug upstream, but
- * refusing it would wedge the batch forever, so it is clamped and said. */
-static int64_t pg_clamp(uint64_t v, uint32_t user_id)
-{
-    if (v > (uint64_t)INT64_MAX) {
-        mk_log(MK_LOG_WARN, "store.pg", "user %" PRIu32 ": delta %" PRIu64 " clamped", user_id, v);
-        return INT64_MAX;
-    }
-    return (int64_t)v;
 }
 
 bool pg_isnull(const PGresult *r, int row, int col)
@@ -633,6 +618,21 @@ static const char *const pg_migrations[PG_SCHEMA_VERSION] = {
     " ADD COLUMN snatches BIGINT NOT NULL DEFAULT 0,"
     " ADD COLUMN announced_at BIGINT NOT NULL DEFAULT 0;"
     "ALTER TABLE peers ADD COLUMN node_id INTEGER NOT NULL DEFAULT 0;",
+    /* v5: room for heap-only updates. Each announce rewrites a users, a
+     * user_torrents and a peers row (pg_apply.c). When the row's page has
+     * free space and no indexed column changes, PostgreSQL puts the new
+     * version beside the old and touches no index; on a full page (the
+     * default fillfactor 100) it inserts into every index of the table
+     * (four for users). fillfactor keeps that room in pages written from
+     * now on. peers.last_seen changed with every report, so its index made
+     * every peer update touch two indexes, for the prune once a minute and
+     * the load at start-up, which scan most of the table anyway (the sqlite
+     * backend dropped the same index in its schema version 4). */
+    "ALTER TABLE users SET (fillfactor = 70);"
+    "ALTER TABLE user_torrents SET (fillfactor = 70);"
+    "ALTER TABLE torrents SET (fillfactor = 70);"
+    "ALTER TABLE peers SET (fillfactor = 70);"
+    "DROP INDEX IF EXISTS peers_last_seen;",
 };
 
 /* The same list as the sqlite backend seeds and docs/STORES.md shows;
@@ -1086,295 +1086,8 @@ static int pg_user_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint
     return pg_end(s, err, eb);
 }
 
-/* ---- apply ------------------------------------------------------------------ */
-
-static const char PG_ADD_TRAFFIC[] =
-    "UPDATE users SET uploaded = uploaded + $1, downloaded = downloaded + $2,"
-    " raw_uploaded = raw_uploaded + $4, raw_downloaded = raw_downloaded + $5,"
-    " seed_time = seed_time + $6, leech_time = leech_time + $7, bonus = bonus + $8,"
-    " announces = announces + $9 WHERE id = $3";
-static const char PG_ADD_HISTORY[] =
-    "INSERT INTO user_torrents AS h (user_id, torrent_id, uploaded, downloaded, raw_uploaded,"
-    " raw_downloaded, seed_time, leech_time, announces, first_announce, last_announce)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-    " ON CONFLICT (user_id, torrent_id) DO UPDATE SET"
-    " uploaded = h.uploaded + EXCLUDED.uploaded, downloaded = h.downloaded + EXCLUDED.downloaded,"
-    " raw_uploaded = h.raw_uploaded + EXCLUDED.raw_uploaded,"
-    " raw_downloaded = h.raw_downloaded + EXCLUDED.raw_downloaded,"
-    " seed_time = h.seed_time + EXCLUDED.seed_time, leech_time = h.leech_time + EXCLUDED.leech_time,"
-    " announces = h.announces + EXCLUDED.announces,"
-    " first_announce = LEAST(h.first_announce, EXCLUDED.first_announce),"
-    " last_announce = GREATEST(h.last_announce, EXCLUDED.last_announce)";
-static const char PG_ADD_TRANSFERRED[] =
-    "UPDATE torrents SET transferred = transferred + $2 WHERE id = $1";
-/* A snatch is counted only when this insert created it: a replayed batch, a
- * client sending completed twice or another node's insert adds nothing. */
-static const char PG_ADD_SNATCH[] =
-    "WITH ins AS (INSERT INTO snatches (user_id, torrent_id, at) VALUES ($1, $2, $3)"
-    " ON CONFLICT DO NOTHING RETURNING torrent_id)"
-    " UPDATE torrents SET snatches = snatches + 1 WHERE id IN (SELECT torrent_id FROM ins)";
-static const char PG_MARK_COMPLETED[] =
-    "INSERT INTO user_torrents AS h (user_id, torrent_id, first_announce, last_announce,"
-    " completed_at) VALUES ($1, $2, $3, $3, $3)"
-    " ON CONFLICT (user_id, torrent_id) DO UPDATE SET"
-    " completed_at = COALESCE(h.completed_at, EXCLUDED.completed_at)";
-static const char PG_PUT_PEER[] =
-    "INSERT INTO peers AS p (torrent_id, user_id, peer_id, family, ip, port, uploaded,"
-    " downloaded, seeder, partial, last_seen, version, gone, node_id)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-    " ON CONFLICT (torrent_id, user_id, peer_id) DO UPDATE SET"
-    " family = EXCLUDED.family, ip = EXCLUDED.ip, port = EXCLUDED.port,"
-    " uploaded = EXCLUDED.uploaded, downloaded = EXCLUDED.downloaded,"
-    " seeder = EXCLUDED.seeder, partial = EXCLUDED.partial, last_seen = EXCLUDED.last_seen,"
-    " version = EXCLUDED.version, gone = EXCLUDED.gone, node_id = EXCLUDED.node_id"
-    " WHERE EXCLUDED.version > p.version";
-static const char PG_ADD_SUSPICIOUS[] =
-    "INSERT INTO suspicious (user_id, torrent_id, at, uploaded, reason)"
-    " VALUES ($1, $2, $3, $4, $5)";
-static const char PG_MARK_SEGMENT[] =
-    "INSERT INTO journal_applied (boot, writer, seq, records) VALUES ($1, $2, $3, $4)"
-    " ON CONFLICT DO NOTHING";
-
-static const char *const pg_apply_sql[] = {PG_ADD_TRAFFIC,    PG_ADD_HISTORY,    PG_ADD_TRANSFERRED,
-                                           PG_ADD_SNATCH,     PG_MARK_COMPLETED, PG_ADD_SUSPICIOUS,
-                                           PG_PUT_PEER};
-
-/* ---- apply: one batch summed per user, per (user, torrent), per torrent ----
- *
- * PostgreSQL makes a new row version for every UPDATE; the same row updated
- * thousands of times in one transaction (a popular torrent's transferred
- * bytes, a busy user's totals) walks an ever longer chain of versions. So
- * the batch is first summed per row, and each row is written once. Sorting
- * by id also makes concurrent nodes take row locks in the same order, so
- * their batches wait for each other instead of deadlocking (store/sums.c). */
-
-/* Ends one pipeline round trip: reads every queued result up to the sync.
- * The first failure is the answer; the server skips the rest of the round
- * trip (PGRES_PIPELINE_ABORTED) and the transaction can only roll back. */
-static int pg_pipe_sync(struct pg_store *s, struct mk_errbuf *eb)
-{
-    if (PQpipelineSync(s->conn) != 1) {
-        return pg_fail(s, NULL, eb, "apply");
-    }
-    int err = 0;
-    for (;;) {
-        PGresult *r = PQgetResult(s->conn);
-        if (!r) {
-            /* One NULL ends each statement's results; a dead connection
-             * would answer NULL forever. */
-            if (PQstatus(s->conn) == CONNECTION_BAD) {
-                return err ? err : pg_fail(s, NULL, eb, "apply");
-            }
-            continue;
-        }
-        ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_PIPELINE_SYNC) {
-            PQclear(r);
-            return err;
-        }
-        if (err == 0 && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
-            st != PGRES_PIPELINE_ABORTED) {
-            err = pg_fail(s, r, eb, "apply");
-            if (!s->conn) {
-                PQclear(r);
-                return err;
-            }
-        }
-        PQclear(r);
-    }
-}
-
-/* A pipeline of statements inside the caller's transaction, synced every
- * PG_PIPE_STMTS: that bounds what sits unread in the socket buffers on
- * both sides, so neither side blocks on the other. */
-struct pg_pipe {
-    struct pg_store *s;
-    struct mk_errbuf *eb;
-    int queued;
-    int err;
-};
-
-/* Queues one statement (already prepared); after a failure, does nothing. */
-static void pg_pipe_send(struct pg_pipe *pp, const char *sql, const struct pg_params *p)
-{
-    if (pp->err) {
-        return;
-    }
-    int unused;
-    const char *name = pg_prepared(pp->s, sql, &unused, NULL); /* a lookup: prepared before */
-    if (!name ||
-        PQsendQueryPrepared(pp->s->conn, name, p->n, p->val, p->len, p->fmt, 1) != 1) {
-        pp->err = pg_fail(pp->s, NULL, pp->eb, "apply: send");
-        return;
-    }
-    if (++pp->queued >= PG_PIPE_STMTS) {
-        pp->queued = 0;
-        pp->err = pg_pipe_sync(pp->s, pp->eb);
-    }
-}
-
-static void pg_send_user(struct pg_pipe *pp, const struct sum_user *u)
-{
-    struct pg_params p = {0};
-    pg_param_int(&p, pg_clamp(u->v[0], u->id));
-    pg_param_int(&p, pg_clamp(u->v[1], u->id));
-    pg_param_int(&p, u->id);
-    for (int j = 2; j < 8; j++) {
-        pg_param_int(&p, pg_clamp(u->v[j], u->id));
-    }
-    pg_pipe_send(pp, PG_ADD_TRAFFIC, &p);
-}
-
-static void pg_send_history(struct pg_pipe *pp, const struct sum_history *h)
-{
-    struct pg_params p = {0};
-    pg_param_int(&p, h->user_id);
-    pg_param_int(&p, h->torrent_id);
-    for (int j = 0; j < 7; j++) {
-        pg_param_int(&p, pg_clamp(h->v[j], h->user_id));
-    }
-    pg_param_int(&p, h->first);
-    pg_param_int(&p, h->last);
-    pg_pipe_send(pp, PG_ADD_HISTORY, &p);
-}
-
-/* What is written per announce, not summed: a snatch, a suspicious upload,
- * the peer's newest report. */
-static void pg_send_events(struct pg_pipe *pp, uint32_t kinds, const struct acct_delta *d)
-{
-    /* Both users' and torrents' backends keep the snatch row: the counter
-     * moves only when the row is new (store.h, kinds). */
-    if (d->snatch && (kinds & (STORE_KIND_USERS | STORE_KIND_TORRENTS))) {
-        struct pg_params p = {0};
-        pg_param_int(&p, d->user_id);
-        pg_param_int(&p, d->torrent_id);
-        pg_param_int(&p, d->at);
-        pg_pipe_send(pp, PG_ADD_SNATCH, &p);
-        pg_pipe_send(pp, PG_MARK_COMPLETED, &p);
-    }
-    if (d->suspicious && (kinds & STORE_KIND_USERS)) {
-        static const char *const reasons[] = {"", "no_leechers", "too_fast", "unknown"};
-        struct pg_params p = {0};
-        pg_param_int(&p, d->user_id);
-        pg_param_int(&p, d->torrent_id);
-        pg_param_int(&p, d->at);
-        pg_param_int(&p, pg_clamp(d->suspicious_up, d->user_id));
-        pg_param_text(&p, reasons[d->suspicious & 3]);
-        pg_pipe_send(pp, PG_ADD_SUSPICIOUS, &p);
-    }
-    if (d->has_peer && (kinds & STORE_KIND_PEERS)) {
-        const struct peer_row *pr = &d->peer;
-        struct pg_params p = {0};
-        pg_param_int(&p, d->torrent_id);
-        pg_param_int(&p, d->user_id);
-        pg_param_bytes(&p, pr->peer_id, 20);
-        pg_param_int(&p, pr->family == 6 ? 6 : 4);
-        pg_param_bytes(&p, pr->ip, pr->family == 6 ? 16 : 4);
-        pg_param_int(&p, pr->port);
-        pg_param_int(&p, pg_clamp(pr->uploaded, d->user_id));
-        pg_param_int(&p, pg_clamp(pr->downloaded, d->user_id));
-        pg_param_bool(&p, pr->seeder);
-        pg_param_bool(&p, pr->partial);
-        pg_param_int(&p, pr->last_seen);
-        pg_param_int(&p, pr->version);
-        pg_param_bool(&p, pr->gone);
-        pg_param_int(&p, pr->node_id);
-        pg_pipe_send(pp, PG_PUT_PEER, &p);
-    }
-}
-
-/* The batch's statements, pipelined, inside the caller's transaction. */
-static int pg_apply_pipelined(struct pg_store *s, uint32_t kinds, const struct acct_delta *rows,
-                              size_t n, struct mk_errbuf *eb)
-{
-    struct store_sums m;
-    if (sums_build(&m, rows, n) < 0) {
-        return mk_fail(eb, MK_ENOMEM, "postgres: out of memory summing %zu deltas", n);
-    }
-    if (PQenterPipelineMode(s->conn) != 1) {
-        sums_free(&m);
-        return pg_fail(s, NULL, eb, "apply: pipeline");
-    }
-    struct pg_pipe pp = {.s = s, .eb = eb};
-    bool users = kinds & STORE_KIND_USERS, torrents = kinds & STORE_KIND_TORRENTS;
-    for (size_t i = 0; users && i < m.nusers; i++) {
-        pg_send_user(&pp, &m.users[i]);
-    }
-    for (size_t i = 0; users && i < m.nhistory; i++) {
-        pg_send_history(&pp, &m.history[i]);
-    }
-    for (size_t i = 0; torrents && i < m.ntorrents; i++) {
-        struct pg_params p = {0};
-        pg_param_int(&p, m.torrents[i].id);
-        pg_param_int(&p, pg_clamp(m.torrents[i].n, 0));
-        pg_pipe_send(&pp, PG_ADD_TRANSFERRED, &p);
-    }
-    for (size_t i = 0; i < n; i++) {
-        pg_send_events(&pp, kinds, &rows[i]);
-    }
-    sums_free(&m);
-    /* What was queued is read even after a failure: a pipeline must be
-     * drained before it can be left. */
-    if (s->conn && pp.queued > 0) {
-        int e = pg_pipe_sync(s, eb);
-        pp.err = pp.err ? pp.err : e;
-    }
-    if (s->conn && PQexitPipelineMode(s->conn) != 1) {
-        pp.err = pp.err ? pp.err : pg_fail(s, NULL, eb, "apply: pipeline");
-        pg_drop(s);
-    }
-    return pp.err;
-}
-
-/* The batch in one transaction; with `once`, the segment is recorded in the
- * same transaction first, and a segment already there is rolled back
- * untouched. */
-static int pg_apply_batch(struct pg_store *s, const struct store_segment_id *once,
-                          const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
-{
-    int err = pg_begin(s, "BEGIN", eb);
-    for (size_t i = 0; err == 0 && i < sizeof(pg_apply_sql) / sizeof(pg_apply_sql[0]); i++) {
-        if (!pg_prepared(s, pg_apply_sql[i], &err, eb) && err == 0) {
-            err = mk_fail(eb, MK_ELIMIT, "postgres: no room for prepared statements");
-        }
-    }
-    if (err < 0) {
-        return pg_end(s, err, eb);
-    }
-    if (once) {
-        struct pg_params p = {0};
-        pg_param_int(&p, (int64_t)once->boot);
-        pg_param_int(&p, once->writer);
-        pg_param_int(&p, (int64_t)once->seq);
-        pg_param_int(&p, (int64_t)(once->records ? once->records : n));
-        long added = 0;
-        err = pg_run_count(s, PG_MARK_SEGMENT, &p, &added, eb);
-        if (err == 0 && added == 0) {
-            pg_end(s, MK_EEXIST, eb);
-            return mk_fail(eb, MK_EEXIST, "postgres: segment %" PRIu64 "/%" PRIu32 "/%" PRIu64
-                           " was applied before", once->boot, once->writer, once->seq);
-        }
-    }
-    if (err == 0 && n > 0) {
-        err = pg_apply_pipelined(s, once && once->kinds ? once->kinds : STORE_KIND_ALL, rows, n,
-                                 eb);
-    }
-    return pg_end(s, err, eb);
-}
-
-static int pg_apply(void *ctx, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
-{
-    return pg_apply_batch(ctx, NULL, rows, n, eb);
-}
-
-static int pg_apply_segment(void *ctx, const struct store_segment_id *id,
-                            const struct acct_delta *rows, size_t n, struct mk_errbuf *eb)
-{
-    return pg_apply_batch(ctx, id, rows, n, eb);
-}
-
 const struct store_ops store_pg_ops = {
-    .version = MK_STORE_V4,
+    .version = MK_STORE_V5,
     .name = "postgres",
     .open = pg_open,
     .close = pg_close,
@@ -1382,7 +1095,7 @@ const struct store_ops store_pg_ops = {
     .load_torrents = pg_load_torrents,
     .load_whitelist = pg_load_whitelist,
     .load_snatches = pg_load_snatches,
-    .apply = pg_apply,
+    .apply = pg_apply_rows,
     .apply_segment = pg_apply_segment,
     .ping = pg_admin_ping,
     .user_get = pg_admin_user_get,
@@ -1411,4 +1124,5 @@ const struct store_ops store_pg_ops = {
     .listen_changes = pg_notify_listen,
     .counts_put = pg_notify_counts_put,
     .counts_load = pg_notify_counts_load,
+    .apply_segments = pg_apply_segments,
 };

@@ -1,9 +1,10 @@
-/* store/pg_admin.h: what store/pg.c shares with store/pg_admin.c.
+/* store/pg_admin.h: what store/pg.c shares with store/pg_admin.c,
+ * store/pg_apply.c and store/pg_notify.c.
  *
  * Owns: the postgres backend's query helpers (parameters, prepared-statement
  * execution with error mapping and reconnection, streaming in single-row
- * mode, binary result readers) and the MK_STORE_V2 methods pg_admin.c
- * implements for pg.c's ops table. Nothing outside store/pg*.c includes it.
+ * mode, binary result readers) and the methods the other files implement
+ * for pg.c's ops table. Nothing outside store/pg*.c includes it.
  *
  * Results are always in binary format: integers arrive as big-endian
  * 2/4/8-byte values (pg_int reads any of them), booleans as one byte, text
@@ -89,6 +90,14 @@ bool pg_bool(const PGresult *r, int row, int col);
 /* Copies a text column into out (cap bytes with the NUL), cut at a UTF-8
  * boundary; true if it had to cut. */
 bool pg_text(const PGresult *r, int row, int col, char *out, size_t cap);
+
+/* ---- the books (pg_apply.c); contracts in store.h ----------------------- */
+
+int pg_apply_rows(void *ctx, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
+int pg_apply_segment(void *ctx, const struct store_segment_id *id, const struct acct_delta *rows,
+                     size_t n, struct mk_errbuf *eb);
+int pg_apply_segments(void *ctx, const struct store_segment_id *ids, size_t nids,
+                      const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 
 /* ---- the admin API's methods (pg_admin.c); contracts in store.h --------- */
 

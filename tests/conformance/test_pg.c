@@ -3,8 +3,9 @@
  * version and under a lock with several nodes starting at once, a refused
  * schema from a newer mika, a lost
  * connection answered with MK_EUNAVAIL and made again by the next call, a
- * locked row met promptly, and loads that stream while the server is still
- * sending.
+ * locked row met promptly, loads that stream while the server is still
+ * sending, and the books' set-based statements: a row named twice in one
+ * batch, a group of segments applied as one, kinds, chunks and clamping.
  *
  * Runs through tests/lib/pgserver.py (MIKA_TEST_PG_DSN); each test gets a
  * fresh schema. A second, plain libpq connection plays the site's own code
@@ -235,8 +236,16 @@ static void test_tables_have_bigint_counters_and_bytea_hashes(void **state)
                  fx->schema, want[i].table, want[i].column);
         assert_string_equal(site_text(fx, sql, buf, sizeof(buf)), want[i].type);
     }
-    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 4);
+    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 5);
     assert_int_equal(site_int(fx, "SELECT count(*) FROM mika_schema"), 1);
+    /* Room for heap-only updates of the rows every announce rewrites, and
+     * no index on a column every report changes. */
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM pg_class WHERE relname IN"
+                                  " ('users', 'user_torrents', 'torrents', 'peers')"
+                                  " AND relnamespace = current_schema()::regnamespace"
+                                  " AND reloptions @> '{fillfactor=70}'"), 4);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM pg_indexes WHERE tablename = 'peers'"
+                                  " AND schemaname = current_schema()"), 1);
     /* A site writes rows with plain SQL: defaults fill the rest, and the
      * ids mika picks afterwards do not collide with the site's. */
     site_exec(fx, "INSERT INTO users (passkey) VALUES ('fromsite');"
@@ -265,7 +274,7 @@ static void test_a_schema_from_a_newer_mika_is_refused(void **state)
     site_exec(fx, "UPDATE mika_schema SET version = 99");
     struct mk_errbuf eb;
     assert_int_equal(store_open(&fx->st, "postgres", &fx->cfg, &eb), MK_ENOTSUP);
-    assert_string_equal(eb.msg, "postgres: schema version 99 is not one this mika knows (0..4)");
+    assert_string_equal(eb.msg, "postgres: schema version 99 is not one this mika knows (0..5)");
     assert_null(fx->st.ops);
 }
 
@@ -279,6 +288,11 @@ static void test_open_migrates_the_previous_schema_version(void **state)
     store_close(&fx->st);
     site_exec(fx, "DROP TABLE suspicious, cluster_nodes, swarm_counts;"
                   "ALTER TABLE peers DROP COLUMN node_id;"
+                  "ALTER TABLE users RESET (fillfactor);"
+                  "ALTER TABLE user_torrents RESET (fillfactor);"
+                  "ALTER TABLE torrents RESET (fillfactor);"
+                  "ALTER TABLE peers RESET (fillfactor);"
+                  "CREATE INDEX peers_last_seen ON peers (last_seen);"
                   "UPDATE mika_schema SET version = 1;"
                   "DELETE FROM whitelist WHERE prefix = '-AZ';"
                   "INSERT INTO users (id, passkey, uploaded) VALUES (7, 'old', 99)");
@@ -290,9 +304,15 @@ static void test_open_migrates_the_previous_schema_version(void **state)
     assert_non_null(strstr(log, "schema migrated to version 2"));
     assert_non_null(strstr(log, "schema migrated to version 3"));
     assert_non_null(strstr(log, "schema migrated to version 4"));
+    assert_non_null(strstr(log, "schema migrated to version 5"));
     assert_null(strstr(log, "schema migrated to version 1"));
-    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 4);
+    assert_int_equal(site_int(fx, "SELECT version FROM mika_schema"), 5);
     assert_int_equal(site_int(fx, "SELECT count(*) FROM suspicious"), 0);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM pg_indexes WHERE tablename = 'peers'"
+                                  " AND schemaname = current_schema()"), 1);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM pg_class WHERE relname = 'users'"
+                                  " AND relnamespace = current_schema()::regnamespace"
+                                  " AND reloptions @> '{fillfactor=70}'"), 1);
     assert_int_equal(site_int(fx, "SELECT count(*) FROM whitelist"), 15);
     assert_int_equal(get_user(fx, 7).uploaded, 99);
     struct acct_delta d = {.user_id = 7, .torrent_id = 1, .uploaded = 1, .suspicious = 2,
@@ -465,6 +485,179 @@ static void test_load_users_streams_rows_while_the_server_still_sends(void **sta
     assert_string_equal(p.state_at_first_row, "active");
 }
 
+/* ---- the books (store/pg_apply.c) ------------------------------------------- */
+
+static struct acct_delta peer_report(uint32_t user, uint32_t torrent, char tag, uint64_t up,
+                                     int64_t version)
+{
+    struct acct_delta d = {.user_id = user, .torrent_id = torrent, .at = version / 1000000,
+                           .has_peer = true};
+    d.peer = (struct peer_row){.torrent_id = torrent, .user_id = user, .family = 4,
+                               .port = 6881, .uploaded = up, .seeder = true,
+                               .last_seen = version / 1000000, .version = version};
+    memset(d.peer.peer_id, tag, 20);
+    memcpy(d.peer.ip, "\x0a\x00\x00\x01", 4);
+    return d;
+}
+
+/* One statement per table must not name a row twice (ON CONFLICT DO UPDATE
+ * refuses that): several reports of one peer keep the newest (of equal
+ * versions, the first), a snatch sent twice keeps its first time and
+ * counts once, and each user's and history's sums all land. */
+static void test_a_batch_naming_a_row_twice_writes_it_once(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    site_exec(fx, "INSERT INTO users (id, passkey) VALUES (1, 'one'), (2, 'two');"
+                  "INSERT INTO torrents (id, info_hash) VALUES"
+                  " (5, '\\x5555555555555555555555555555555555555555')");
+    struct acct_delta d[] = {
+        peer_report(1, 5, 'a', 100, 5000000),
+        peer_report(1, 5, 'a', 900, 9000000),
+        peer_report(1, 5, 'a', 700, 7000000),
+        peer_report(2, 5, 'b', 10, 3000000),
+        peer_report(2, 5, 'b', 20, 3000000),
+        {.user_id = 1, .torrent_id = 5, .uploaded = 3, .announces = 1, .at = 50, .snatch = true},
+        {.user_id = 1, .torrent_id = 5, .uploaded = 4, .announces = 1, .at = 60, .snatch = true},
+        {.user_id = 2, .torrent_id = 5, .downloaded = 8, .announces = 2, .first_at = 40, .at = 70,
+         .snatch = true},
+    };
+    struct store_segment_id seg = {.boot = 1, .writer = 0, .seq = 1};
+    struct mk_errbuf eb;
+    int rc = store_apply_segment(&fx->st, &seg, d, sizeof(d) / sizeof(d[0]), &eb);
+    if (rc != 0) {
+        fail_msg("apply_segment: %s: %s", mk_err_name(rc), eb.msg);
+    }
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM peers"), 2);
+    assert_int_equal(site_int(fx, "SELECT uploaded FROM peers WHERE user_id = 1"), 900);
+    assert_int_equal(site_int(fx, "SELECT version FROM peers WHERE user_id = 1"), 9000000);
+    assert_int_equal(site_int(fx, "SELECT uploaded FROM peers WHERE user_id = 2"), 10);
+    assert_int_equal(site_int(fx, "SELECT snatches FROM torrents WHERE id = 5"), 2);
+    assert_int_equal(site_int(fx, "SELECT at FROM snatches WHERE user_id = 1"), 50);
+    assert_int_equal(site_int(fx, "SELECT completed_at FROM user_torrents WHERE user_id = 1"), 50);
+    assert_int_equal(site_int(fx, "SELECT completed_at FROM user_torrents WHERE user_id = 2"), 70);
+    assert_int_equal(site_int(fx, "SELECT announces FROM user_torrents WHERE user_id = 1"), 2);
+    assert_int_equal(site_int(fx, "SELECT first_announce FROM user_torrents WHERE user_id = 2"),
+                     40);
+    assert_int_equal(get_user(fx, 1).uploaded, 7);
+    assert_int_equal(get_user(fx, 2).downloaded, 8);
+    assert_int_equal(site_int(fx, "SELECT transferred FROM torrents WHERE id = 5"), 8);
+}
+
+/* A group of segments is one transaction: a snatch in two of them counts
+ * once; a later group holding a segment applied before changes nothing in
+ * any table (its other segments are not recorded either), and the same
+ * segments one by one then apply exactly the new one. */
+static void test_a_group_with_a_segment_applied_before_changes_nothing(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    site_exec(fx, "INSERT INTO users (id, passkey) VALUES (1, 'one');"
+                  "INSERT INTO torrents (id, info_hash) VALUES"
+                  " (5, '\\x5555555555555555555555555555555555555555')");
+    struct acct_delta first[] = {
+        {.user_id = 1, .torrent_id = 5, .uploaded = 10, .downloaded = 1, .announces = 1,
+         .at = 100, .snatch = true},
+        {.user_id = 1, .torrent_id = 5, .announces = 1, .at = 101, .snatch = true},
+        peer_report(1, 5, 'a', 10, 100000000),
+    };
+    struct store_segment_id ab[] = {{.boot = 9, .writer = 0, .seq = 1, .records = 2},
+                                    {.boot = 9, .writer = 1, .seq = 1, .records = 1}};
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply_segments(&fx->st, ab, 2, first, 3, &eb), 0);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM journal_applied"), 2);
+    assert_int_equal(site_int(fx, "SELECT sum(records) FROM journal_applied"), 3);
+    assert_int_equal(site_int(fx, "SELECT snatches FROM torrents WHERE id = 5"), 1);
+
+    struct acct_delta later[] = {
+        {.user_id = 1, .torrent_id = 5, .uploaded = 1000, .downloaded = 1000, .announces = 1,
+         .at = 200, .suspicious = 2, .suspicious_up = 5},
+        peer_report(1, 5, 'a', 9999, 200000000),
+    };
+    struct store_segment_id cb[] = {{.boot = 9, .writer = 0, .seq = 2},
+                                    {.boot = 9, .writer = 1, .seq = 1}};
+    assert_int_equal(store_apply_segments(&fx->st, cb, 2, later, 2, &eb), MK_EEXIST);
+    assert_int_equal(get_user(fx, 1).uploaded, 10);
+    assert_int_equal(site_int(fx, "SELECT announces FROM user_torrents"), 2);
+    assert_int_equal(site_int(fx, "SELECT transferred FROM torrents WHERE id = 5"), 1);
+    assert_int_equal(site_int(fx, "SELECT uploaded FROM peers"), 10);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM suspicious"), 0);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM journal_applied"), 2);
+    /* One by one, as the flusher goes on. */
+    assert_int_equal(store_apply_segment(&fx->st, &cb[0], later, 2, &eb), 0);
+    assert_int_equal(store_apply_segment(&fx->st, &cb[1], later, 2, &eb), MK_EEXIST);
+    assert_int_equal(get_user(fx, 1).uploaded, 1010);
+    assert_int_equal(site_int(fx, "SELECT uploaded FROM peers"), 9999);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM suspicious"), 1);
+    assert_int_equal(site_int(fx, "SELECT snatches FROM torrents WHERE id = 5"), 1);
+    assert_null(strstr(log_text(fx), "failed"));
+}
+
+/* Only the kinds this store holds for the segment are written. */
+static void test_a_segment_writes_only_its_kinds(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    site_exec(fx, "INSERT INTO users (id, passkey) VALUES (1, 'one');"
+                  "INSERT INTO torrents (id, info_hash) VALUES"
+                  " (5, '\\x5555555555555555555555555555555555555555')");
+    struct acct_delta d = peer_report(1, 5, 'a', 10, 100000000);
+    d.uploaded = 10;
+    d.downloaded = 20;
+    d.announces = 1;
+    d.snatch = true;
+    d.suspicious = 1;
+    d.suspicious_up = 3;
+    struct store_segment_id peers = {.boot = 2, .seq = 1, .kinds = STORE_KIND_PEERS};
+    struct store_segment_id torrents = {.boot = 2, .seq = 2, .kinds = STORE_KIND_TORRENTS};
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply_segment(&fx->st, &peers, &d, 1, &eb), 0);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM peers"), 1);
+    assert_int_equal(get_user(fx, 1).uploaded, 0);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM snatches"), 0);
+    assert_int_equal(store_apply_segment(&fx->st, &torrents, &d, 1, &eb), 0);
+    assert_int_equal(site_int(fx, "SELECT transferred FROM torrents WHERE id = 5"), 20);
+    assert_int_equal(site_int(fx, "SELECT snatches FROM torrents WHERE id = 5"), 1);
+    assert_int_equal(get_user(fx, 1).uploaded, 0);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM suspicious"), 0);
+}
+
+/* Past one statement's chunk of rows, and a delta past BIGINT clamped. */
+static void test_a_batch_bigger_than_a_chunk_and_a_huge_delta_apply_whole(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    enum { NUSERS = 12001 };
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO users (id, passkey) SELECT i, 'pk' || i FROM generate_series(1, %d) i;"
+             "INSERT INTO torrents (id, info_hash) VALUES"
+             " (5, '\\x5555555555555555555555555555555555555555')",
+             NUSERS);
+    site_exec(fx, sql);
+    struct acct_delta *d = calloc(NUSERS, sizeof(*d));
+    assert_non_null(d);
+    for (uint32_t i = 0; i < NUSERS; i++) {
+        d[i] = peer_report(i + 1, 5, 'p', i, 100000000 + i);
+        d[i].uploaded = i + 1;
+        d[i].downloaded = 1;
+        d[i].announces = 1;
+        d[i].snatch = i % 2 == 0;
+    }
+    d[NUSERS - 1].uploaded = UINT64_MAX;
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply(&fx->st, d, NUSERS, &eb), 0);
+    free(d);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM peers"), NUSERS);
+    assert_int_equal(site_int(fx, "SELECT count(*) FROM user_torrents"), NUSERS);
+    assert_int_equal(site_int(fx, "SELECT snatches FROM torrents WHERE id = 5"), NUSERS / 2 + 1);
+    assert_int_equal(site_int(fx, "SELECT transferred FROM torrents WHERE id = 5"), NUSERS);
+    snprintf(sql, sizeof(sql), "SELECT sum(uploaded) FROM users WHERE id < %d", NUSERS);
+    assert_int_equal(site_int(fx, sql), (long)(NUSERS - 1) * NUSERS / 2);
+    assert_int_equal(get_user(fx, NUSERS).uploaded, INT64_MAX);
+    assert_non_null(strstr(log_text(fx), "clamped"));
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -484,6 +677,10 @@ int main(void)
         T(test_a_lost_connection_is_eunavail_then_the_next_call_reconnects),
         T(test_a_locked_row_is_eunavail_promptly_and_leaves_nothing),
         T(test_load_users_streams_rows_while_the_server_still_sends),
+        T(test_a_batch_naming_a_row_twice_writes_it_once),
+        T(test_a_group_with_a_segment_applied_before_changes_nothing),
+        T(test_a_segment_writes_only_its_kinds),
+        T(test_a_batch_bigger_than_a_chunk_and_a_huge_delta_apply_whole),
     };
     return cmocka_run_group_tests_name("store postgres", tests, NULL, NULL);
 }
