@@ -733,7 +733,7 @@ static int my_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf *eb
 }
 
 const struct store_ops store_mysql_ops = {
-    .version = MK_STORE_V3,
+    .version = MK_STORE_V5,
     .name = "mysql",
     .open = my_open,
     .close = my_close,
@@ -770,4 +770,5 @@ const struct store_ops store_mysql_ops = {
     .token_put = my_admin_token_put,
     .token_delete = my_admin_token_delete,
     .torrent_get_by_id = my_admin_torrent_get_by_id,
+    .apply_segments = my_apply_segments,
 };

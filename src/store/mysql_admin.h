@@ -122,6 +122,8 @@ int my_user_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint32_t li
 int my_apply(void *ctx, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 int my_apply_segment(void *ctx, const struct store_segment_id *id, const struct acct_delta *rows,
                      size_t n, struct mk_errbuf *eb);
+int my_apply_segments(void *ctx, const struct store_segment_id *ids, size_t nids,
+                      const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 
 /* ---- the admin API's methods (mysql_admin.c); contracts in store.h ------ */
 
