@@ -55,6 +55,7 @@ struct my_store {
     bool in_tx;   /* between my_begin and my_end: never reconnect silently */
     bool was_up;  /* connected before: the next connect is a reconnect */
     bool streaming; /* inside my_stream: the connection is reading rows */
+    bool values;  /* the server takes VALUES (...), (...) as a table (my_has_values) */
     int nstmts;   /* prepared on conn; they die with it */
     struct my_stmt stmts[MY_STMTS_MAX];
 };
@@ -205,6 +206,9 @@ static int my_connect(struct my_store *s, unsigned io_timeout, struct mk_errbuf 
         return mk_fail(eb, MK_EUNAVAIL, "mysql: connect: %s", msg);
     }
     s->conn = c;
+    /* MariaDB 10.3.3 added table value constructors; MySQL's (8.0.19) need
+     * ROW(...) and are not used. */
+    s->values = maria && v >= 100303ul;
     if (s->was_up) {
         mk_log(MK_LOG_INFO, "store.mysql", "reconnected to %s:%u", s->dsn.host, s->dsn.port);
     }
@@ -411,6 +415,11 @@ int my_one(struct my_store *s, const struct my_sql *q, const char *sql, my_row_f
     int err = my_stream(s, q, sql, "row", my_one_row, &o, eb);
     *found = o.found;
     return err;
+}
+
+bool my_has_values(const struct my_store *s)
+{
+    return s->conn && s->values;
 }
 
 uint64_t my_insert_id(struct my_store *s)

@@ -79,7 +79,8 @@ static int my_sums_build(struct my_sums *m, const struct acct_delta *rows, size_
 
 /* ---- batched statements ---------------------------------------------------- */
 
-/* One statement of many rows: head, the rows joined by sep, tail; sent when
+/* One statement of many rows: head, the rows joined by sep (or as
+ * my_derived_row writes them), tail; sent when
  * it holds MY_BATCH_ROWS rows or MY_BATCH_BYTES, and at the end. After a
  * failure, does nothing and keeps the first error. */
 struct my_batch {
@@ -125,9 +126,38 @@ static void my_batch_row_done(struct my_batch *b)
     }
 }
 
+/* One row of a derived table of n named integers: `SELECT v AS name, ...`
+ * for the first (it names the columns), then, where the server has table
+ * value constructors, ` UNION ALL VALUES (v, ...), (v, ...)`, else a
+ * ` UNION ALL SELECT ...` each. A SELECT per row costs the server a query
+ * block to parse and plan: with 500 rows, ~35 us a row against ~20 with
+ * VALUES, the update included (MariaDB 10.11, profiled). */
+static void my_derived_row(struct my_batch *b, const char *const *names, const uint64_t *v,
+                           int n)
+{
+    bool values = my_has_values(b->s);
+    struct my_sql *q = &b->q;
+    size_t row = b->rows++;
+    if (row == 0 || !values) {
+        my_sqlf(q, "%s", row == 0 ? b->head : " UNION ALL ");
+        for (int i = 0; i < n; i++) {
+            my_sqlf(q, "%s%" PRIu64 " AS %s", i ? ", " : "SELECT ", v[i], names[i]);
+        }
+        return;
+    }
+    my_sqlf(q, "%s", row == 1 ? " UNION ALL VALUES " : ", ");
+    for (int i = 0; i < n; i++) {
+        my_sqlf(q, "%s%" PRIu64, i ? ", " : "(", v[i]);
+    }
+    my_sqlf(q, ")");
+}
+
 static void my_put_users(struct my_batch *b, const struct my_sums *m)
 {
-    my_batch_start(b, "UPDATE (", " UNION ALL ",
+    static const char *const names[] = {"id", "cu", "cd", "ru", "rd", "st", "lt", "bo", "an"};
+    _Static_assert(sizeof(names) / sizeof(names[0]) == 1 + SUM_USER_FIELDS,
+                   "a column name for the id and each of a user's sums, in enum sum_field order");
+    my_batch_start(b, "UPDATE (", NULL,
                    ") d STRAIGHT_JOIN users u ON u.id = d.id SET "
                    MY_SAT_ADD("u.uploaded", "d.cu") ", " MY_SAT_ADD("u.downloaded", "d.cd") ", "
                    MY_SAT_ADD("u.raw_uploaded", "d.ru") ", "
@@ -135,12 +165,9 @@ static void my_put_users(struct my_batch *b, const struct my_sums *m)
                    MY_SAT_ADD("u.seed_time", "d.st") ", " MY_SAT_ADD("u.leech_time", "d.lt") ", "
                    MY_SAT_ADD("u.bonus", "d.bo") ", " MY_SAT_ADD("u.announces", "d.an"));
     for (size_t i = 0; i < m->s.nusers; i++) {
-        const uint64_t *v = m->s.users[i].v;
-        my_sqlf(my_batch_row(b),
-                "SELECT %" PRIu32 " AS id, %" PRIu64 " AS cu, %" PRIu64 " AS cd, %" PRIu64
-                " AS ru, %" PRIu64 " AS rd, %" PRIu64 " AS st, %" PRIu64 " AS lt, %" PRIu64
-                " AS bo, %" PRIu64 " AS an",
-                m->s.users[i].id, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+        uint64_t v[1 + SUM_USER_FIELDS] = {m->s.users[i].id};
+        memcpy(v + 1, m->s.users[i].v, sizeof(m->s.users[i].v));
+        my_derived_row(b, names, v, 1 + SUM_USER_FIELDS);
         my_batch_row_done(b);
     }
     my_batch_send(b);
@@ -179,9 +206,10 @@ static void my_put_history(struct my_batch *b, const struct my_sums *m)
 static void my_put_torrents(struct my_batch *b, const struct sum_torrent *v, size_t n,
                             const char *tail)
 {
-    my_batch_start(b, "UPDATE (", " UNION ALL ", tail);
+    static const char *const names[] = {"id", "n"};
+    my_batch_start(b, "UPDATE (", NULL, tail);
     for (size_t i = 0; i < n; i++) {
-        my_sqlf(my_batch_row(b), "SELECT %" PRIu32 " AS id, %" PRIu64 " AS n", v[i].id, v[i].n);
+        my_derived_row(b, names, (const uint64_t[]){v[i].id, v[i].n}, 2);
         my_batch_row_done(b);
     }
     my_batch_send(b);

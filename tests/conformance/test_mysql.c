@@ -577,11 +577,20 @@ static void test_counters_saturate_instead_of_wedging_the_batch(void **state)
 {
     struct fixture *fx = *state;
     open_store(fx);
-    site_exec(fx, "INSERT INTO users (id, passkey, uploaded) VALUES (1, 'one', 10)");
+    site_exec(fx, "INSERT INTO users (id, passkey, uploaded) VALUES (1, 'one', 10), (2, 'two', 3),"
+                  " (3, 'three', 0)");
     struct acct_delta d = {.user_id = 1, .uploaded = UINT64_MAX - 5, .at = 1};
     struct mk_errbuf eb;
     assert_int_equal(store_apply(&fx->st, &d, 1, &eb), 0);
     assert_true(get_user(fx, 1).uploaded == UINT64_MAX);
+    /* Past the first row of a derived table too (a VALUES row there). */
+    struct acct_delta many[] = {{.user_id = 1, .uploaded = 1, .at = 1},
+                                {.user_id = 2, .uploaded = UINT64_MAX - 1, .at = 1},
+                                {.user_id = 3, .uploaded = UINT64_MAX, .at = 1}};
+    assert_int_equal(store_apply(&fx->st, many, 3, &eb), 0);
+    assert_true(get_user(fx, 1).uploaded == UINT64_MAX);
+    assert_true(get_user(fx, 2).uploaded == UINT64_MAX);
+    assert_true(get_user(fx, 3).uploaded == UINT64_MAX);
 }
 
 /* ---- the books in groups of segments ------------------------------------------- */
