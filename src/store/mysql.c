@@ -16,7 +16,8 @@
  * transaction and leaves nothing behind when it fails; a lost connection
  * answers MK_EUNAVAIL, never blocks for long (connect, read and write
  * timeouts; a 1 s innodb_lock_wait_timeout) and is reopened by the next
- * call; SQL runs on MySQL 5.7 (no CTEs, window functions or RETURNING).
+ * call; SQL runs on MySQL 5.7 (no CTEs, window functions or RETURNING;
+ * table value constructors only where my_has_values says so).
  *
  * Sections: connection and errors, running and streaming, schema, ops.
  */
