@@ -16,7 +16,8 @@
  * transaction and leaves nothing behind when it fails; a lost connection
  * answers MK_EUNAVAIL, never blocks for long (connect, read and write
  * timeouts; a 1 s innodb_lock_wait_timeout) and is reopened by the next
- * call; SQL runs on MySQL 5.7 (no CTEs, window functions or RETURNING).
+ * call; SQL runs on MySQL 5.7 (no CTEs, window functions or RETURNING;
+ * table value constructors only where my_has_values says so).
  *
  * Sections: connection and errors, running and streaming, schema, ops.
  */
@@ -55,6 +56,7 @@ struct my_store {
     bool in_tx;   /* between my_begin and my_end: never reconnect silently */
     bool was_up;  /* connected before: the next connect is a reconnect */
     bool streaming; /* inside my_stream: the connection is reading rows */
+    bool values;  /* the server takes VALUES (...), (...) as a table (my_has_values) */
     int nstmts;   /* prepared on conn; they die with it */
     struct my_stmt stmts[MY_STMTS_MAX];
 };
@@ -205,6 +207,9 @@ static int my_connect(struct my_store *s, unsigned io_timeout, struct mk_errbuf 
         return mk_fail(eb, MK_EUNAVAIL, "mysql: connect: %s", msg);
     }
     s->conn = c;
+    /* MariaDB 10.3.3 added table value constructors; MySQL's (8.0.19) need
+     * ROW(...) and are not used. */
+    s->values = maria && v >= 100303ul;
     if (s->was_up) {
         mk_log(MK_LOG_INFO, "store.mysql", "reconnected to %s:%u", s->dsn.host, s->dsn.port);
     }
@@ -411,6 +416,11 @@ int my_one(struct my_store *s, const struct my_sql *q, const char *sql, my_row_f
     int err = my_stream(s, q, sql, "row", my_one_row, &o, eb);
     *found = o.found;
     return err;
+}
+
+bool my_has_values(const struct my_store *s)
+{
+    return s->conn && s->values;
 }
 
 uint64_t my_insert_id(struct my_store *s)
@@ -733,7 +743,7 @@ static int my_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf *eb
 }
 
 const struct store_ops store_mysql_ops = {
-    .version = MK_STORE_V3,
+    .version = MK_STORE_V5,
     .name = "mysql",
     .open = my_open,
     .close = my_close,
@@ -770,4 +780,5 @@ const struct store_ops store_mysql_ops = {
     .token_put = my_admin_token_put,
     .token_delete = my_admin_token_delete,
     .torrent_get_by_id = my_admin_torrent_get_by_id,
+    .apply_segments = my_apply_segments,
 };

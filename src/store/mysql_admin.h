@@ -89,6 +89,10 @@ int my_exec_update(struct my_store *s, const struct my_sql *q, uint64_t *matched
 /* As my_stream for a query of at most one row: *found says whether it had one. */
 int my_one(struct my_store *s, const struct my_sql *q, const char *sql, my_row_fn fn, void *arg,
            bool *found, struct mk_errbuf *eb);
+/* True when the server reads `SELECT ... UNION ALL VALUES (...), (...)` (a
+ * table value constructor: MariaDB 10.3.3+): many rows for a derived table
+ * at a fraction of the cost of a SELECT per row. */
+bool my_has_values(const struct my_store *s);
 /* LAST_INSERT_ID() of this connection's last insert. */
 uint64_t my_insert_id(struct my_store *s);
 /* A transaction: begin_sql is "START TRANSACTION" or a variant; my_end
@@ -122,6 +126,8 @@ int my_user_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint32_t li
 int my_apply(void *ctx, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 int my_apply_segment(void *ctx, const struct store_segment_id *id, const struct acct_delta *rows,
                      size_t n, struct mk_errbuf *eb);
+int my_apply_segments(void *ctx, const struct store_segment_id *ids, size_t nids,
+                      const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 
 /* ---- the admin API's methods (mysql_admin.c); contracts in store.h ------ */
 

@@ -577,11 +577,158 @@ static void test_counters_saturate_instead_of_wedging_the_batch(void **state)
 {
     struct fixture *fx = *state;
     open_store(fx);
-    site_exec(fx, "INSERT INTO users (id, passkey, uploaded) VALUES (1, 'one', 10)");
+    site_exec(fx, "INSERT INTO users (id, passkey, uploaded) VALUES (1, 'one', 10), (2, 'two', 3),"
+                  " (3, 'three', 0)");
     struct acct_delta d = {.user_id = 1, .uploaded = UINT64_MAX - 5, .at = 1};
     struct mk_errbuf eb;
     assert_int_equal(store_apply(&fx->st, &d, 1, &eb), 0);
     assert_true(get_user(fx, 1).uploaded == UINT64_MAX);
+    /* Past the first row of a derived table too (a VALUES row there). */
+    struct acct_delta many[] = {{.user_id = 1, .uploaded = 1, .at = 1},
+                                {.user_id = 2, .uploaded = UINT64_MAX - 1, .at = 1},
+                                {.user_id = 3, .uploaded = UINT64_MAX, .at = 1}};
+    assert_int_equal(store_apply(&fx->st, many, 3, &eb), 0);
+    assert_true(get_user(fx, 1).uploaded == UINT64_MAX);
+    assert_true(get_user(fx, 2).uploaded == UINT64_MAX);
+    assert_true(get_user(fx, 3).uploaded == UINT64_MAX);
+}
+
+/* ---- the books in groups of segments ------------------------------------------- */
+
+static void seed_books(const struct fixture *fx)
+{
+    site_exec(fx, "INSERT INTO users (id, passkey) VALUES (1, 'one'), (2, 'two'), (3, 'three');"
+                  "INSERT INTO torrents (id, info_hash) VALUES"
+                  " (5, X'5555555555555555555555555555555555555555'),"
+                  " (6, X'6666666666666666666666666666666666666666')");
+}
+
+static struct acct_delta peer_report(uint32_t user, uint32_t torrent, char tag, uint64_t up,
+                                     int64_t version)
+{
+    struct acct_delta d = {.user_id = user, .torrent_id = torrent, .at = 100, .has_peer = true};
+    d.peer = (struct peer_row){.torrent_id = torrent, .user_id = user, .family = 4, .port = 6881,
+                               .uploaded = up, .last_seen = 100, .version = version};
+    memset(d.peer.peer_id, tag, 20);
+    memcpy(d.peer.ip, "\x7f\x00\x00\x01", 4);
+    return d;
+}
+
+/* A group holding a segment applied before changes nothing at all, not even
+ * the other segments' ids; without that segment the group goes through. */
+static void test_a_group_with_a_segment_applied_before_changes_nothing(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    seed_books(fx);
+    struct store_segment_id ids[] = {{.boot = 9, .writer = 0, .seq = 1, .records = 1},
+                                     {.boot = 9, .writer = 1, .seq = 1, .records = 1},
+                                     {.boot = 9, .writer = 2, .seq = 1, .records = 4}};
+    struct acct_delta before = {.user_id = 1, .torrent_id = 5, .uploaded = 7, .announces = 1,
+                                .snatch = true, .at = 50};
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply_segment(&fx->st, &ids[1], &before, 1, &eb), 0);
+    struct acct_delta group[] = {
+        {.user_id = 2, .torrent_id = 5, .uploaded = 100, .announces = 1, .snatch = true, .at = 60},
+        {.user_id = 3, .torrent_id = 6, .uploaded = 5, .suspicious = 1, .suspicious_up = 9,
+         .announces = 1, .at = 60},
+        peer_report(2, 5, 'a', 1, 60),
+    };
+    assert_int_equal(store_apply_segments(&fx->st, ids, 3, group, 3, &eb), MK_EEXIST);
+    assert_int_equal(site_int(fx, "SELECT COUNT(*) FROM journal_applied"), 1);
+    assert_int_equal(site_int(fx, "SELECT SUM(uploaded) FROM users"), 7);
+    assert_int_equal(site_int(fx, "SELECT COUNT(*) FROM user_torrents"), 1);
+    assert_int_equal(site_int(fx, "SELECT COUNT(*) FROM snatches"), 1);
+    assert_int_equal(site_int(fx, "SELECT SUM(snatches) FROM torrents"), 1);
+    assert_int_equal(site_int(fx, "SELECT COUNT(*) FROM suspicious"), 0);
+    assert_int_equal(site_int(fx, "SELECT COUNT(*) FROM peers"), 0);
+    struct store_segment_id others[] = {ids[0], ids[2]};
+    assert_int_equal(store_apply_segments(&fx->st, others, 2, group, 3, &eb), 0);
+    assert_int_equal(site_int(fx, "SELECT COUNT(*) FROM journal_applied"), 3);
+    assert_int_equal(site_int(fx, "SELECT SUM(uploaded) FROM users"), 112);
+    assert_int_equal(site_int(fx, "SELECT snatches FROM torrents WHERE id = 5"), 2);
+    assert_int_equal(site_int(fx, "SELECT COUNT(*) FROM suspicious"), 1);
+    assert_int_equal(site_int(fx, "SELECT COUNT(*) FROM peers"), 1);
+    assert_null(strstr(log_text(fx), "failed"));
+}
+
+/* Snatches are inserted many to a statement, yet a torrent's count moves
+ * only for rows this batch created: one repeated within the batch, across
+ * segments, or recorded before counts once; the first of a batch keeps its
+ * time; chunks past one statement, old and new mixed, add up; no row is
+ * left with its insert's mark. */
+static void test_snatches_in_bulk_count_only_the_rows_they_create(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    seed_books(fx);
+    enum { NEW = 1300 };
+    site_exec(fx, "INSERT INTO snatches (user_id, torrent_id, at) VALUES (3, 6, 10), (1000, 6, 11);"
+                  "UPDATE torrents SET snatches = 2 WHERE id = 6");
+    struct acct_delta *d = calloc(2 * NEW + 4, sizeof(*d));
+    assert_non_null(d);
+    size_t n = 0;
+    d[n++] = (struct acct_delta){.user_id = 1, .torrent_id = 5, .snatch = true, .at = 70};
+    d[n++] = (struct acct_delta){.user_id = 3, .torrent_id = 6, .snatch = true, .at = 71};
+    for (uint32_t i = 0; i < NEW; i++) {
+        /* Users 1000.. on torrent 6 (1000 had snatched it); each twice, as
+         * from two segments of one group. */
+        d[n++] = (struct acct_delta){.user_id = 1000 + i, .torrent_id = 6, .snatch = true,
+                                     .at = 1000 + i};
+        d[n++] = (struct acct_delta){.user_id = 1000 + i, .torrent_id = 6, .snatch = true,
+                                     .at = 5000 + i};
+    }
+    d[n++] = (struct acct_delta){.user_id = 1, .torrent_id = 5, .snatch = true, .at = 72};
+    struct store_segment_id ids[] = {{.boot = 3, .writer = 0, .seq = 1},
+                                     {.boot = 3, .writer = 1, .seq = 1}};
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply_segments(&fx->st, ids, 2, d, n, &eb), 0);
+    assert_int_equal(site_int(fx, "SELECT snatches FROM torrents WHERE id = 5"), 1);
+    assert_int_equal(site_int(fx, "SELECT snatches FROM torrents WHERE id = 6"), 2 + NEW - 1);
+    assert_int_equal(site_int(fx, "SELECT COUNT(*) FROM snatches"), 2 + NEW);
+    assert_int_equal(site_int(fx, "SELECT COUNT(*) FROM snatches WHERE at < 0"), 0);
+    assert_int_equal(site_int(fx, "SELECT at FROM snatches WHERE user_id = 1"), 70);
+    assert_int_equal(site_int(fx, "SELECT at FROM snatches WHERE user_id = 3"), 10);
+    assert_int_equal(site_int(fx, "SELECT at FROM snatches WHERE user_id = 1000"), 11);
+    assert_int_equal(site_int(fx, "SELECT at FROM snatches WHERE user_id = 1299"), 1299);
+    assert_int_equal(site_int(fx, "SELECT completed_at FROM user_torrents WHERE user_id = 1"), 70);
+    /* The same snatches in a later segment count nothing. */
+    struct store_segment_id later = {.boot = 3, .writer = 0, .seq = 2};
+    assert_int_equal(store_apply_segment(&fx->st, &later, d, n, &eb), 0);
+    assert_int_equal(site_int(fx, "SELECT SUM(snatches) FROM torrents"), 1 + 2 + NEW - 1);
+    assert_int_equal(site_int(fx, "SELECT COUNT(*) FROM snatches WHERE at < 0"), 0);
+    free(d);
+}
+
+/* The same peer reported twice in a batch (two segments of a group) is
+ * written once, as its newest report, the first of two of one version; a
+ * report older than the stored one changes nothing. */
+static void test_the_same_peer_twice_in_a_batch_keeps_its_newest_report(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    seed_books(fx);
+    struct acct_delta stored = peer_report(2, 6, 'b', 500, 1000);
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply(&fx->st, &stored, 1, &eb), 0);
+    struct acct_delta d[] = {
+        peer_report(1, 5, 'a', 10, 5),   peer_report(1, 5, 'a', 30, 9),
+        peer_report(2, 6, 'b', 40, 900), peer_report(1, 5, 'a', 20, 7),
+        peer_report(1, 5, 'a', 31, 9),   peer_report(1, 5, 'c', 60, 1),
+    };
+    d[4].peer.gone = true;
+    struct store_segment_id ids[] = {{.boot = 4, .writer = 0, .seq = 1},
+                                     {.boot = 4, .writer = 1, .seq = 1}};
+    assert_int_equal(store_apply_segments(&fx->st, ids, 2, d, 6, &eb), 0);
+    assert_int_equal(site_int(fx, "SELECT COUNT(*) FROM peers"), 3);
+    assert_int_equal(site_int(fx, "SELECT uploaded FROM peers WHERE peer_id = REPEAT('a', 20)"),
+                     30);
+    assert_int_equal(site_int(fx, "SELECT version FROM peers WHERE peer_id = REPEAT('a', 20)"), 9);
+    assert_int_equal(site_int(fx, "SELECT gone FROM peers WHERE peer_id = REPEAT('a', 20)"), 0);
+    assert_int_equal(site_int(fx, "SELECT uploaded FROM peers WHERE peer_id = REPEAT('b', 20)"),
+                     500);
+    assert_int_equal(site_int(fx, "SELECT uploaded FROM peers WHERE peer_id = REPEAT('c', 20)"),
+                     60);
 }
 
 /* ---- streaming --------------------------------------------------------------- */
@@ -690,6 +837,9 @@ int main(void)
         T(test_a_lost_connection_is_eunavail_then_the_next_call_reconnects),
         T(test_a_locked_row_is_eunavail_promptly_and_leaves_nothing),
         T(test_counters_saturate_instead_of_wedging_the_batch),
+        T(test_a_group_with_a_segment_applied_before_changes_nothing),
+        T(test_snatches_in_bulk_count_only_the_rows_they_create),
+        T(test_the_same_peer_twice_in_a_batch_keeps_its_newest_report),
         T(test_a_call_from_inside_a_row_callback_is_refused),
         T(test_load_users_streams_rows_while_the_server_still_sends),
     };
