@@ -743,7 +743,7 @@ static int my_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf *eb
 }
 
 const struct store_ops store_mysql_ops = {
-    .version = MK_STORE_V5,
+    .version = MK_STORE_V6,
     .name = "mysql",
     .open = my_open,
     .close = my_close,
@@ -774,6 +774,7 @@ const struct store_ops store_mysql_ops = {
     .settings_put = my_admin_settings_put,
     .load_peers = my_load_peers,
     .prune_peers = my_prune_peers,
+    .prune_applied = my_prune_applied,
     .user_history = my_user_history,
     .user_suspicious = my_user_suspicious,
     .load_tokens = my_admin_load_tokens,

@@ -119,6 +119,7 @@ int my_load_snatches(void *ctx, store_snatch_fn fn, void *arg, struct mk_errbuf 
 int my_load_peers(void *ctx, int64_t seen_since, store_peer_fn fn, void *arg,
                   struct mk_errbuf *eb);
 int my_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *eb);
+int my_prune_applied(void *ctx, int64_t applied_before, uint16_t node, struct mk_errbuf *eb);
 int my_user_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
                     store_history_fn fn, void *arg, uint64_t *total, struct mk_errbuf *eb);
 int my_user_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,

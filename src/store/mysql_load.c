@@ -254,6 +254,18 @@ int my_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *eb)
     return err;
 }
 
+int my_prune_applied(void *ctx, int64_t applied_before, uint16_t node, struct mk_errbuf *eb)
+{
+    struct my_sql q = {0};
+    my_sqlf(&q, "DELETE FROM journal_applied WHERE applied_at < %" PRId64, applied_before);
+    if (node) {
+        my_sqlf(&q, " AND (boot >> 48) = %u", (unsigned)node); /* boot is unsigned */
+    }
+    int err = my_exec(ctx, &q, NULL, NULL, eb);
+    my_sql_free(&q);
+    return err;
+}
+
 static int my_count_row(const struct my_row *r, void *arg)
 {
     *(uint64_t *)arg = my_col_u64(r, 0);

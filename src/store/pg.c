@@ -991,6 +991,19 @@ static int pg_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *eb)
     return pg_run(ctx, "DELETE FROM peers WHERE last_seen < $1", &p, NULL, eb);
 }
 
+/* boot holds the unsigned id's bits: >> is arithmetic, hence the mask. */
+static int pg_prune_applied(void *ctx, int64_t applied_before, uint16_t node,
+                            struct mk_errbuf *eb)
+{
+    struct pg_params p = {0};
+    pg_param_int(&p, applied_before);
+    pg_param_int(&p, node);
+    return pg_run(ctx,
+                  "DELETE FROM journal_applied WHERE applied_at < $1"
+                  " AND ($2::int8 = 0 OR ((boot >> 48) & 65535) = $2::int8)",
+                  &p, NULL, eb);
+}
+
 static int pg_history_row(const PGresult *r, void *arg)
 {
     const struct pg_sink *sink = arg;
@@ -1087,7 +1100,7 @@ static int pg_user_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint
 }
 
 const struct store_ops store_pg_ops = {
-    .version = MK_STORE_V5,
+    .version = MK_STORE_V6,
     .name = "postgres",
     .open = pg_open,
     .close = pg_close,
@@ -1118,6 +1131,7 @@ const struct store_ops store_pg_ops = {
     .settings_put = pg_admin_settings_put,
     .load_peers = pg_load_peers,
     .prune_peers = pg_prune_peers,
+    .prune_applied = pg_prune_applied,
     .user_history = pg_user_history,
     .user_suspicious = pg_user_suspicious,
     .publish_change = pg_notify_publish,
