@@ -474,42 +474,53 @@ static int pg_write_peers(struct pg_store *s, const struct acct_delta **v, size_
     return err;
 }
 
+/* Which deltas carry each per-announce row. */
+static bool pg_has_snatch(const struct acct_delta *d)
+{
+    return d->snatch;
+}
+
+static bool pg_has_suspicious(const struct acct_delta *d)
+{
+    return d->suspicious != 0;
+}
+
+static bool pg_has_peer(const struct acct_delta *d)
+{
+    return d->has_peer;
+}
+
+/* Points v[0..) at the rows that carry what `has` asks; answers how many. */
+static size_t pg_pick(const struct acct_delta *rows, size_t n,
+                      bool (*has)(const struct acct_delta *), const struct acct_delta **v)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (has(&rows[i])) {
+            v[k++] = &rows[i];
+        }
+    }
+    return k;
+}
+
 /* The per-announce rows of the kinds this store keeps. v has room for n
  * pointers. */
 static int pg_write_events(struct pg_store *s, uint32_t kinds, const struct acct_delta *rows,
                            size_t n, const struct acct_delta **v, struct mk_errbuf *eb)
 {
     int err = 0;
-    size_t k = 0;
     /* Both users' and torrents' backends keep the snatch row: the counter
      * moves only when the row is new (store.h, kinds). */
     if (kinds & (STORE_KIND_USERS | STORE_KIND_TORRENTS)) {
-        for (size_t i = 0; i < n; i++) {
-            if (rows[i].snatch) {
-                v[k++] = &rows[i];
-            }
-        }
-        k = pg_dedupe(v, k, pg_cmp_snatch, pg_same_snatch);
+        size_t k = pg_dedupe(v, pg_pick(rows, n, pg_has_snatch, v), pg_cmp_snatch, pg_same_snatch);
         err = pg_write_snatches(s, v, k, eb);
     }
     if (err == 0 && (kinds & STORE_KIND_USERS)) {
         /* Events, not state: every one is kept, in the batch's order. */
-        k = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (rows[i].suspicious) {
-                v[k++] = &rows[i];
-            }
-        }
-        err = pg_write_suspicious(s, v, k, eb);
+        err = pg_write_suspicious(s, v, pg_pick(rows, n, pg_has_suspicious, v), eb);
     }
     if (err == 0 && (kinds & STORE_KIND_PEERS)) {
-        k = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (rows[i].has_peer) {
-                v[k++] = &rows[i];
-            }
-        }
-        k = pg_dedupe(v, k, pg_cmp_peer, pg_same_peer);
+        size_t k = pg_dedupe(v, pg_pick(rows, n, pg_has_peer, v), pg_cmp_peer, pg_same_peer);
         err = pg_write_peers(s, v, k, eb);
     }
     return err;
