@@ -591,11 +591,11 @@ static void test_a_group_with_a_segment_applied_before_writes_nothing(void **sta
     assert_null(strstr(log_text(fx), "failed"));
 }
 
-/* The script adds counters itself (HMGET, then one HSET per row) on
- * decimal strings: exact past 2^53 and across the 10^9 carry, saturating at
- * 2^63-1 like HINCRBY's overflow, and a field that is not a counter mika
- * wrote ("0123") is left to HINCRBY, which refuses it (logged by the
- * server) while the row's other fields are added. */
+/* Counters stay exact as decimal strings past 2^53 and across a carry,
+ * saturate at 2^63-1 instead of failing, and a field that is not a counter
+ * ("0123", a 20-digit number) is refused by HINCRBY (logged by the server)
+ * while the row's other fields are added: what any way of adding them in
+ * the script (a Lua sum after an HMGET was tried) must keep. */
 static void test_counters_add_exactly_past_2_53_and_saturate(void **state)
 {
     struct fixture *fx = *state;
@@ -644,6 +644,61 @@ static void test_counters_add_exactly_past_2_53_and_saturate(void **state)
         assert_string_equal(r->str, hwant[i].want);
         freeReplyObject(r);
     }
+    redisFree(c);
+}
+
+static long long peer_field(redisContext *c, uint32_t tid, uint32_t uid, uint8_t pid0,
+                            const char *field)
+{
+    unsigned char key[10 + 28] = "mika:peer:";
+    uint32_t ids[2] = {tid, uid};
+    for (int j = 0; j < 2; j++) {
+        for (int b = 0; b < 4; b++) {
+            key[10 + 4 * j + b] = (unsigned char)(ids[j] >> (24 - 8 * b));
+        }
+    }
+    memset(key + 18, 0, 20);
+    key[18] = pid0;
+    redisReply *r = admin_cmd(c, "HGET %b %s", key, sizeof(key), field);
+    long long v = r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+/* A batch holding several reports of one peer (a group of segments often
+ * does) is sent as the one report the script would keep: the highest
+ * version, the first of equal ones, and none when the store holds a newer. */
+static void test_a_batch_keeps_each_peers_newest_report(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    uint32_t u = add_user(fx, 3, "peer");
+    struct acct_delta d[5];
+    static const int64_t versions[5] = {5, 9, 9, 7, 3};
+    for (int i = 0; i < 5; i++) {
+        d[i] = (struct acct_delta){
+            .user_id = u, .torrent_id = 9, .at = 50, .has_peer = true,
+            .peer = {.torrent_id = 9, .user_id = u, .family = 4, .port = (uint16_t)(100 + i),
+                     .last_seen = 50 + i, .version = versions[i], .node_id = 1}};
+        d[i].peer.peer_id[0] = i == 4 ? 'B' : 'A';
+    }
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply(&fx->st, d, 5, &eb), 0);
+    redisContext *c = admin();
+    assert_int_equal(peer_field(c, 9, u, 'A', "version"), 9);
+    assert_int_equal(peer_field(c, 9, u, 'A', "port"), 101);
+    assert_int_equal(peer_field(c, 9, u, 'B', "port"), 104);
+    assert_int_equal(admin_int(c, "ZCARD mika:peers"), 2);
+    /* Older than what the store holds: kept out, even the newest of them. */
+    d[0].peer.version = 8;
+    d[1].peer.version = 6;
+    d[0].peer.port = d[1].peer.port = 999;
+    assert_int_equal(store_apply(&fx->st, d, 2, &eb), 0);
+    assert_int_equal(peer_field(c, 9, u, 'A', "port"), 101);
+    d[1].peer.version = 10;
+    assert_int_equal(store_apply(&fx->st, d, 2, &eb), 0);
+    assert_int_equal(peer_field(c, 9, u, 'A', "port"), 999);
+    assert_int_equal(peer_field(c, 9, u, 'A', "version"), 10);
     redisFree(c);
 }
 
@@ -904,6 +959,7 @@ int main(void)
         T(test_a_broken_key_does_not_stop_a_batch_half_way),
         T(test_a_group_with_a_segment_applied_before_writes_nothing),
         T(test_counters_add_exactly_past_2_53_and_saturate),
+        T(test_a_batch_keeps_each_peers_newest_report),
         T(test_history_streams_past_one_page),
         T(test_writes_survive_script_flush),
         T(test_tokens_put_load_expire_and_delete),
