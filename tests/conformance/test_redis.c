@@ -485,7 +485,7 @@ static void test_a_broken_key_does_not_stop_a_batch_half_way(void **state)
 
 /* Every key and its DUMP, keys sorted: two equal snapshots mean the script
  * wrote nothing (a test database is small; SCAN, so nothing here is what
- * mika itself must never send). */
+ * mika itself must never send). Locks, which expire, are left out. */
 struct db_snapshot {
     char *p;
     size_t len;
@@ -509,6 +509,9 @@ static struct db_snapshot snapshot(redisContext *c)
         keys = realloc(keys, (n + page->elements) * sizeof(*keys));
         assert_true(keys || n + page->elements == 0);
         for (size_t i = 0; i < page->elements; i++) {
+            if (strncmp(page->element[i]->str, "mika:lock:", 10) == 0) {
+                continue; /* the layout's lock expires on its own */
+            }
             keys[n] = malloc(page->element[i]->len + 1);
             assert_non_null(keys[n]);
             memcpy(keys[n], page->element[i]->str, page->element[i]->len + 1);
@@ -524,7 +527,9 @@ static struct db_snapshot snapshot(redisContext *c)
         s.p = realloc(s.p, s.len + klen + 1 + r->len + 1);
         assert_non_null(s.p);
         memcpy(s.p + s.len, keys[i], klen + 1);
-        memcpy(s.p + s.len + klen + 1, r->str, r->len);
+        if (r->len > 0) { /* nil: a key that expired since the SCAN */
+            memcpy(s.p + s.len + klen + 1, r->str, r->len);
+        }
         s.p[s.len + klen + 1 + r->len] = '\n';
         s.len += klen + 1 + r->len + 1;
         freeReplyObject(r);
