@@ -698,7 +698,7 @@ static int redis_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf 
 }
 
 const struct store_ops store_redis_ops = {
-    .version = MK_STORE_V4,
+    .version = MK_STORE_V5,
     .name = "redis",
     .open = redis_open,
     .close = redis_close,
@@ -739,4 +739,5 @@ const struct store_ops store_redis_ops = {
     .listen_changes = redis_notify_listen,
     .counts_put = redis_notify_counts_put,
     .counts_load = redis_notify_counts_load,
+    .apply_segments = redis_apply_segments,
 };

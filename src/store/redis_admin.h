@@ -164,6 +164,8 @@ int redis_load_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint32_t
 int redis_apply(void *ctx, const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 int redis_apply_segment(void *ctx, const struct store_segment_id *id,
                         const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
+int redis_apply_segments(void *ctx, const struct store_segment_id *ids, size_t nids,
+                         const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 int redis_apply_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *eb);
 
 /* ---- the admin API's methods (redis_admin.c, redis_meta.c); contracts in

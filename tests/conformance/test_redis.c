@@ -483,6 +483,230 @@ static void test_a_broken_key_does_not_stop_a_batch_half_way(void **state)
     assert_int_equal(store_apply_segment(&fx->st, &seg, d, 2, &eb), MK_EEXIST);
 }
 
+/* Every key and its DUMP, keys sorted: two equal snapshots mean the script
+ * wrote nothing (a test database is small; SCAN, so nothing here is what
+ * mika itself must never send). Locks, which expire, are left out. */
+struct db_snapshot {
+    char *p;
+    size_t len;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static struct db_snapshot snapshot(redisContext *c)
+{
+    char **keys = NULL;
+    size_t n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *r = admin_cmd(c, "SCAN %s COUNT 1000", cursor);
+        assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        const redisReply *page = r->element[1];
+        keys = realloc(keys, (n + page->elements) * sizeof(*keys));
+        assert_true(keys || n + page->elements == 0);
+        for (size_t i = 0; i < page->elements; i++) {
+            if (strncmp(page->element[i]->str, "mika:lock:", 10) == 0) {
+                continue; /* the layout's lock expires on its own */
+            }
+            keys[n] = malloc(page->element[i]->len + 1);
+            assert_non_null(keys[n]);
+            memcpy(keys[n], page->element[i]->str, page->element[i]->len + 1);
+            n++;
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    qsort(keys, n, sizeof(*keys), cmp_str);
+    struct db_snapshot s = {NULL, 0};
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = admin_cmd(c, "DUMP %s", keys[i]);
+        size_t klen = strlen(keys[i]);
+        s.p = realloc(s.p, s.len + klen + 1 + r->len + 1);
+        assert_non_null(s.p);
+        memcpy(s.p + s.len, keys[i], klen + 1);
+        if (r->len > 0) { /* nil: a key that expired since the SCAN */
+            memcpy(s.p + s.len + klen + 1, r->str, r->len);
+        }
+        s.p[s.len + klen + 1 + r->len] = '\n';
+        s.len += klen + 1 + r->len + 1;
+        freeReplyObject(r);
+        free(keys[i]);
+    }
+    free(keys);
+    return s;
+}
+
+static void assert_same_snapshot(struct db_snapshot a, struct db_snapshot b)
+{
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.p, b.p, a.len);
+    free(a.p);
+    free(b.p);
+}
+
+/* A group (apply_segments) that names one segment applied before, or the
+ * same segment twice, writes nothing at all: not the other segments' ids,
+ * not a counter, snatch, suspicious row or peer. The flusher relies on it
+ * when it then applies the group's segments one by one. */
+static void test_a_group_with_a_segment_applied_before_writes_nothing(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    uint32_t u = add_user(fx, 3, "group");
+    struct acct_delta d[] = {
+        {.user_id = u, .torrent_id = 9, .uploaded = 100, .downloaded = 7, .announces = 1,
+         .seed_seconds = 30, .bonus = 5, .first_at = 40, .at = 50, .has_peer = true,
+         .peer = {.torrent_id = 9, .user_id = u, .family = 4, .port = 6881, .last_seen = 50,
+                  .version = 50000000, .node_id = 2}},
+        {.user_id = u, .torrent_id = 9, .uploaded = 1, .snatch = true, .suspicious = 1,
+         .suspicious_up = 1, .announces = 1, .at = 60},
+    };
+    struct store_segment_id a = {.boot = 9, .writer = 1, .seq = 1, .records = 2};
+    struct store_segment_id b = {.boot = 9, .writer = 2, .seq = 1, .records = 2};
+    struct store_segment_id c2 = {.boot = 9, .writer = 2, .seq = 2, .records = 2};
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply_segment(&fx->st, &a, d, 1, &eb), 0);
+    redisContext *c = admin();
+    struct db_snapshot before = snapshot(c);
+    struct store_segment_id ba[] = {b, a}, bb[] = {b, b};
+    d[0].peer.version++;
+    assert_int_equal(store_apply_segments(&fx->st, ba, 2, d, 2, &eb), MK_EEXIST);
+    assert_int_equal(store_apply_segments(&fx->st, bb, 2, d, 2, &eb), MK_EEXIST);
+    assert_same_snapshot(before, snapshot(c));
+    /* The same group without the old segment is applied whole, once. */
+    struct store_segment_id bc[] = {b, c2};
+    assert_int_equal(store_apply_segments(&fx->st, bc, 2, d, 2, &eb), 0);
+    assert_int_equal(admin_int(c, "HLEN mika:journal_applied"), 3);
+    redisReply *r = admin_cmd(c, "HGET mika:user:3 uploaded");
+    assert_string_equal(r->str, "201");
+    freeReplyObject(r);
+    r = admin_cmd(c, "HGET mika:history:3:9 announces");
+    assert_string_equal(r->str, "3");
+    freeReplyObject(r);
+    assert_int_equal(admin_int(c, "HLEN mika:user:3:snatches"), 1);
+    assert_int_equal(admin_int(c, "ZCARD mika:user:3:suspicious"), 1);
+    struct db_snapshot applied = snapshot(c);
+    assert_int_equal(store_apply_segments(&fx->st, bc, 2, d, 2, &eb), MK_EEXIST);
+    assert_int_equal(store_apply_segment(&fx->st, &c2, d, 2, &eb), MK_EEXIST);
+    assert_same_snapshot(applied, snapshot(c));
+    redisFree(c);
+    assert_null(strstr(log_text(fx), "failed"));
+}
+
+/* Counters stay exact as decimal strings past 2^53 and across a carry,
+ * saturate at 2^63-1 instead of failing, and a field that is not a counter
+ * ("0123", a 20-digit number) is refused by HINCRBY (logged by the server)
+ * while the row's other fields are added: what any way of adding them in
+ * the script (a Lua sum after an HMGET was tried) must keep. */
+static void test_counters_add_exactly_past_2_53_and_saturate(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    uint32_t u = add_user(fx, 3, "big");
+    redisContext *c = admin();
+    freeReplyObject(admin_cmd(c, "HSET mika:user:3 uploaded 9007199254740993 downloaded "
+                                 "999999999 raw_uploaded 9223372036854775000 raw_downloaded "
+                                 "0123 bonus 18446744073709551615"));
+    struct acct_delta d = {.user_id = u, .torrent_id = 9, .uploaded = 999999999,
+                           .downloaded = 1, .bonus = 1, .announces = 1, .at = 50};
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply(&fx->st, &d, 1, &eb), 0);
+    static const struct {
+        const char *field, *want;
+    } want[] = {{"uploaded", "9007200254740992"},
+                {"downloaded", "1000000000"},
+                {"raw_uploaded", "9223372036854775807"},
+                {"raw_downloaded", "0123"},
+                {"bonus", "18446744073709551615"},
+                {"announces", "1"},
+                {"seed_time", "0"}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        redisReply *r = admin_cmd(c, "HGET mika:user:3 %s", want[i].field);
+        assert_string_equal(r->str, want[i].want);
+        freeReplyObject(r);
+    }
+    /* A history row summed twice across the carry, first/last kept as min/max. */
+    struct acct_delta h[] = {
+        {.user_id = u, .torrent_id = 9, .uploaded = 999999999, .announces = 1, .first_at = 70,
+         .at = 80},
+        {.user_id = u, .torrent_id = 9, .uploaded = 2, .announces = 1, .first_at = 60,
+         .at = 75},
+    };
+    assert_int_equal(store_apply(&fx->st, &h[0], 1, &eb), 0);
+    assert_int_equal(store_apply(&fx->st, &h[1], 1, &eb), 0);
+    static const struct {
+        const char *field, *want;
+    } hwant[] = {{"uploaded", "2000000000"},
+                 {"raw_uploaded", "2000000000"},
+                 {"announces", "3"},
+                 {"first_announce", "50"},
+                 {"last_announce", "80"}};
+    for (size_t i = 0; i < sizeof(hwant) / sizeof(hwant[0]); i++) {
+        redisReply *r = admin_cmd(c, "HGET mika:history:3:9 %s", hwant[i].field);
+        assert_string_equal(r->str, hwant[i].want);
+        freeReplyObject(r);
+    }
+    redisFree(c);
+}
+
+static long long peer_field(redisContext *c, uint32_t tid, uint32_t uid, uint8_t pid0,
+                            const char *field)
+{
+    unsigned char key[10 + 28] = "mika:peer:";
+    uint32_t ids[2] = {tid, uid};
+    for (int j = 0; j < 2; j++) {
+        for (int b = 0; b < 4; b++) {
+            key[10 + 4 * j + b] = (unsigned char)(ids[j] >> (24 - 8 * b));
+        }
+    }
+    memset(key + 18, 0, 20);
+    key[18] = pid0;
+    redisReply *r = admin_cmd(c, "HGET %b %s", key, sizeof(key), field);
+    long long v = r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+/* A batch holding several reports of one peer (a group of segments often
+ * does) is sent as the one report the script would keep: the highest
+ * version, the first of equal ones, and none when the store holds a newer. */
+static void test_a_batch_keeps_each_peers_newest_report(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    uint32_t u = add_user(fx, 3, "peer");
+    struct acct_delta d[5];
+    static const int64_t versions[5] = {5, 9, 9, 7, 3};
+    for (int i = 0; i < 5; i++) {
+        d[i] = (struct acct_delta){
+            .user_id = u, .torrent_id = 9, .at = 50, .has_peer = true,
+            .peer = {.torrent_id = 9, .user_id = u, .family = 4, .port = (uint16_t)(100 + i),
+                     .last_seen = 50 + i, .version = versions[i], .node_id = 1}};
+        d[i].peer.peer_id[0] = i == 4 ? 'B' : 'A';
+    }
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply(&fx->st, d, 5, &eb), 0);
+    redisContext *c = admin();
+    assert_int_equal(peer_field(c, 9, u, 'A', "version"), 9);
+    assert_int_equal(peer_field(c, 9, u, 'A', "port"), 101);
+    assert_int_equal(peer_field(c, 9, u, 'B', "port"), 104);
+    assert_int_equal(admin_int(c, "ZCARD mika:peers"), 2);
+    /* Older than what the store holds: kept out, even the newest of them. */
+    d[0].peer.version = 8;
+    d[1].peer.version = 6;
+    d[0].peer.port = d[1].peer.port = 999;
+    assert_int_equal(store_apply(&fx->st, d, 2, &eb), 0);
+    assert_int_equal(peer_field(c, 9, u, 'A', "port"), 101);
+    d[1].peer.version = 10;
+    assert_int_equal(store_apply(&fx->st, d, 2, &eb), 0);
+    assert_int_equal(peer_field(c, 9, u, 'A', "port"), 999);
+    assert_int_equal(peer_field(c, 9, u, 'A', "version"), 10);
+    redisFree(c);
+}
+
 struct history_count {
     size_t n;
     int64_t last;
@@ -738,6 +962,9 @@ int main(void)
         T(test_a_hung_server_times_out_then_the_next_call_reconnects),
         T(test_replayed_segment_adds_nothing),
         T(test_a_broken_key_does_not_stop_a_batch_half_way),
+        T(test_a_group_with_a_segment_applied_before_writes_nothing),
+        T(test_counters_add_exactly_past_2_53_and_saturate),
+        T(test_a_batch_keeps_each_peers_newest_report),
         T(test_history_streams_past_one_page),
         T(test_writes_survive_script_flush),
         T(test_tokens_put_load_expire_and_delete),

@@ -210,7 +210,7 @@ static void test_registry_finds_sqlite_only(void **state)
     assert_non_null(ops);
     assert_ptr_equal(ops, &store_sqlite_ops);
     assert_string_equal(ops->name, "sqlite");
-    assert_int_equal(ops->version, MK_STORE_V5);
+    assert_int_equal(ops->version, MK_STORE_V6);
     assert_null(store_find("nosuch"));
     assert_null(store_find(""));
 }
