@@ -698,7 +698,7 @@ static int redis_open(void **ctx, const struct store_cfg *cfg, struct mk_errbuf 
 }
 
 const struct store_ops store_redis_ops = {
-    .version = MK_STORE_V5,
+    .version = MK_STORE_V6,
     .name = "redis",
     .open = redis_open,
     .close = redis_close,
@@ -729,6 +729,7 @@ const struct store_ops store_redis_ops = {
     .settings_put = redis_meta_settings_put,
     .load_peers = redis_load_peers,
     .prune_peers = redis_apply_prune_peers,
+    .prune_applied = redis_apply_prune_applied,
     .user_history = redis_load_history,
     .user_suspicious = redis_load_suspicious,
     .load_tokens = redis_meta_load_tokens,

@@ -167,6 +167,8 @@ int redis_apply_segment(void *ctx, const struct store_segment_id *id,
 int redis_apply_segments(void *ctx, const struct store_segment_id *ids, size_t nids,
                          const struct acct_delta *rows, size_t n, struct mk_errbuf *eb);
 int redis_apply_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *eb);
+int redis_apply_prune_applied(void *ctx, int64_t applied_before, uint16_t node,
+                              struct mk_errbuf *eb);
 
 /* ---- the admin API's methods (redis_admin.c, redis_meta.c); contracts in
  * store.h ------------------------------------------------------------------ */

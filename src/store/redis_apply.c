@@ -1,5 +1,5 @@
 /* store/redis_apply.c: the redis backend's books: apply(), apply_segment(),
- * apply_segments() and pruning peers.
+ * apply_segments(), pruning peers and applied segment ids.
  *
  * Owns: the one Lua script that applies a batch (summed per user, per
  * (user, torrent) and per torrent by store/sums.c) with the segment check.
@@ -92,8 +92,10 @@ static const char REDIS_APPLY[] =
     "  end\n"
     "  seen[f] = true\n"
     "end\n"
+    "local now = redis.call('TIME')[1]\n"
     "for j = 1, nids do\n"
     "  redis.call('HSET', 'mika:journal_applied', a[2 * j], a[2 * j + 1])\n"
+    "  redis.call('ZADD', 'mika:journal_applied_at', now, a[2 * j])\n"
     "end\n"
     "local kinds = tonumber(a[hdr]) or 7\n"
     "local users = kinds % 2 == 1\n"
@@ -431,5 +433,59 @@ int redis_apply_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *eb
         if (err < 0 || strtol(done, NULL, 10) < REDIS_PAGE) {
             return err;
         }
+    }
+}
+
+/* Segment ids recorded before ARGV[1] (mika:journal_applied_at, the
+ * server's clock), of node ARGV[2] (the top 16 bits of the boot id; 0: every
+ * node), a page of ARGV[4] from offset ARGV[3] of those recorded before: the
+ * ids of other nodes are passed over, so the caller moves the offset by what
+ * it answers ("OK <looked at> <forgotten>"). The boot id is a decimal 64-bit
+ * number, past a double's 53 bits: its node is found by long division. */
+static const char REDIS_PRUNE_APPLIED[] =
+    "local node = tonumber(ARGV[2])\n"
+    "local function node_of(f)\n"
+    "  local b = string.match(f, '^(%d+):')\n"
+    "  if not b then return -1 end\n"
+    "  local q, r = 0, 0\n"
+    "  for c in string.gmatch(b, '%d') do\n"
+    "    r = r * 10 + tonumber(c)\n"
+    "    local d = math.floor(r / 281474976710656)\n"
+    "    q, r = q * 10 + d, r - d * 281474976710656\n"
+    "  end\n"
+    "  return q\n"
+    "end\n"
+    "local m = redis.call('ZRANGEBYSCORE', 'mika:journal_applied_at', '-inf', '(' .. ARGV[1],\n"
+    "                     'LIMIT', tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
+    "local gone = 0\n"
+    "for _, f in ipairs(m) do\n"
+    "  if node == 0 or node_of(f) == node then\n"
+    "    redis.call('HDEL', 'mika:journal_applied', f)\n"
+    "    redis.call('ZREM', 'mika:journal_applied_at', f)\n"
+    "    gone = gone + 1\n"
+    "  end\n"
+    "end\n"
+    "return 'OK ' .. #m .. ' ' .. gone\n";
+
+int redis_apply_prune_applied(void *ctx, int64_t applied_before, uint16_t node,
+                              struct mk_errbuf *eb)
+{
+    long long offset = 0;
+    for (;;) {
+        struct redis_args a;
+        redis_args_init(&a);
+        redis_arg_i64(&a, applied_before);
+        redis_arg_i64(&a, node);
+        redis_arg_i64(&a, offset);
+        redis_arg_i64(&a, REDIS_PAGE);
+        char done[48] = "";
+        int err = redis_eval(ctx, REDIS_PRUNE_APPLIED, &a, done, sizeof(done), eb);
+        redis_args_fini(&a);
+        char *end;
+        long long seen = strtoll(done, &end, 10), gone = strtoll(end, NULL, 10);
+        if (err < 0 || seen < REDIS_PAGE) {
+            return err;
+        }
+        offset += seen - gone;
     }
 }
