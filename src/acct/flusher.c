@@ -94,7 +94,15 @@ int flusher_new(struct flusher **out, struct store *st, const char *dir, size_t 
     if (!f) {
         return mk_fail(eb, MK_ENOMEM, "flusher: out of memory");
     }
-    size_t group = max_records > FLUSHER_GROUP_RECORDS ? max_records : FLUSHER_GROUP_RECORDS;
+    /* At least a segment (one is read whole), at most what the store asks. */
+    size_t group = FLUSHER_GROUP_RECORDS;
+    uint32_t bound = store_max_group_records(st);
+    if (bound != 0 && bound < group) {
+        group = bound;
+    }
+    if (group < max_records) {
+        group = max_records;
+    }
     f->segs = calloc(FLUSHER_SEGMENTS_PER_PASS, sizeof(*f->segs));
     f->ids = calloc(FLUSHER_SEGMENTS_PER_PASS, sizeof(*f->ids));
     f->at = calloc(FLUSHER_SEGMENTS_PER_PASS, sizeof(*f->at));

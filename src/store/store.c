@@ -181,6 +181,11 @@ int store_apply_segments(struct store *st, const struct store_segment_id *ids, s
     return rc == MK_EEXIST ? rc : store_done(st, "apply_segments", rc, eb);
 }
 
+uint32_t store_max_group_records(const struct store *st)
+{
+    return st->ops && st->ops->version >= MK_STORE_V6 ? st->ops->max_group_records : 0;
+}
+
 int store_prune_applied(struct store *st, int64_t applied_before, uint16_t node,
                         struct mk_errbuf *eb)
 {

@@ -295,7 +295,8 @@ typedef int (*store_token_fn)(const struct token_row *row, void *arg);
 #define MK_STORE_V3 3 /* adds peers: load_peers, prune_peers; apply_segment keeps them */
 #define MK_STORE_V4 4 /* adds clusters: publish_change, listen_changes, counts_put, counts_load */
 #define MK_STORE_V5 5 /* adds apply_segments: several journal segments in one transaction */
-#define MK_STORE_V6 6 /* adds prune_applied: forgetting old journal_applied records */
+#define MK_STORE_V6 6 /* adds prune_applied (forgetting old journal_applied records)
+                       * and max_group_records */
 
 /* One swarm's counts on one node of a cluster (cluster/counts.c). A row of
  * 0 seeders and 0 leechers is a removal: snatches and announced_at ride
@@ -465,6 +466,11 @@ struct store_ops {
      * disk (a crash between the commit and the delete): without this the
      * record grew by one row per segment, five a second per busy worker. */
     int (*prune_applied)(void *ctx, int64_t applied_before, uint16_t node, struct mk_errbuf *eb);
+    /* The most records apply_segments should be given at once (0: no
+     * bound): a store that serves no one else while it applies (Redis runs
+     * a script alone) keeps its groups short. The flusher never makes a
+     * group smaller than one segment. */
+    uint32_t max_group_records;
 };
 
 /* The registry: NULL when no backend has that name. */
@@ -513,6 +519,9 @@ int store_apply_segments(struct store *st, const struct store_segment_id *ids, s
 int store_load_peers(struct store *st, int64_t seen_since, store_peer_fn fn, void *arg,
                      struct mk_errbuf *eb);
 int store_prune_peers(struct store *st, int64_t seen_before, struct mk_errbuf *eb);
+/* The backend's max_group_records (0: no bound, or a backend before V6). */
+uint32_t store_max_group_records(const struct store *st);
+
 /* MK_ENOTSUP (not logged) for a backend without prune_applied. */
 int store_prune_applied(struct store *st, int64_t applied_before, uint16_t node,
                         struct mk_errbuf *eb);
