@@ -101,6 +101,21 @@ int pg_apply_segments(void *ctx, const struct store_segment_id *ids, size_t nids
 
 /* ---- the admin API's methods (pg_admin.c); contracts in store.h --------- */
 
+/* ---- pg_load.c: the ops table's loaders, pages and prunes (store.h) ---- */
+int pg_load_users(void *ctx, store_user_fn fn, void *arg, struct mk_errbuf *eb);
+int pg_load_torrents(void *ctx, store_torrent_fn fn, void *arg, struct mk_errbuf *eb);
+int pg_load_whitelist(void *ctx, store_whitelist_fn fn, void *arg, struct mk_errbuf *eb);
+int pg_load_snatches(void *ctx, store_snatch_fn fn, void *arg, struct mk_errbuf *eb);
+int pg_load_peers(void *ctx, int64_t seen_since, store_peer_fn fn, void *arg,
+                  struct mk_errbuf *eb);
+int pg_prune_peers(void *ctx, int64_t seen_before, struct mk_errbuf *eb);
+int pg_prune_applied(void *ctx, int64_t applied_before, uint16_t node, struct mk_errbuf *eb);
+int pg_user_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
+                    store_history_fn fn, void *arg, uint64_t *total, struct mk_errbuf *eb);
+int pg_user_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
+                       store_suspicious_fn fn, void *arg, uint64_t *total,
+                       struct mk_errbuf *eb);
+
 int pg_admin_ping(void *ctx, struct mk_errbuf *eb);
 int pg_admin_user_get(void *ctx, uint32_t id, struct user_rec *out, struct mk_errbuf *eb);
 int pg_admin_user_get_by_passkey(void *ctx, const char *passkey, struct user_rec *out,
