@@ -27,14 +27,18 @@ static uint32_t sized(uint32_t n)
     return light && *light && strcmp(light, "0") != 0 ? n / 10 : n;
 }
 
+/* out holds PEER_COMPACT_MAX bytes and a stride is at most that (6 or 18):
+ * the loop is bounded by both, so it never writes past out whatever stride
+ * a caller passes (and GCC at -O3 can see that it does not). */
 static void test_addr_of(uint32_t id, uint8_t stride, uint8_t *out)
 {
+    assert_true(stride <= PEER_COMPACT_MAX);
     memset(out, 0, PEER_COMPACT_MAX);
     out[0] = (uint8_t)(id >> 24);
     out[1] = (uint8_t)(id >> 16);
     out[2] = (uint8_t)(id >> 8);
     out[3] = (uint8_t)id;
-    for (uint8_t i = 4; i < stride; i++) {
+    for (uint8_t i = 4; i < stride && i < PEER_COMPACT_MAX; i++) {
         out[i] = (uint8_t)(id * 31 + i);
     }
 }
