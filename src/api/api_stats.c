@@ -3,7 +3,7 @@
  * Owns: the once-a-second sampler of the tracker's counters (for the
  * per-second rates), the stats object, the Prometheus exposition and the
  * health answer.
- * Not here: counting (net/tracker.c keeps per-worker counters), totals of
+ * Not here: counting (net/tracker_stats.c keeps per-worker counters), totals of
  * swarms (swarm/torrents.c).
  * Invariants: counters are read, never reset; a read costs O(torrents) for
  * the swarm totals and O(workers) for the counters, and holds no lock a

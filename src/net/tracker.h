@@ -6,6 +6,10 @@
  * of failure reasons. Transport-neutral: it sees an http_request (or a BEP 15
  * announce, tracker_udp_*) and the client's address, and writes a body or a
  * datagram; server.c and udp.c own sockets and framing.
+ * Files: tracker.c (lifecycle, settings, the announce), tracker_http.c
+ * (routes, scrape, /health), tracker_udp.c (BEP 15), tracker_stats.c
+ * (counters), tracker_restore.c (restore and reap); what they share is
+ * tracker_int.h.
  * Invariant: never blocks; holds at most one shard lock at a time, for
  * O(numwant) work.
  */

@@ -3,7 +3,7 @@
  * Owns: socket set-up, the batch loop (read up to UDP_BATCH datagrams,
  * answer each into its own slot, commit the journal, send the answers),
  * connection ids, and the miss path's hand-off to the resolver.
- * Not here: what an answer says (tracker.c), packet bytes (proto/udp.c).
+ * Not here: what an answer says (tracker_udp.c), packet bytes (proto/udp.c).
  */
 #include "net/udp.h"
 

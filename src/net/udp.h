@@ -7,7 +7,7 @@
  * udp.connection_window seconds, accepted in that window and the next. No
  * per-client state is kept, and a spoofed source never sees its id, so it
  * gets no answer to anything but a connect (16 bytes for 16).
- * Not here: the answers' content (net/tracker.c), packet layout (proto/udp.c).
+ * Not here: the answers' content (net/tracker_udp.c), packet layout (proto/udp.c).
  * Scrape: BEP 15's carries no passkey, so it is answered only for an
  * address that announced with a known passkey within a peer's lifetime
  * (a bounded per-worker table of address tags); others get "unknown
