@@ -5,7 +5,7 @@
  * (auth/misscache.h: coalescing, negative caching, the bounded queue),
  * per-worker inboxes through which answers go back to the worker that asked,
  * and the lookup counters for /metrics.
- * Not here: parking and resuming connections (net/server.c), what a miss
+ * Not here: parking and resuming connections (net/conn.c, net/server.c), what a miss
  * answers (net/tracker.c).
  * Why one thread: a store context serves one thread at a time, so a pool
  * would need a connection each; reads are point lookups by a unique key

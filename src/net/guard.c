@@ -10,7 +10,7 @@
  *   most a window after it stops. Another network with the same slot but
  *   another tag takes the slot over (losing the old score: the table is a
  *   cache of recent guessers, not a ledger).
- * Not here: the answers (server.c).
+ * Not here: the answers (conn.c).
  */
 #include "net/guard.h"
 

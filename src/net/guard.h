@@ -5,7 +5,7 @@
  * gets): open connections per network, and a decaying count of unknown
  * passkeys per network, so that one address can neither hold the server's
  * connections nor guess passkeys at line rate.
- * Not here: what to answer (server.c), what an unknown passkey is
+ * Not here: what to answer (conn.c), what an unknown passkey is
  * (tracker.c's "unknown passkey" answer).
  * Invariants: memory is fixed at creation and never grows with traffic;
  * every call is O(1) with relaxed atomics, so one guard may serve several

@@ -4,6 +4,9 @@
  * (so the kernel spreads connections and no accept queue is shared), its
  * connections and their buffers, timeouts, the connection cap, and HTTP
  * framing of answers (status line, headers, keep-alive, pipelining order).
+ * Files: server.c (workers, accepting, timeouts, the loop turn), conn.c
+ * (a connection's buffers, framing and answering); what they share is
+ * server_int.h.
  * Not here: what an answer says (tracker.c).
  */
 #ifndef MIKA_NET_SERVER_H

@@ -9,7 +9,7 @@
  * delta to the worker's journal batch.
  * Not here: the HTTP routes, scrape and health (tracker_http.c), UDP
  * (tracker_udp.c), counters (tracker_stats.c), restoring and expiring peers
- * (tracker_restore.c); sockets and HTTP framing (server.c), parsing
+ * (tracker_restore.c); sockets and HTTP framing (server.c, conn.c), parsing
  * (proto/), the peer set and selection (swarm/), writing the books (acct/).
  * Invariant: never blocks; holds at most one shard lock at a time, for
  * O(numwant) work.

@@ -66,7 +66,7 @@ struct tracker_counters {
     _Atomic uint64_t conns_opened;  /* tracker-port connections accepted (server.c) */
     _Atomic uint64_t conns_closed;
     _Atomic uint64_t conns_refused; /* turned away at the connection cap */
-    _Atomic uint64_t guess_blocked; /* addresses that reached passkey_guess_limit (server.c) */
+    _Atomic uint64_t guess_blocked; /* addresses that reached passkey_guess_limit (conn.c) */
     _Atomic uint64_t guess_refused; /* requests refused while their address was blocked */
 };
 

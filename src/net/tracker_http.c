@@ -6,7 +6,7 @@
  * of the largest body, and the failure kind of an answer body for the
  * counters.
  * Not here: the announce itself and who is asking (tracker.c), sockets and
- * framing (server.c), parsing the query (proto/query.c).
+ * framing (server.c, conn.c), parsing the query (proto/query.c).
  * Invariant: never blocks; holds at most one shard lock at a time.
  */
 #include <arpa/inet.h>

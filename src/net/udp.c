@@ -190,7 +190,7 @@ static void answer_announce(struct udp_port *u, const struct udp_announce *a, ui
     }
 }
 
-/* As server.c says it: one address guessing passkeys is refused whatever
+/* As conn.c says it: one address guessing passkeys is refused whatever
  * passkey it sends, so a guess that hits is not told so. */
 static const char passkey_refusal[] =
     "too many unknown passkeys from this address, try again later";

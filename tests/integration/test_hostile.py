@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from mikatest import (MikaTestCase, TIMEOUT_SCALE, bdecode, failure, parse_response,  # noqa: E402
                       pct, peer_id, random_hash, random_passkey, run_tests)
 
-# The error bodies server.c writes for each status (PROTOCOL.md, "HTTP").
+# The error bodies conn.c writes for each status (PROTOCOL.md, "HTTP").
 ERROR_TEXT = {400: 'bad request', 404: 'not found', 405: 'method not allowed',
               414: 'request line too long', 431: 'request header too large',
               505: 'HTTP version not supported'}
