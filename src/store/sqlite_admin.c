@@ -2,12 +2,15 @@
  *
  * Owns: reading and writing single users, torrents, whitelist prefixes,
  * classes and settings for the admin API, each write one transaction.
- * Not here: opening, the schema and its migrations, the loaders and apply()
- * (sqlite.c, which lists these functions in its ops table).
- * Invariants: the context's first member is its sqlite3 connection (struct
- * sqlite_store in sqlite.c keeps it first); unique-constraint violations
- * become MK_EEXIST with the column's name as the whole message, a missing
- * row MK_ENOTFOUND naming it, a busy database MK_EUNAVAIL.
+ * Sections, in order: column helpers, users, torrents, whitelist, classes,
+ * settings. One concern (single records for the admin API, as pg_admin.c,
+ * mysql_admin.c and redis_admin.c), so one file.
+ * Not here: opening, the schema and its migrations, the error and exec
+ * helpers (sqlite.c), the loaders (sqlite_load.c) and apply()
+ * (sqlite_apply.c); sqlite.c lists these functions in its ops table.
+ * Invariants: ctx is a struct sqlite_store (sqlite_int.h); unique-constraint
+ * violations become MK_EEXIST with the column's name as the whole message,
+ * a missing row MK_ENOTFOUND naming it, a busy database MK_EUNAVAIL.
  */
 #include "store/sqlite_admin.h"
 
@@ -15,19 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static sqlite3 *admin_db(void *ctx)
-{
-    return *(sqlite3 **)ctx;
-}
-
-static int admin_err(int rc)
-{
-    int prim = rc & 0xff;
-    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) {
-        return MK_EUNAVAIL;
-    }
-    return prim == SQLITE_NOMEM ? MK_ENOMEM : MK_EIO;
-}
+#include "store/sqlite_int.h"
 
 /* A failed prepare or step: a unique violation names its column. */
 static int admin_fail(sqlite3 *db, int rc, struct mk_errbuf *eb, const char *what)
@@ -38,7 +29,7 @@ static int admin_fail(sqlite3 *db, int rc, struct mk_errbuf *eb, const char *wha
         const char *dot = strrchr(msg, '.');
         return mk_fail(eb, MK_EEXIST, "%s", dot ? dot + 1 : msg);
     }
-    return mk_fail(eb, admin_err(rc), "sqlite: %s: %s", what, sqlite3_errmsg(db));
+    return sqlite_fail(db, rc, eb, what);
 }
 
 static int admin_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, struct mk_errbuf *eb)
@@ -56,22 +47,16 @@ static int admin_run(sqlite3 *db, sqlite3_stmt *st, struct mk_errbuf *eb, const 
     return err;
 }
 
-static int admin_exec(sqlite3 *db, const char *sql, struct mk_errbuf *eb)
-{
-    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : admin_fail(db, rc, eb, sql);
-}
-
 static int admin_begin(sqlite3 *db, struct mk_errbuf *eb)
 {
-    return admin_exec(db, "BEGIN IMMEDIATE", eb);
+    return sqlite_exec(db, "BEGIN IMMEDIATE", eb);
 }
 
 /* Commits when err is 0, else rolls back; returns err or the commit's error. */
 static int admin_end(sqlite3 *db, int err, struct mk_errbuf *eb)
 {
     if (err == 0) {
-        err = admin_exec(db, "COMMIT", eb);
+        err = sqlite_exec(db, "COMMIT", eb);
     }
     if (err != 0) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -171,7 +156,7 @@ static int admin_user_one(sqlite3 *db, sqlite3_stmt *st, struct user_rec *out,
 
 int sqlite_admin_ping(void *ctx, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     sqlite3_stmt *st;
     int err = admin_prepare(db, "SELECT COUNT(*) FROM classes", &st, eb);
     if (err != 0) {
@@ -185,7 +170,7 @@ int sqlite_admin_ping(void *ctx, struct mk_errbuf *eb)
 
 int sqlite_admin_user_get(void *ctx, uint32_t id, struct user_rec *out, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     sqlite3_stmt *st;
     int err = admin_prepare(db, ADMIN_USER_COLS " WHERE u.id = ?1", &st, eb);
     if (err != 0) {
@@ -198,7 +183,7 @@ int sqlite_admin_user_get(void *ctx, uint32_t id, struct user_rec *out, struct m
 int sqlite_admin_user_get_by_passkey(void *ctx, const char *passkey, struct user_rec *out,
                                      struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     sqlite3_stmt *st;
     int err = admin_prepare(db, ADMIN_USER_COLS " WHERE u.passkey = ?1", &st, eb);
     if (err != 0) {
@@ -225,10 +210,10 @@ static void admin_bind_filter(sqlite3_stmt *st, const struct user_filter *f)
 int sqlite_admin_user_list(void *ctx, const struct user_filter *f, store_user_rec_fn fn,
                            void *arg, uint64_t *total, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     sqlite3_stmt *st;
     /* One read transaction, so the count and the page agree. */
-    int err = admin_exec(db, "BEGIN", eb);
+    int err = sqlite_exec(db, "BEGIN", eb);
     if (err != 0) {
         return err;
     }
@@ -287,7 +272,7 @@ static int admin_class_exists(sqlite3 *db, uint32_t id, struct mk_errbuf *eb)
 
 int sqlite_admin_user_insert(void *ctx, struct user_rec *rec, bool has_id, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     int err = admin_begin(db, eb);
     if (err != 0) {
         return err;
@@ -329,7 +314,7 @@ int sqlite_admin_user_insert(void *ctx, struct user_rec *rec, bool has_id, struc
 
 int sqlite_admin_user_update(void *ctx, const struct user_rec *rec, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     int err = admin_begin(db, eb);
     if (err != 0) {
         return err;
@@ -362,7 +347,7 @@ int sqlite_admin_user_update(void *ctx, const struct user_rec *rec, struct mk_er
 
 int sqlite_admin_user_delete(void *ctx, uint32_t id, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     int err = admin_begin(db, eb);
     if (err != 0) {
         return err;
@@ -392,7 +377,7 @@ int sqlite_admin_user_delete(void *ctx, uint32_t id, struct mk_errbuf *eb)
 static int admin_torrent_find(void *ctx, bool by_id, uint32_t id, const uint8_t info_hash[20],
                               struct torrent_rec *out, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     sqlite3_stmt *st;
     int err = admin_prepare(db,
                             by_id ? "SELECT id, enabled, deleted, deleted_reason, snatches,"
@@ -471,7 +456,7 @@ static void admin_bind_torrent(sqlite3_stmt *st, const struct torrent_rec *rec)
 
 int sqlite_admin_torrent_insert(void *ctx, struct torrent_rec *rec, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     sqlite3_stmt *st;
     int err = admin_prepare(db,
                             "INSERT INTO torrents (info_hash, enabled, deleted, deleted_reason,"
@@ -493,7 +478,7 @@ int sqlite_admin_torrent_insert(void *ctx, struct torrent_rec *rec, struct mk_er
 
 int sqlite_admin_torrent_update(void *ctx, const struct torrent_rec *rec, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     sqlite3_stmt *st;
     int err = admin_prepare(db,
                             "UPDATE torrents SET enabled = ?2, deleted = ?3, deleted_reason = ?4,"
@@ -576,7 +561,7 @@ static int admin_whitelist_find(sqlite3 *db, const uint8_t *prefix, size_t len,
 int sqlite_admin_whitelist_insert(void *ctx, const struct whitelist_row *row,
                                   struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     if (row->prefix_len == 0 || row->prefix_len > MK_PREFIX_MAX) {
         return mk_fail(eb, MK_EINVAL, "prefix: %u bytes (1..%d)", row->prefix_len, MK_PREFIX_MAX);
     }
@@ -603,7 +588,7 @@ int sqlite_admin_whitelist_insert(void *ctx, const struct whitelist_row *row,
 int sqlite_admin_whitelist_delete(void *ctx, const uint8_t *prefix, size_t len,
                                   struct whitelist_row *out, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     if (len == 0 || len > MK_PREFIX_MAX) {
         return mk_fail(eb, MK_ENOTFOUND, "prefix");
     }
@@ -642,7 +627,7 @@ static void admin_class_row(sqlite3_stmt *st, struct class_row *r)
 
 int sqlite_admin_class_list(void *ctx, store_class_fn fn, void *arg, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     sqlite3_stmt *st;
     int err = admin_prepare(db, ADMIN_CLASS_COLS " ORDER BY c.id", &st, eb);
     if (err != 0) {
@@ -663,7 +648,7 @@ int sqlite_admin_class_list(void *ctx, store_class_fn fn, void *arg, struct mk_e
 
 int sqlite_admin_class_get(void *ctx, uint32_t id, struct class_row *out, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     sqlite3_stmt *st;
     int err = admin_prepare(db, ADMIN_CLASS_COLS " WHERE c.id = ?1", &st, eb);
     if (err != 0) {
@@ -685,7 +670,7 @@ int sqlite_admin_class_get(void *ctx, uint32_t id, struct class_row *out, struct
 int sqlite_admin_class_insert(void *ctx, struct class_row *row, bool has_id,
                               struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     sqlite3_stmt *st;
     int err = admin_prepare(db,
                             "INSERT INTO classes (id, name, upload_multiplier,"
@@ -713,7 +698,7 @@ int sqlite_admin_class_insert(void *ctx, struct class_row *row, bool has_id,
 
 int sqlite_admin_class_update(void *ctx, const struct class_row *row, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     sqlite3_stmt *st;
     int err = admin_prepare(db,
                             "UPDATE classes SET name = ?2, upload_multiplier = ?3,"
@@ -736,7 +721,7 @@ int sqlite_admin_class_update(void *ctx, const struct class_row *row, struct mk_
 
 int sqlite_admin_class_delete(void *ctx, uint32_t id, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     if (id == MK_CLASS_DEFAULT) {
         return mk_fail(eb, MK_EINVAL, "the default class %d cannot be deleted", MK_CLASS_DEFAULT);
     }
@@ -764,7 +749,7 @@ int sqlite_admin_class_delete(void *ctx, uint32_t id, struct mk_errbuf *eb)
 
 int sqlite_admin_settings_load(void *ctx, store_setting_fn fn, void *arg, struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     sqlite3_stmt *st;
     int err = admin_prepare(db, "SELECT key, value FROM settings ORDER BY key", &st, eb);
     if (err != 0) {
@@ -787,7 +772,7 @@ int sqlite_admin_settings_load(void *ctx, store_setting_fn fn, void *arg, struct
 int sqlite_admin_settings_put(void *ctx, const struct setting_row *rows, size_t n,
                               struct mk_errbuf *eb)
 {
-    sqlite3 *db = admin_db(ctx);
+    sqlite3 *db = ((struct sqlite_store *)ctx)->db;
     int err = admin_begin(db, eb);
     if (err != 0) {
         return err;

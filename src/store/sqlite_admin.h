@@ -1,9 +1,8 @@
 /* store/sqlite_admin.h: the sqlite backend's MK_STORE_V2 methods (the admin API's
  * reads and writes), for store/sqlite.c's ops table only.
  *
- * Each takes the backend's context, whose first member is its sqlite3
- * connection (see struct sqlite_store in sqlite.c); contracts are those of
- * struct store_ops in store.h.
+ * Each takes the backend's context, a struct sqlite_store (sqlite_int.h);
+ * contracts are those of struct store_ops in store.h.
  */
 #ifndef MIKA_STORE_SQLITE_ADMIN_H
 #define MIKA_STORE_SQLITE_ADMIN_H

@@ -3,6 +3,8 @@
  *
  * Owns: the context of an open store, the error and statement helpers of
  * sqlite.c, and the ops of sqlite_load.c (their contracts are store.h's).
+ * sqlite_load.c and sqlite_admin.c reach the connection through struct
+ * sqlite_store and fail through sqlite_fail.
  */
 #ifndef MIKA_STORE_SQLITE_INT_H
 #define MIKA_STORE_SQLITE_INT_H
@@ -14,7 +16,6 @@
 #include "store/store.h"
 #include "util/err.h"
 
-/* db stays the first member: sqlite_admin.c reads it through the context. */
 struct sqlite_store {
     sqlite3 *db;
     struct sqlite_apply ap; /* the books' statements (sqlite_apply.c) */
