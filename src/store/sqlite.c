@@ -15,6 +15,7 @@
 #include "store/store.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -330,6 +331,16 @@ static void sqlite_close(void *ctx)
     free(s);
 }
 
+/* SQLite's memory statistics take a global mutex on every allocation, and
+ * nothing here reads them: 4% of the instructions of the flusher's history
+ * and peers updates (callgrind, 131k of each: 28.5k -> 27.3k per pair).
+ * Only settable before the library initialises; when something in this
+ * process initialised it first, sqlite3_config refuses and nothing changes. */
+static void sqlite_config_once(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 /* Opens path (a file name, or with memory a memdb VFS name that every
  * connection of this process opening the same name shares). */
 static int sqlite_open_at(void **ctx, const char *path, bool memory, struct mk_errbuf *eb)
@@ -342,6 +353,8 @@ static int sqlite_open_at(void **ctx, const char *path, bool memory, struct mk_e
      * the connection's own mutex, taken by every bind, step and reset, only
      * cost time: 5% of the flusher's instructions under callgrind (the API
      * serializes its context under its own lock). */
+    static pthread_once_t configured = PTHREAD_ONCE_INIT;
+    pthread_once(&configured, sqlite_config_once);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                 (memory ? SQLITE_OPEN_URI : 0);
     int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
