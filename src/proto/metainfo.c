@@ -22,9 +22,12 @@ static int bdec_fail(struct bdec *d, const char *what)
     return mk_fail(d->eb, MK_EINVAL, "at byte %zu: %s", d->pos, what);
 }
 
+/* Writes *c on every path (0 at the end of input) so that a caller's
+ * `bdec_peek(d, &c) && c == ...` never reads an unset byte. */
 static bool bdec_peek(const struct bdec *d, uint8_t *c)
 {
     if (d->pos >= d->len) {
+        *c = 0;
         return false;
     }
     *c = d->p[d->pos];
