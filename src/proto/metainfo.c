@@ -22,9 +22,12 @@ static int bdec_fail(struct bdec *d, const char *what)
     return mk_fail(d->eb, MK_EINVAL, "at byte %zu: %s", d->pos, what);
 }
 
+/* Writes *c on every path (0 at the end of input) so that a caller's
+ * `bdec_peek(d, &c) && c == ...` never reads an unset byte. */
 static bool bdec_peek(const struct bdec *d, uint8_t *c)
 {
     if (d->pos >= d->len) {
+        *c = 0;
         return false;
     }
     *c = d->p[d->pos];
@@ -70,7 +73,7 @@ static int bdec_int(struct bdec *d, int64_t *out)
         d->pos++;
     }
     size_t digits_at = d->pos;
-    uint64_t v;
+    uint64_t v = 0;
     int rc = bdec_digits(d, 'e', neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, &v);
     if (rc != 0) {
         return rc;
@@ -85,7 +88,7 @@ static int bdec_int(struct bdec *d, int64_t *out)
 
 static int bdec_str(struct bdec *d, struct mk_str *out)
 {
-    uint64_t n;
+    uint64_t n = 0;
     int rc = bdec_digits(d, ':', d->len, &n);
     if (rc != 0) {
         return rc;
@@ -142,7 +145,7 @@ static int bdec_list_or_dict(struct bdec *d, int depth, bool dict)
             return 0;
         }
         if (dict) {
-            struct mk_str key;
+            struct mk_str key = {NULL, 0};
             int rc = bdec_key(d, &key, &prev);
             if (rc != 0) {
                 return rc;
@@ -203,7 +206,7 @@ static int metainfo_dict(struct bdec *d, int depth, const char *what, metainfo_k
             d->pos++;
             return 0;
         }
-        struct mk_str key;
+        struct mk_str key = {NULL, 0};
         int rc = bdec_key(d, &key, &prev);
         if (rc == 0) {
             rc = on_key(d, key, depth + 1, arg);

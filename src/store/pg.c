@@ -412,7 +412,7 @@ int pg_run(struct pg_store *s, const char *sql, const struct pg_params *p, PGres
 int pg_run_count(struct pg_store *s, const char *sql, const struct pg_params *p, long *rows,
                  struct mk_errbuf *eb)
 {
-    PGresult *r;
+    PGresult *r = NULL;
     int err = pg_run(s, sql, p, &r, eb);
     if (err == 0) {
         *rows = strtol(PQcmdTuples(r), NULL, 10);
