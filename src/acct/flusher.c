@@ -27,9 +27,16 @@
 #include "util/log.h"
 
 #define FLUSHER_SEGMENTS_PER_PASS 1024
-/* Records read into one group (at least one segment's bound): about 4 s of a
- * 15k announces/s load, ~14 MB of rows. */
-#define FLUSHER_GROUP_RECORDS 65536
+/* Records read into one group (at least one segment's bound): under a
+ * load of 50k announces/s, the apply delay's worth. A busy flusher's cost
+ * per record keeps falling with the group: keep-alive load at 35-40k
+ * announces/s (bench/flushcost), CPU per announce with groups of 65,536
+ * 8.9 us (6.8 user, 2.1 system), of 262,144 4.7 (3.8, 0.9): more users
+ * announce twice in one group, and each page of the peers and history
+ * tables is written once for more of their rows. The buffers are sized to
+ * the group at hand and freed after each pass: a full group holds ~60 MB of
+ * records while it is read, then up to twice its count in merged rows. */
+#define FLUSHER_GROUP_RECORDS 262144
 /* The thread puts a pass off while less than a group waits, for at most the
  * apply delay (journal.apply_delay_ms): the store's cost per record falls as
  * the group grows, because each announce dirties a random users, history
@@ -55,8 +62,11 @@ struct flusher {
     struct journal_segment *segs;
     struct store_segment_id *ids; /* the group's, FLUSHER_SEGMENTS_PER_PASS */
     size_t *at;                   /* where each of ids is in segs */
-    struct acct_delta *rows;      /* group_records */
-    struct acct_delta *merged;    /* 4 x group_records: books, snatches, suspicions, peers */
+    struct acct_delta *rows;      /* the group's records; grown to need (flusher_trim) */
+    size_t rows_cap, rows_used;   /* used: the most this pass needed */
+    struct acct_delta *merged;    /* what flusher_merge made of them: books, snatches,
+                                   * suspicions, peers; grown and trimmed alike */
+    size_t merged_cap, merged_used;
     size_t max_records;           /* one segment's bound */
     size_t group_records;
     bool no_groups;               /* the store has no apply_segments */
@@ -106,14 +116,10 @@ int flusher_new(struct flusher **out, struct store *st, const char *dir, size_t 
     f->segs = calloc(FLUSHER_SEGMENTS_PER_PASS, sizeof(*f->segs));
     f->ids = calloc(FLUSHER_SEGMENTS_PER_PASS, sizeof(*f->ids));
     f->at = calloc(FLUSHER_SEGMENTS_PER_PASS, sizeof(*f->at));
-    f->rows = calloc(group, sizeof(*f->rows));
-    f->merged = calloc(4 * group, sizeof(*f->merged));
-    if (!f->segs || !f->ids || !f->at || !f->rows || !f->merged) {
+    if (!f->segs || !f->ids || !f->at) {
         free(f->segs);
         free(f->ids);
         free(f->at);
-        free(f->rows);
-        free(f->merged);
         free(f);
         return mk_fail(eb, MK_ENOMEM, "flusher: out of memory");
     }
@@ -171,20 +177,86 @@ static bool same_peer(const struct acct_delta *x, const struct acct_delta *y)
            memcmp(x->peer.peer_id, y->peer.peer_id, sizeof(x->peer.peer_id)) == 0;
 }
 
-/* Merges f->rows[0..n) into f->merged; returns how many rows it holds. */
-static size_t flusher_merge(struct flusher *f, size_t n)
+/* Grows *v (holding *cap rows) to hold need rows, at least doubling; *used
+ * keeps the largest need since the last trim. */
+static int flusher_reserve(struct acct_delta **v, size_t *cap, size_t *used, size_t need)
 {
-    struct acct_delta *out = f->merged;
+    if (need > *used) {
+        *used = need;
+    }
+    if (need <= *cap) {
+        return MK_OK;
+    }
+    size_t want = *cap * 2 > need ? *cap * 2 : need;
+    struct acct_delta *grown = realloc(*v, want * sizeof(**v));
+    if (!grown) {
+        return MK_ENOMEM;
+    }
+    *v = grown;
+    *cap = want;
+    return MK_OK;
+}
+
+/* At the end of a pass, gives a buffer back to the system when the pass
+ * needed less than a quarter of it (it grows by doubling, so the load has
+ * at least halved): a full group holds ~170 MB that a quieter tracker has
+ * no use for. Under steady load it is kept: freeing and faulting it in
+ * again each pass cost 1.5-2 us per announce (page faults, and the same
+ * again in user time) at 40-55k announces/s. */
+static void flusher_trim(struct acct_delta **v, size_t *cap, size_t *used)
+{
+    if (*used * 4 < *cap) {
+        free(*v);
+        *v = NULL;
+        *cap = 0;
+    }
+    *used = 0;
+}
+
+static bool has_books(const struct acct_delta *d)
+{
+    return d->uploaded || d->downloaded || (d->has_credit && (d->credited_up || d->credited_down)) ||
+           d->seed_seconds || d->leech_seconds || d->bonus || d->announces;
+}
+
+/* The rows flusher_merge makes of rows[0..n), sorted by user and torrent:
+ * one per user and torrent with books, one per snatch, suspicious upload
+ * and peer report. */
+static size_t flusher_merged_bound(const struct acct_delta *rows, size_t n)
+{
     size_t m = 0;
+    const struct acct_delta *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct acct_delta *d = &rows[i];
+        if (has_books(d)) {
+            if (!last || last->user_id != d->user_id || last->torrent_id != d->torrent_id) {
+                m++;
+            }
+            last = d;
+        }
+        m += (size_t)d->snatch + (d->suspicious != 0) + (size_t)d->has_peer;
+    }
+    return m;
+}
+
+/* Merges f->rows[0..n) into f->merged (grown to fit); *out_n gets how many
+ * rows it holds. MK_ENOMEM. */
+static int flusher_merge(struct flusher *f, size_t n, size_t *out_n)
+{
     /* Books: one row per user and torrent, summed. Records without credit
      * count raw. */
     qsort(f->rows, n, sizeof(*f->rows), by_user_torrent);
+    if (flusher_reserve(&f->merged, &f->merged_cap, &f->merged_used,
+                        flusher_merged_bound(f->rows, n)) != MK_OK) {
+        return MK_ENOMEM;
+    }
+    struct acct_delta *out = f->merged;
+    size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         const struct acct_delta *d = &f->rows[i];
         uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
         uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
-        if (!d->uploaded && !d->downloaded && !cu && !cd && !d->seed_seconds &&
-            !d->leech_seconds && !d->bonus && !d->announces) {
+        if (!has_books(d)) {
             continue;
         }
         if (m == 0 || out[m - 1].user_id != d->user_id || out[m - 1].torrent_id != d->torrent_id) {
@@ -254,7 +326,8 @@ static size_t flusher_merge(struct flusher *f, size_t n)
         }
         out[keep++] = out[i];
     }
-    return keep;
+    *out_n = keep;
+    return MK_OK;
 }
 
 static uint64_t flusher_now_ns(void)
@@ -290,7 +363,11 @@ static void flusher_remove(struct flusher *f, const struct journal_segment *seg)
 static int flusher_apply_one(struct flusher *f, const struct journal_segment *seg)
 {
     struct mk_errbuf eb = {{0}};
-    size_t n = 0;
+    size_t n = 0, merged = 0;
+    if (flusher_reserve(&f->rows, &f->rows_cap, &f->rows_used, f->max_records) != MK_OK) {
+        mk_log(MK_LOG_ERROR, "flusher", "out of memory reading a segment");
+        return MK_ENOMEM;
+    }
     int rc = journal_read(f->dir, seg, f->rows, f->max_records, &n, &eb);
     if (rc != MK_OK) {
         /* A segment we cannot read whole would be applied in part and then
@@ -299,7 +376,10 @@ static int flusher_apply_one(struct flusher *f, const struct journal_segment *se
         return MK_OK;
     }
     struct store_segment_id id = {seg->boot, seg->writer, seg->seq, n, 0};
-    size_t merged = flusher_merge(f, n);
+    if (flusher_merge(f, n, &merged) != MK_OK) {
+        mk_log(MK_LOG_ERROR, "flusher", "out of memory merging a segment");
+        return MK_ENOMEM;
+    }
     uint64_t t0 = flusher_now_ns();
     rc = store_apply_segment(f->store, &id, f->merged, merged, &eb);
     flusher_count_latency(f, flusher_now_ns() - t0);
@@ -328,6 +408,10 @@ static size_t flusher_gather(struct flusher *f, size_t *next, size_t nsegs, size
         size_t max = room < f->max_records ? room : f->max_records;
         size_t n = 0;
         struct mk_errbuf eb = {{0}};
+        if (flusher_reserve(&f->rows, &f->rows_cap, &f->rows_used, used + max) != MK_OK) {
+            mk_log(MK_LOG_ERROR, "flusher", "out of memory: a group of %zu records", used);
+            break; /* the group as read so far */
+        }
         int rc = journal_read(f->dir, seg, f->rows + used, max, &n, &eb);
         if (rc == MK_ELIMIT && max < f->max_records && k > 0) {
             break; /* it may fit the next group */
@@ -345,7 +429,7 @@ static size_t flusher_gather(struct flusher *f, size_t *next, size_t nsegs, size
     return used;
 }
 
-int flusher_pass(struct flusher *f)
+static int flusher_pass_groups(struct flusher *f)
 {
     for (;;) {
         size_t nsegs = 0;
@@ -368,9 +452,14 @@ int flusher_pass(struct flusher *f)
             if (nids == 0) {
                 continue;
             }
-            size_t merged = flusher_merge(f, n);
+            size_t merged = 0;
+            int rc = flusher_merge(f, n, &merged);
+            if (rc != MK_OK) {
+                mk_log(MK_LOG_ERROR, "flusher", "out of memory merging %zu records", n);
+                return rc;
+            }
             uint64_t t0 = flusher_now_ns();
-            int rc = store_apply_segments(f->store, f->ids, nids, f->merged, merged, &eb);
+            rc = store_apply_segments(f->store, f->ids, nids, f->merged, merged, &eb);
             flusher_count_latency(f, flusher_now_ns() - t0);
             if (rc == MK_OK) {
                 atomic_fetch_add(&f->applied, n);
@@ -397,6 +486,14 @@ int flusher_pass(struct flusher *f)
             return MK_OK;
         }
     }
+}
+
+int flusher_pass(struct flusher *f)
+{
+    int rc = flusher_pass_groups(f);
+    flusher_trim(&f->rows, &f->rows_cap, &f->rows_used);
+    flusher_trim(&f->merged, &f->merged_cap, &f->merged_used);
+    return rc;
 }
 
 void flusher_set_backlog_sink(struct flusher *f, _Atomic uint64_t *sink)
