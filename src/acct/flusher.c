@@ -29,13 +29,13 @@
 #define FLUSHER_SEGMENTS_PER_PASS 1024
 /* Records read into one group (at least one segment's bound): under a
  * load of 50k announces/s, the apply delay's worth. A busy flusher's cost
- * per record keeps falling with the group: keep-alive load at 35-40k
+ * per record keeps falling with the group: keep-alive load at 40-55k
  * announces/s (bench/flushcost), CPU per announce with groups of 65,536
- * 8.9 us (6.8 user, 2.1 system), of 262,144 4.7 (3.8, 0.9): more users
+ * 8.9 us (6.8 user, 2.1 system), of 262,144 5.7 (4.3, 1.4): more users
  * announce twice in one group, and each page of the peers and history
- * tables is written once for more of their rows. The buffers are sized to
- * the group at hand and freed after each pass: a full group holds ~60 MB of
- * records while it is read, then up to twice its count in merged rows. */
+ * tables is written once for more of their rows. The buffers grow to the
+ * group at hand (flusher_trim gives them back): a full group holds ~60 MB
+ * of records, and up to twice its count in merged rows. */
 #define FLUSHER_GROUP_RECORDS 262144
 /* The thread puts a pass off while less than a group waits, for at most the
  * apply delay (journal.apply_delay_ms): the store's cost per record falls as
@@ -397,9 +397,11 @@ static int flusher_apply_one(struct flusher *f, const struct journal_segment *se
 
 /* Reads segs[*next..nsegs) into f->rows until the group is full, recording
  * the ids of those read in f->ids (and their indexes in f->at); segments that
- * cannot be read whole are left on disk and skipped. Returns the group's
- * records; *nids gets its segments and *next where the next group starts. */
-static size_t flusher_gather(struct flusher *f, size_t *next, size_t nsegs, size_t *nids)
+ * cannot be read whole are left on disk and skipped. *records gets the
+ * group's records, *nids its segments and *next where the next group
+ * starts. MK_ENOMEM when not even one segment found room. */
+static int flusher_gather(struct flusher *f, size_t *next, size_t nsegs, size_t *nids,
+                          size_t *records)
 {
     size_t used = 0, k = 0, i = *next;
     for (; i < nsegs; i++) {
@@ -410,6 +412,9 @@ static size_t flusher_gather(struct flusher *f, size_t *next, size_t nsegs, size
         struct mk_errbuf eb = {{0}};
         if (flusher_reserve(&f->rows, &f->rows_cap, &f->rows_used, used + max) != MK_OK) {
             mk_log(MK_LOG_ERROR, "flusher", "out of memory: a group of %zu records", used);
+            if (k == 0) {
+                return MK_ENOMEM;
+            }
             break; /* the group as read so far */
         }
         int rc = journal_read(f->dir, seg, f->rows + used, max, &n, &eb);
@@ -426,7 +431,8 @@ static size_t flusher_gather(struct flusher *f, size_t *next, size_t nsegs, size
     }
     *next = i;
     *nids = k;
-    return used;
+    *records = used;
+    return MK_OK;
 }
 
 static int flusher_pass_groups(struct flusher *f)
@@ -447,13 +453,15 @@ static int flusher_pass_groups(struct flusher *f)
                 }
                 continue;
             }
-            size_t nids = 0;
-            size_t n = flusher_gather(f, &i, nsegs, &nids);
+            size_t nids = 0, n = 0, merged = 0;
+            int rc = flusher_gather(f, &i, nsegs, &nids, &n);
+            if (rc != MK_OK) {
+                return rc;
+            }
             if (nids == 0) {
                 continue;
             }
-            size_t merged = 0;
-            int rc = flusher_merge(f, n, &merged);
+            rc = flusher_merge(f, n, &merged);
             if (rc != MK_OK) {
                 mk_log(MK_LOG_ERROR, "flusher", "out of memory merging %zu records", n);
                 return rc;
