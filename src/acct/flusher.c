@@ -178,9 +178,14 @@ static bool same_peer(const struct acct_delta *x, const struct acct_delta *y)
 }
 
 /* Grows *v (holding *cap rows) to hold need rows, at least doubling; *used
- * keeps the largest need since the last trim. */
+ * keeps the largest need since the last trim. Even for none it holds one:
+ * an empty segment still goes through qsort and the store, which must not
+ * be handed a null pointer. */
 static int flusher_reserve(struct acct_delta **v, size_t *cap, size_t *used, size_t need)
 {
+    if (need == 0) {
+        need = 1;
+    }
     if (need > *used) {
         *used = need;
     }
