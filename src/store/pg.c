@@ -5,7 +5,8 @@
  * mika_schema, migrated at open under an advisory lock so nodes starting
  * together do not race), the default whitelist seeded into a new database,
  * the ops table.
- * Not here: the streaming loaders and pruning (pg_load.c), the books (apply
+ * Not here: statement parameters and result values (pg_value.c), the
+ * streaming loaders and pruning (pg_load.c), the books (apply
  * and the segments: pg_apply.c), the admin API's
  * methods (pg_admin.c), clusters (pg_notify.c), retrying an unavailable
  * store (acct/flusher.c), choosing the backend (store/store.c).
@@ -15,8 +16,7 @@
  * MK_EUNAVAIL, never blocks for long (connect and TCP timeouts, a 100 ms
  * lock_timeout) and is reopened by the next call.
  *
- * Sections: helpers (parameters, results, errors), connection and
- * statements, schema.
+ * Sections: errors, connection and statements, schema.
  */
 #include "store/pg_admin.h"
 
@@ -48,114 +48,6 @@ struct pg_store {
     int nstmts;
     struct pg_stmt stmts[PG_STMTS_MAX];
 };
-
-/* ---- helpers: parameters and results ---------------------------------- */
-
-static void pg_param_add(struct pg_params *p, const char *val, int len, int fmt)
-{
-    /* A bug, not input: every statement here has fewer parameters. */
-    if (p->n >= PG_PARAMS_MAX) {
-        abort();
-    }
-    p->val[p->n] = val;
-    p->len[p->n] = len;
-    p->fmt[p->n] = fmt;
-    p->n++;
-}
-
-void pg_param_int(struct pg_params *p, int64_t v)
-{
-    if (p->n >= PG_PARAMS_MAX) {
-        abort();
-    }
-    snprintf(p->num[p->n], sizeof(p->num[p->n]), "%" PRId64, v);
-    pg_param_add(p, p->num[p->n], 0, 0);
-}
-
-void pg_param_bool(struct pg_params *p, bool v)
-{
-    pg_param_add(p, v ? "t" : "f", 0, 0);
-}
-
-void pg_param_text(struct pg_params *p, const char *s)
-{
-    pg_param_add(p, s, 0, 0);
-}
-
-void pg_param_text_or_null(struct pg_params *p, const char *s)
-{
-    pg_param_add(p, *s ? s : NULL, 0, 0);
-}
-
-void pg_param_bytes(struct pg_params *p, const void *b, size_t len)
-{
-    pg_param_add(p, b, (int)len, 1);
-}
-
-void pg_param_null(struct pg_params *p)
-{
-    pg_param_add(p, NULL, 0, 0);
-}
-
-bool pg_isnull(const PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) != 0;
-}
-
-int64_t pg_int(const PGresult *r, int row, int col)
-{
-    if (PQgetisnull(r, row, col)) {
-        return 0;
-    }
-    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
-    int len = PQgetlength(r, row, col);
-    if (len != 1 && len != 2 && len != 4 && len != 8) {
-        return 0;
-    }
-    uint64_t v = 0;
-    for (int i = 0; i < len; i++) {
-        v = v << 8 | p[i];
-    }
-    if (len < 8 && (p[0] & 0x80)) {
-        v |= ~0ull << (len * 8); /* sign-extend int2/int4 */
-    }
-    return (int64_t)v;
-}
-
-uint64_t pg_u64(const PGresult *r, int row, int col)
-{
-    int64_t v = pg_int(r, row, col);
-    return v < 0 ? 0 : (uint64_t)v;
-}
-
-uint32_t pg_u32(const PGresult *r, int row, int col, uint32_t max)
-{
-    int64_t v = pg_int(r, row, col);
-    return v < 0 ? 0 : (uint64_t)v > max ? max : (uint32_t)v;
-}
-
-bool pg_bool(const PGresult *r, int row, int col)
-{
-    return pg_int(r, row, col) != 0;
-}
-
-bool pg_text(const PGresult *r, int row, int col, char *out, size_t cap)
-{
-    const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
-    size_t len = PQgetisnull(r, row, col) ? 0 : (size_t)PQgetlength(r, row, col);
-    bool cut = len >= cap;
-    if (cut) {
-        len = cap - 1;
-        while (len > 0 && (p[len] & 0xc0) == 0x80) {
-            len--;
-        }
-    }
-    if (len > 0) {
-        memcpy(out, p, len);
-    }
-    out[len] = '\0';
-    return cut;
-}
 
 /* ---- errors -------------------------------------------------------------- */
 
