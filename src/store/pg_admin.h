@@ -1,5 +1,5 @@
 /* store/pg_admin.h: what store/pg.c shares with store/pg_admin.c,
- * store/pg_apply.c and store/pg_notify.c.
+ * store/pg_apply.c, store/pg_load.c, store/pg_notify.c and store/pg_value.c.
  *
  * Owns: the postgres backend's query helpers (parameters, prepared-statement
  * execution with error mapping and reconnection, streaming in single-row
@@ -23,7 +23,7 @@ struct pg_store; /* store/pg.c */
 
 #define PG_PARAMS_MAX 16
 
-/* Query parameters: integers and text as text, bytea as binary. Values
+/* Query parameters (pg_value.c): integers and text as text, bytea as binary. Values
  * point into num[] or at the caller's buffers, which must outlive the call. */
 struct pg_params {
     int n;
@@ -81,7 +81,7 @@ int pg_notify_counts_put(void *ctx, uint16_t node, bool reset, const struct swar
 int pg_notify_counts_load(void *ctx, uint16_t self, uint32_t ttl_s, store_count_fn fn, void *arg,
                           struct mk_errbuf *eb);
 
-/* Binary result readers; NULL reads as 0, "" or false. */
+/* Binary result readers (pg_value.c); NULL reads as 0, "" or false. */
 bool pg_isnull(const PGresult *r, int row, int col);
 int64_t pg_int(const PGresult *r, int row, int col);
 uint64_t pg_u64(const PGresult *r, int row, int col); /* negatives read as 0 */
