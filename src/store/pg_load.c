@@ -280,25 +280,37 @@ static int pg_history_row(const PGresult *r, void *arg)
     return sink->history(&row, sink->arg);
 }
 
-int pg_user_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
-                    store_history_fn fn, void *arg, uint64_t *total, struct mk_errbuf *eb)
+/* A page of one user's rows and how many there are, read in one snapshot
+ * so that the count and the page agree. count_sql takes $1 (the user);
+ * page_sql $1, $2 (limit) and $3 (offset). */
+static int pg_user_page(struct pg_store *s, uint32_t user_id, uint64_t offset, uint32_t limit,
+                        const char *count_sql, const char *page_sql, const char *what,
+                        pg_row_fn row, struct pg_sink *sink, uint64_t *total,
+                        struct mk_errbuf *eb)
 {
-    struct pg_store *s = ctx;
-    /* One snapshot, so the count and the page agree. */
     int err = pg_begin(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", eb);
     if (err < 0) {
         return err;
     }
     struct pg_params p = {0};
     pg_param_int(&p, user_id);
-    PGresult *r;
-    err = pg_run(s, "SELECT count(*) FROM user_torrents WHERE user_id = $1", &p, &r, eb);
+    PGresult *r = NULL;
+    err = pg_run(s, count_sql, &p, &r, eb);
     if (err == 0) {
         *total = pg_u64(r, 0, 0);
         PQclear(r);
         pg_param_int(&p, limit);
         pg_param_int(&p, offset > INT64_MAX ? INT64_MAX : (int64_t)offset);
-        err = pg_stream(s,
+        err = pg_stream(s, page_sql, &p, what, row, sink, eb);
+    }
+    return pg_end(s, err, eb);
+}
+
+int pg_user_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit,
+                    store_history_fn fn, void *arg, uint64_t *total, struct mk_errbuf *eb)
+{
+    return pg_user_page(ctx, user_id, offset, limit,
+                        "SELECT count(*) FROM user_torrents WHERE user_id = $1",
                         "SELECT h.torrent_id, t.info_hash, COALESCE(t.size, 0), h.uploaded,"
                         " h.downloaded, h.raw_uploaded, h.raw_downloaded, h.seed_time,"
                         " h.leech_time, h.announces, h.first_announce, h.last_announce,"
@@ -306,10 +318,8 @@ int pg_user_history(void *ctx, uint32_t user_id, uint64_t offset, uint32_t limit
                         " FROM user_torrents h LEFT JOIN torrents t ON t.id = h.torrent_id"
                         " WHERE h.user_id = $1 ORDER BY h.last_announce DESC, h.torrent_id"
                         " LIMIT $2 OFFSET $3",
-                        &p, "user_torrents", pg_history_row,
-                        &(struct pg_sink){.history = fn, .arg = arg}, eb);
-    }
-    return pg_end(s, err, eb);
+                        "user_torrents", pg_history_row,
+                        &(struct pg_sink){.history = fn, .arg = arg}, total, eb);
 }
 
 static int pg_suspicious_row(const PGresult *r, void *arg)
@@ -331,27 +341,12 @@ int pg_user_suspicious(void *ctx, uint32_t user_id, uint64_t offset, uint32_t li
                        store_suspicious_fn fn, void *arg, uint64_t *total,
                        struct mk_errbuf *eb)
 {
-    struct pg_store *s = ctx;
-    int err = pg_begin(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", eb);
-    if (err < 0) {
-        return err;
-    }
-    struct pg_params p = {0};
-    pg_param_int(&p, user_id);
-    PGresult *r;
-    err = pg_run(s, "SELECT count(*) FROM suspicious WHERE user_id = $1", &p, &r, eb);
-    if (err == 0) {
-        *total = pg_u64(r, 0, 0);
-        PQclear(r);
-        pg_param_int(&p, limit);
-        pg_param_int(&p, offset > INT64_MAX ? INT64_MAX : (int64_t)offset);
-        err = pg_stream(s,
+    return pg_user_page(ctx, user_id, offset, limit,
+                        "SELECT count(*) FROM suspicious WHERE user_id = $1",
                         "SELECT t.info_hash, x.at, x.uploaded, x.reason, x.torrent_id FROM suspicious x"
                         " LEFT JOIN torrents t ON t.id = x.torrent_id WHERE x.user_id = $1"
                         " ORDER BY x.at DESC, x.id DESC LIMIT $2 OFFSET $3",
-                        &p, "suspicious", pg_suspicious_row,
-                        &(struct pg_sink){.suspicious = fn, .arg = arg}, eb);
-    }
-    return pg_end(s, err, eb);
+                        "suspicious", pg_suspicious_row,
+                        &(struct pg_sink){.suspicious = fn, .arg = arg}, total, eb);
 }
 
