@@ -218,12 +218,6 @@ static void flusher_trim(struct acct_delta **v, size_t *cap, size_t *used)
     *used = 0;
 }
 
-static bool has_books(const struct acct_delta *d)
-{
-    return d->uploaded || d->downloaded || (d->has_credit && (d->credited_up || d->credited_down)) ||
-           d->seed_seconds || d->leech_seconds || d->bonus || d->announces;
-}
-
 /* The rows flusher_merge makes of rows[0..n), sorted by user and torrent:
  * one per user and torrent with books, one per snatch, suspicious upload
  * and peer report. */
@@ -233,7 +227,7 @@ static size_t flusher_merged_bound(const struct acct_delta *rows, size_t n)
     const struct acct_delta *last = NULL;
     for (size_t i = 0; i < n; i++) {
         const struct acct_delta *d = &rows[i];
-        if (has_books(d)) {
+        if (acct_delta_has_books(d)) {
             if (!last || last->user_id != d->user_id || last->torrent_id != d->torrent_id) {
                 m++;
             }
@@ -261,7 +255,7 @@ static int flusher_merge(struct flusher *f, size_t n, size_t *out_n)
         const struct acct_delta *d = &f->rows[i];
         uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
         uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
-        if (!has_books(d)) {
+        if (!acct_delta_has_books(d)) {
             continue;
         }
         if (m == 0 || out[m - 1].user_id != d->user_id || out[m - 1].torrent_id != d->torrent_id) {

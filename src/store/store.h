@@ -130,6 +130,14 @@ struct acct_delta {
     struct peer_row peer;
 };
 
+/* Whether d adds anything to a user's totals or history row (a delta of
+ * only a snatch, a suspicion or a peer report does not). */
+static inline bool acct_delta_has_books(const struct acct_delta *d)
+{
+    return d->uploaded || d->downloaded || (d->has_credit && (d->credited_up || d->credited_down)) ||
+           d->seed_seconds || d->leech_seconds || d->bonus || d->announces;
+}
+
 /* The kinds of state; a config names one backend per kind. */
 enum store_kind {
     STORE_KIND_USERS = 1,    /* users, classes, settings, whitelist, tokens, and the books:

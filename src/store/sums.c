@@ -116,8 +116,7 @@ int sums_build(struct store_sums *m, const struct acct_delta *rows, size_t n)
         const struct acct_delta *d = &rows[i];
         uint64_t cu = d->has_credit ? d->credited_up : d->uploaded;
         uint64_t cd = d->has_credit ? d->credited_down : d->downloaded;
-        if (d->uploaded || d->downloaded || cu || cd || d->seed_seconds || d->leech_seconds ||
-            d->bonus || d->announces) {
+        if (acct_delta_has_books(d)) {
             m->users[m->nusers++] = (struct sum_user){
                 .id = d->user_id,
                 .v = {cu, cd, d->uploaded, d->downloaded, d->seed_seconds, d->leech_seconds,
