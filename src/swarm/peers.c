@@ -675,6 +675,14 @@ uint32_t peerset_find(const struct peerset *ps, uint64_t key)
     return slot == PEERSET_NO_SLOT ? PEERSET_NIL : ps->index[slot] - 1;
 }
 
+/* A hint to start loading a cache line that will soon be read; nothing
+ * where the compiler has no such builtin. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PEERSET_PREFETCH(p) __builtin_prefetch((p), 0, 0)
+#else
+#define PEERSET_PREFETCH(p) ((void)(p))
+#endif
+
 /* A tiny open-addressing set of candidate numbers on the caller's stack,
  * for Floyd's sampling; values stored + 1. */
 struct peerset_pickset {
@@ -735,6 +743,10 @@ uint32_t peerset_select(const struct peerset *ps, struct rng *rng, uint64_t self
     set.shift = 64 - bits;
     memset(set.slots, 0, ((size_t)set.mask + 1) * sizeof(set.slots[0]));
 
+    /* Draw every position first and copy after: in a large swarm each pick
+     * is a cache miss, and asking for all of them before the first is used
+     * lets the misses overlap instead of queueing one behind the other. */
+    uint32_t picks[PEERSET_SELECT_MAX];
     uint32_t k = 0;
     for (uint32_t j = c - numwant; j < c; j++) {
         uint32_t t = rng_below(rng, j + 1);
@@ -743,8 +755,11 @@ uint32_t peerset_select(const struct peerset *ps, struct rng *rng, uint64_t self
             peerset_pickset_add(&set, t);
         }
         uint32_t pos = t >= skip ? t + 1 : t;
-        memcpy(out + (size_t)k * ps->stride, peerset_addr(ps, pos), ps->stride);
-        k++;
+        picks[k++] = pos;
+        PEERSET_PREFETCH(peerset_addr(ps, pos));
+    }
+    for (uint32_t i = 0; i < k; i++) {
+        memcpy(out + (size_t)i * ps->stride, peerset_addr(ps, picks[i]), ps->stride);
     }
     return k;
 }
