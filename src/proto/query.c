@@ -78,8 +78,7 @@ static bool query_next(struct query_iter *it, struct mk_str *key, struct mk_str 
 }
 
 /* True when s holds exactly the NUL-terminated name. Unlike mk_str_eq, no
- * strlen of the name: this runs for every key of every query, against names
- * from a table the compiler cannot fold. */
+ * strlen of the name. */
 static bool query_name_eq(struct mk_str s, const char *name)
 {
     size_t i = 0;
@@ -91,11 +90,31 @@ static bool query_name_eq(struct mk_str s, const char *name)
     return name[i] == '\0';
 }
 
+/* Every key of every query comes through here, so the names are told apart
+ * by length first and only the one or few of that length are compared
+ * (walking the whole table byte by byte cost ~190 instructions a key). */
 static enum query_key query_key_find(struct mk_str key)
 {
-    for (int k = 0; k < KEY_COUNT; k++) {
-        if (query_name_eq(key, query_key_names[k])) {
-            return (enum query_key)k;
+    /* The keys of each name length, stored + 1 so that 0 ends a row. */
+#define K(k) ((unsigned char)((k) + 1))
+    static const unsigned char by_len[][4] = {
+        [3] = {K(KEY_KEY)},
+        [4] = {K(KEY_PORT), K(KEY_LEFT), K(KEY_IPV4), K(KEY_IPV6)},
+        [5] = {K(KEY_EVENT)},
+        [7] = {K(KEY_PEER_ID), K(KEY_NUMWANT), K(KEY_COMPACT), K(KEY_CORRUPT)},
+        [8] = {K(KEY_UPLOADED)},
+        [9] = {K(KEY_INFO_HASH)},
+        [10] = {K(KEY_DOWNLOADED), K(KEY_NO_PEER_ID)},
+    };
+#undef K
+    if (key.len >= sizeof(by_len) / sizeof(by_len[0])) {
+        return KEY_UNKNOWN;
+    }
+    const unsigned char *row = by_len[key.len];
+    for (size_t i = 0; i < 4 && row[i] != 0; i++) {
+        enum query_key k = (enum query_key)(row[i] - 1);
+        if (memcmp(key.p, query_key_names[k], key.len) == 0) {
+            return k;
         }
     }
     return KEY_UNKNOWN;
@@ -111,6 +130,19 @@ static enum query_num query_num(struct mk_str v, uint64_t max, uint64_t *out)
         return NUM_NOT_A_NUMBER;
     }
     uint64_t n = 0;
+    if (v.len <= 19) {
+        /* Up to 19 digits cannot overflow 64 bits (10^19 - 1 < 2^64): no
+         * check per digit, one against max at the end. */
+        for (size_t i = 0; i < v.len; i++) {
+            unsigned d = (unsigned char)v.p[i] - (unsigned)'0';
+            if (d > 9) {
+                return NUM_NOT_A_NUMBER;
+            }
+            n = n * 10 + d;
+        }
+        *out = n > max ? max : n;
+        return n > max ? NUM_OVER : NUM_OK;
+    }
     bool over = false;
     for (size_t i = 0; i < v.len; i++) {
         unsigned char c = (unsigned char)v.p[i];

@@ -324,6 +324,39 @@ static void test_http_rejects_http_09_and_malformed_request_lines(void **state)
     }
 }
 
+/* The request-target is judged eight bytes at a time while they are all
+ * good: each byte value, at each place of a 40-byte target (so in the first,
+ * middle and last word and in the tail), must be judged as the byte rule
+ * says: visible ASCII but '#'. A space or line end there breaks the line,
+ * which is a 400 too. */
+static void test_http_target_bytes_judged_alike_at_every_place(void **state)
+{
+    (void)state;
+    static const char head[] = "GET /", tail[] = " HTTP/1.1\r\n\r\n";
+    enum { TLEN = 40 };
+    char req[sizeof(head) - 1 + TLEN + sizeof(tail)];
+    for (size_t at = 0; at < TLEN; at++) {
+        for (int b = 0; b < 256; b++) {
+            memcpy(req, head, sizeof(head) - 1);
+            memset(req + sizeof(head) - 1, 'a', TLEN);
+            req[sizeof(head) - 1 + at] = (char)b;
+            memcpy(req + sizeof(head) - 1 + TLEN, tail, sizeof(tail));
+            size_t len = sizeof(req) - 1;
+            struct parsed p = parse_lim(req, len, &lim_default, "X-Real-IP");
+            bool good = b > 0x20 && b < 0x7f && b != '#';
+            if (good != (p.rc == HTTP_PARSE_DONE)) {
+                print_error("byte 0x%02x at %zu: rc %d status %d\n", b, at, p.rc, p.status);
+            }
+            assert_int_equal(p.rc, good ? HTTP_PARSE_DONE : HTTP_PARSE_ERROR);
+            if (good) {
+                assert_int_equal(p.target.len, TLEN + 1);
+            } else {
+                assert_int_equal(p.status, 400);
+            }
+        }
+    }
+}
+
 static void test_http_rejects_tls_handshake_at_first_byte(void **state)
 {
     const char hello[] = "\x16\x03\x01\x02\x00\x01";
@@ -586,6 +619,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_parses_libtorrent_announce),
+        cmocka_unit_test(test_http_target_bytes_judged_alike_at_every_place),
         cmocka_unit_test(test_http_every_split_gives_the_same_result),
         cmocka_unit_test(test_http_byte_by_byte_matches_whole_for_limit_errors),
         cmocka_unit_test(test_http_incomplete_head_asks_for_more),

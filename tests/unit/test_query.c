@@ -189,6 +189,26 @@ static void test_announce_rejects_known_key_given_twice(void **state)
     expect_fail(REQ "&info_hash=" IH, MK_EINVAL, "info_hash: given twice");
     expect_fail(REQ "&event=started&event=started", MK_EINVAL, "event: given twice");
     expect_fail(REQ "&key=1&key=2", MK_EINVAL, "key: given twice");
+    /* Every name the parser knows is found (so a second one is refused),
+     * and a name one byte short or long is not one of them. */
+    static const char *const known[] = {"info_hash", "peer_id", "port", "uploaded", "downloaded",
+                                        "left", "event", "numwant", "compact", "no_peer_id",
+                                        "corrupt", "key", "ipv4", "ipv6"};
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        char q[512], msg[64];
+        snprintf(q, sizeof(q), "%s=x&%s=y", known[i], known[i]);
+        struct result r = announce(q);
+        snprintf(msg, sizeof(msg), "%s: ", known[i]);
+        if (r.rc == 0 || strncmp(r.eb.msg, msg, strlen(msg)) != 0) {
+            print_error("key %s: got %d \"%s\"\n", known[i], r.rc, r.eb.msg);
+        }
+        assert_int_not_equal(r.rc, 0);
+        assert_memory_equal(r.eb.msg, msg, strlen(msg));
+        size_t n = strlen(known[i]);
+        snprintf(q, sizeof(q), "%s&%.*s=1&%.*s=2&%s_=1&%s_=2", REQ, (int)(n - 1), known[i],
+                 (int)(n - 1), known[i], known[i], known[i]);
+        expect_ok(q);
+    }
 }
 
 static void test_announce_ignores_unknown_keys_even_repeated(void **state)
