@@ -12,6 +12,10 @@
  * connection id first and a new one every UDP_CID_RENEW_NS; a request
  * unanswered after UDP_TIMEOUT_NS is counted lost (socket_errors) and the
  * socket moves on. mika's passkey goes in BEP 41's URL data.
+ * With --rate N requests are issued at no more than N a second over TCP
+ * (a burst of one per connection at most): an operator's announce rate,
+ * for what depends on it (the books' write-behind groups), where without it
+ * the load is as fast as the server answers.
  * With --ip-param each peer names a stable address of the networks given
  * (BEP 7 ipv4=, the IP field over UDP), so that a tracker honouring it
  * (mika's tracker.allow_ip_param) locates peers all over a GeoIP database.
@@ -89,6 +93,7 @@ struct lg_opts {
     uint32_t stop_permille, complete_permille;
     bool src_bind;               /* new connections come from the peer's own address */
     bool udp;                    /* BEP 15 instead of HTTP */
+    uint32_t rate;               /* requests a second at most (TCP); 0: as fast as answered */
     int server_pid;
     int server_cpu;
     struct model_cfg model;
@@ -492,6 +497,16 @@ static size_t lg_build_scrape(struct lg *g, char *buf)
 
 /* ---- connections ------------------------------------------------------- */
 
+/* --rate: whether the requests issued so far are behind the schedule. */
+static bool lg_on_schedule(const struct lg *g)
+{
+    if (g->o.rate == 0) {
+        return true;
+    }
+    double due = (double)(lg_now_ns() - g->start_ns) * 1e-9 * g->o.rate;
+    return (double)g->issued < due + 1;
+}
+
 static bool lg_may_issue(const struct lg *g)
 {
     if (g->done) {
@@ -500,7 +515,7 @@ static bool lg_may_issue(const struct lg *g)
     if (g->o.preload) {
         return g->preload_next < g->m.cfg.peers;
     }
-    return g->o.requests == 0 || g->issued < g->o.requests;
+    return (g->o.requests == 0 || g->issued < g->o.requests) && lg_on_schedule(g);
 }
 
 static void lg_conn_close(struct lg *g, struct lg_conn *c)
@@ -1147,7 +1162,7 @@ static int lg_run(struct lg *g)
     if (!timed || g->o.warmup_s <= 0) {
         lg_window_open(g, g->start_ns);
     }
-    uint64_t idle_turns = 0;
+    int64_t last_event_ns = g->start_ns;
     while (!g->done) {
         int64_t now = lg_now_ns();
         while (g->nidle > 0 && lg_may_issue(g)) {
@@ -1158,7 +1173,9 @@ static int lg_run(struct lg *g)
         if (g->open == 0 && !lg_may_issue(g)) {
             break;
         }
-        int n = epoll_wait(g->ep, evs, LG_EVENTS, 100);
+        /* Held back by --rate, a keep-alive connection with nothing in
+         * flight has no event to wake it: look again within a millisecond. */
+        int n = epoll_wait(g->ep, evs, LG_EVENTS, g->o.rate ? 1 : 100);
         now = lg_now_ns();
         for (int i = 0; i < n; i++) {
             struct lg_conn *c = evs[i].data.ptr;
@@ -1166,8 +1183,16 @@ static int lg_run(struct lg *g)
                 lg_on_event(g, c, evs[i].events, now);
             }
         }
-        idle_turns = n > 0 ? 0 : idle_turns + 1;
-        if (idle_turns > 100) { /* 10 s without any event: the server is gone */
+        for (uint32_t i = 0; g->o.rate && g->o.keepalive && i < g->o.conns; i++) {
+            struct lg_conn *c = &g->conns[i];
+            if (c->fd >= 0 && c->connected && c->inflight == 0) {
+                (void)lg_fill(g, c, now); /* a send error closes it: reopened at the top */
+            }
+        }
+        if (n > 0) {
+            last_event_ns = now;
+        }
+        if (now - last_event_ns > 10000000000) { /* 10 s without any event: the server is gone */
             fprintf(stderr, "loadgen: no progress for 10 s\n");
             break;
         }
@@ -1209,7 +1234,8 @@ static void lg_usage(void)
             "     --pipeline N --warmup S --duration S --requests N --preload --numwant N\n"
             "     --stop-permille N --complete-permille N --src-bind --server-pid P --server-cpu C\n"
             "     --udp (BEP 15 on --port; --conns sockets, one request in flight each)\n"
-            "     --ip-param CIDR[,CIDR...] (each peer sends a stable ipv4= in one of them)\n");
+            "     --ip-param CIDR[,CIDR...] (each peer sends a stable ipv4= in one of them)\n"
+            "     --rate N (TCP: at most N requests a second)\n");
 }
 
 static bool lg_parse_u32(const char *s, uint32_t *out)
@@ -1258,7 +1284,7 @@ static int lg_options(int argc, char **argv, struct lg_opts *o)
         O_HOST = 256, O_PORT, O_STYLE, O_SCRAPE, O_CONNS, O_KEEPALIVE, O_PIPELINE, O_WARMUP,
         O_DURATION, O_REQUESTS, O_PRELOAD, O_NUMWANT, O_STOP, O_COMPLETE, O_SRC_BIND, O_PID,
         O_CPU, O_SEED, O_USERS, O_TORRENTS, O_TBASE, O_PEERS, O_ZIPF, O_SEEDERS, O_DB, O_UDP,
-        O_IP_PARAM,
+        O_IP_PARAM, O_RATE,
     };
     static const struct option longopts[] = {
         {"host", 1, NULL, O_HOST}, {"port", 1, NULL, O_PORT}, {"style", 1, NULL, O_STYLE},
@@ -1273,7 +1299,7 @@ static int lg_options(int argc, char **argv, struct lg_opts *o)
         {"torrents", 1, NULL, O_TORRENTS}, {"torrent-base", 1, NULL, O_TBASE},
         {"peers", 1, NULL, O_PEERS}, {"zipf", 1, NULL, O_ZIPF},
         {"seeders-pct", 1, NULL, O_SEEDERS}, {"db", 1, NULL, O_DB}, {"udp", 0, NULL, O_UDP},
-        {"ip-param", 1, NULL, O_IP_PARAM},
+        {"ip-param", 1, NULL, O_IP_PARAM}, {"rate", 1, NULL, O_RATE},
         {NULL, 0, NULL, 0},
     };
     *o = (struct lg_opts){
@@ -1326,6 +1352,7 @@ static int lg_options(int argc, char **argv, struct lg_opts *o)
         case O_DB: o->db = optarg; break;
         case O_UDP: o->udp = true; break;
         case O_IP_PARAM: ok = lg_parse_nets(optarg, o); break;
+        case O_RATE: ok = lg_parse_u32(optarg, &o->rate); break;
         default: ok = false; break;
         }
         if (!ok) {
