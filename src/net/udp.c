@@ -52,6 +52,11 @@ struct udp_port {
     size_t inlen[UDP_BATCH];
     bool truncated[UDP_BATCH];
     size_t outlen[UDP_BATCH];
+    struct udp_keys {           /* the window keys of the last window seen */
+        uint32_t window;        /* keys[0]'s; keys[1] is window - 1's */
+        bool valid;
+        uint8_t keys[2][16];
+    } keys;
     struct udp_seen {
         uint32_t tag;
         uint32_t at;            /* tracker_now(); 0: empty */
@@ -84,15 +89,20 @@ static void window_key(const struct tracker *t, uint32_t window, uint8_t key[16]
 /* The address only, not the port, as opentracker does: libtorrent keeps one
  * id per tracker for the whole process, whatever socket asks next, and a
  * spoofer still needs to receive at the address to learn its id. */
+static uint64_t id_with_key(const uint8_t key[16], const struct tracker_addr *addr)
+{
+    uint8_t in[17];
+    in[0] = addr->family == AF_INET6 ? 6 : 4;
+    memcpy(in + 1, addr->ip, 16);
+    return siphash24(in, sizeof(in), key);
+}
+
 uint64_t udp_connection_id(const struct tracker *t, uint32_t window,
                            const struct tracker_addr *addr)
 {
     uint8_t key[16];
     window_key(t, window, key);
-    uint8_t in[17];
-    in[0] = addr->family == AF_INET6 ? 6 : 4;
-    memcpy(in + 1, addr->ip, 16);
-    return siphash24(in, sizeof(in), key);
+    return id_with_key(key, addr);
 }
 
 static uint32_t current_window(const struct tracker *t)
@@ -100,12 +110,36 @@ static uint32_t current_window(const struct tracker *t)
     return tracker_now(t) / t->cfg->udp_window;
 }
 
-static bool connection_id_is_valid(const struct tracker *t, uint64_t id,
+/* The keys of window w and w - 1, made once per window instead of twice
+ * per packet (each is two SipHash runs). */
+static const struct udp_keys *window_keys(struct udp_port *u, uint32_t w)
+{
+    struct udp_keys *k = &u->keys;
+    if (k->valid && k->window == w) {
+        return k;
+    }
+    if (k->valid && k->window + 1 == w) {
+        memcpy(k->keys[1], k->keys[0], 16);
+    } else if (w > 0) {
+        window_key(u->t, w - 1, k->keys[1]);
+    }
+    window_key(u->t, w, k->keys[0]);
+    k->window = w;
+    k->valid = true;
+    return k;
+}
+
+static uint64_t current_connection_id(struct udp_port *u, const struct tracker_addr *addr)
+{
+    return id_with_key(window_keys(u, current_window(u->t))->keys[0], addr);
+}
+
+static bool connection_id_is_valid(struct udp_port *u, uint64_t id,
                                    const struct tracker_addr *addr)
 {
-    uint32_t w = current_window(t);
-    return id == udp_connection_id(t, w, addr) ||
-           (w > 0 && id == udp_connection_id(t, w - 1, addr));
+    uint32_t w = current_window(u->t);
+    const struct udp_keys *k = window_keys(u, w);
+    return id == id_with_key(k->keys[0], addr) || (w > 0 && id == id_with_key(k->keys[1], addr));
 }
 
 /* ---- scrape rights ------------------------------------------------------ */
@@ -246,10 +280,10 @@ static size_t answer(struct udp_port *u, const uint8_t *p, size_t len,
             return 0; /* BEP 15: not a tracker request at all */
         }
         return udp_put_connect(out, u->out_cap, h.transaction_id,
-                               udp_connection_id(t, current_window(t), &src));
+                               current_connection_id(u, &src));
     }
     /* Expired or forged: silence, so a spoofed source gets nothing. */
-    if (!connection_id_is_valid(t, h.connection_id, &src)) {
+    if (!connection_id_is_valid(u, h.connection_id, &src)) {
         return 0;
     }
     struct bencode b;
