@@ -497,7 +497,9 @@ static size_t lg_build_scrape(struct lg *g, char *buf)
 
 /* ---- connections ------------------------------------------------------- */
 
-/* --rate: whether the requests issued so far are behind the schedule. */
+/* --rate: whether the requests issued so far are behind the schedule. Apart
+ * from lg_may_issue, which says whether there is work left at all: a
+ * connection held back is kept, one with no work left is closed. */
 static bool lg_on_schedule(const struct lg *g)
 {
     if (g->o.rate == 0) {
@@ -515,7 +517,7 @@ static bool lg_may_issue(const struct lg *g)
     if (g->o.preload) {
         return g->preload_next < g->m.cfg.peers;
     }
-    return (g->o.requests == 0 || g->issued < g->o.requests) && lg_on_schedule(g);
+    return g->o.requests == 0 || g->issued < g->o.requests;
 }
 
 static void lg_conn_close(struct lg *g, struct lg_conn *c)
@@ -583,7 +585,7 @@ static bool lg_fill(struct lg *g, struct lg_conn *c, int64_t now)
     uint32_t depth = g->o.keepalive ? g->o.pipeline : 1;
     uint32_t peer = 0;
     bool added = false;
-    while (c->inflight < depth && !c->closing && lg_may_issue(g) &&
+    while (c->inflight < depth && !c->closing && lg_may_issue(g) && lg_on_schedule(g) &&
            c->outlen + LG_REQ_MAX <= (size_t)depth * LG_REQ_MAX) {
         size_t n = g->o.kind == LG_ANNOUNCE ? lg_build_announce(g, c->out + c->outlen, &peer)
                                             : lg_build_scrape(g, c->out + c->outlen);
@@ -1165,7 +1167,7 @@ static int lg_run(struct lg *g)
     int64_t last_event_ns = g->start_ns;
     while (!g->done) {
         int64_t now = lg_now_ns();
-        while (g->nidle > 0 && lg_may_issue(g)) {
+        while (g->nidle > 0 && lg_may_issue(g) && lg_on_schedule(g)) {
             if (!lg_conn_open(g, &g->conns[g->idle[--g->nidle]], now)) {
                 break;
             }
