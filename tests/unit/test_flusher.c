@@ -10,6 +10,9 @@
  * want_up/want_down, so "exact" means: each user's stored totals equal the
  * sum of that user's records, byte for byte. A crash is simulated by closing
  * a writer's file descriptor without renaming its .open segment.
+ * Out of memory is made on demand: where the linker can (MIKA_TEST_WRAP_ALLOC,
+ * see CMakeLists.txt), the test is linked with --wrap=realloc,--wrap=calloc,
+ * so the flusher's and the store's buffers come through a budget below.
  * Not here: the record format and rotation rules (test_journal.c).
  */
 #include <setjmp.h>
@@ -61,6 +64,36 @@ struct fixture {
     uint64_t want_down[NUSERS + 1];
     uint64_t journaled; /* records added, for varied values */
 };
+
+/* ---- out of memory on demand ------------------------------------------------- */
+
+#ifdef MIKA_TEST_WRAP_ALLOC
+/* Counts the reallocs and callocs of mika's code (the test's too) and fails
+ * the one numbered alloc_fail_at (from 0), once; SIZE_MAX: none fails.
+ * SQLite and libc allocate on their own. */
+static size_t alloc_fail_at = SIZE_MAX;
+static size_t alloc_count;
+
+void *__real_realloc(void *p, size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+
+static bool alloc_allowed(void)
+{
+    return alloc_count++ != alloc_fail_at;
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    return alloc_allowed() ? __real_realloc(p, n) : NULL;
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    return alloc_allowed() ? __real_calloc(n, size) : NULL;
+}
+#endif
 
 /* ---- the shell: the operator's own connection ------------------------------- */
 
@@ -781,6 +814,49 @@ static void test_locked_store_pass_is_unavailable_and_keeps_segments(void **stat
     assert_books_match(fx);
 }
 
+#ifdef MIKA_TEST_WRAP_ALLOC
+/* Out of memory at each place of a pass in turn (the group's rows as they
+ * grow, the merged rows, the store's sums), each time with a new flusher
+ * (no buffers yet) and five new segments: the pass fails, or applies the
+ * group read so far and goes on; a segment is removed only once applied. Stopping
+ * the flusher (memory back) applies what was left, exactly. */
+static void test_out_of_memory_anywhere_in_a_pass_loses_nothing(void **state)
+{
+    struct fixture *fx = *state;
+    int failed = 0, recovered = 0;
+    for (size_t at = 0; at < 12; at++) {
+        struct journal_writer w;
+        writer_open(fx, &w, 0xd0 + at, 0, 100 * REC);
+        journal_traffic(fx, &w, 500, 100);
+        journal_writer_close(&w);
+        assert_int_equal(count_files(fx, ".seg"), 5);
+        flusher_make(fx, 100, PERIOD_NEVER_MS);
+
+        alloc_count = 0;
+        alloc_fail_at = at;
+        int rc = flusher_pass(fx->fl);
+        alloc_fail_at = SIZE_MAX;
+        if (rc != MK_OK && rc != MK_ENOMEM) {
+            fail_msg("allocation %zu failed: %s", at, mk_err_name(rc));
+        }
+        uint64_t applied = flusher_applied_records(fx->fl);
+        assert_int_equal(applied + 100 * (uint64_t)count_files(fx, ".seg"), 500);
+        failed += rc == MK_ENOMEM;
+        recovered += rc == MK_OK && alloc_count > at;
+
+        stop(fx, 1000);
+        assert_books_match(fx);
+        assert_int_equal(count_files(fx, ".seg"), 0);
+        assert_int_equal(shell_int(fx, "SELECT sum(records) FROM journal_applied"),
+                         500 * (int64_t)(at + 1));
+    }
+    /* Both outcomes were seen: a pass that failed, and one that met the
+     * failure growing its group, applied the group read so far and went on. */
+    assert_true(failed > 0);
+    assert_true(recovered > 0);
+}
+#endif
+
 /* The lock is taken between two passes: the first segments went in, the rest
  * wait, and each lands exactly once in the end. */
 static void test_lock_between_passes_applies_each_segment_once(void **state)
@@ -987,6 +1063,9 @@ int main(void)
         T(test_oversized_segment_is_left_whole_and_others_applied),
         T(test_locked_store_pass_is_unavailable_and_keeps_segments),
         T(test_lock_between_passes_applies_each_segment_once),
+#ifdef MIKA_TEST_WRAP_ALLOC
+        T(test_out_of_memory_anywhere_in_a_pass_loses_nothing),
+#endif
         T(test_thread_applies_segments_as_they_close),
         T(test_thread_forgets_applied_ids_a_day_old),
         T(test_an_old_segment_left_on_disk_keeps_every_applied_id),
