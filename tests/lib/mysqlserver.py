@@ -61,7 +61,9 @@ class Server(ThrowawayServer):
         self.dir = tempfile.mkdtemp(prefix='mika-mysql-')
         self.data = os.path.join(self.dir, 'data')
         self.sock = os.path.join(self.dir, 'sock')
-        self.log = os.path.join(self.dir, 'log')
+        # With an extension: mariadbd adds `.err` to a --log-error name that
+        # has none, and its errors (a taken port among them) would miss this file.
+        self.log = os.path.join(self.dir, 'log.err')
         # Temporary tables in a directory of this server's own: two servers
         # set up at once (CTest runs tests in parallel) must not meet in /tmp.
         self.tmp = os.path.join(self.dir, 'tmp')
