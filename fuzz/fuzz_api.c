@@ -74,10 +74,23 @@ static const char *const fuzz_params[] = {
 };
 #define FUZZ_NPARAMS (sizeof(fuzz_params) / sizeof(fuzz_params[0]))
 
+/* Prints the answer a check refused (libFuzzer's log keeps stderr), so that
+ * a finding says which status and error it was without a rerun. */
+static void fuzz_print_answer(const char *why, const struct api_resp *out)
+{
+    char *body = out->json ? api_dump(out->json) : NULL;
+    fprintf(stderr, "fuzz_api: %s: status %d, body %s\n", why, out->status,
+            body ? body : out->text ? out->text : "(none)");
+    free(body);
+}
+
 static void fuzz_check_answer(const struct api_resp *out)
 {
     int s = out->status;
-    FUZZ_CHECK(s == 200 || s == 201 || s == 400 || s == 404 || s == 409);
+    if (!(s == 200 || s == 201 || s == 400 || s == 404 || s == 409)) {
+        fuzz_print_answer("a status these routes do not answer", out);
+        FUZZ_CHECK(false);
+    }
     FUZZ_CHECK(out->json != NULL && json_is_object(out->json) && out->text == NULL);
     char *text = api_dump(out->json);
     FUZZ_CHECK(text != NULL);

@@ -61,6 +61,17 @@ void api_store_error(struct api_resp *out, int rc, const struct mk_errbuf *eb, c
     case MK_EINVAL:
         api_error(out, 400, "invalid_value", "%s", eb->msg);
         return;
+    case MK_ELIMIT:
+        /* A new row's id is picked above the highest: a client that gave a
+         * row the top id (UINT32_MAX - 1) leaves none to pick. That is the
+         * table's state, the client's to change (give an id, or remove that
+         * row), not a fault of the server. Other limits are ours: 500. */
+        if (strncmp(eb->msg, "id: ", 4) == 0) {
+            api_error(out, 409, "conflict", "%s; give an id", eb->msg);
+            return;
+        }
+        api_error(out, 500, "internal", "%s: %s", mk_err_name(rc), eb->msg);
+        return;
     default:
         api_error(out, 500, "internal", "%s: %s", mk_err_name(rc), eb->msg);
         return;

@@ -8,11 +8,16 @@
  * Not here: the cache's rules (misscache.c), what a worker does with an
  * answer (net/server.c).
  * Invariants:
- * - The mutex is held for O(1) cache calls only, never across a store read,
- *   so a worker submitting a miss never waits on the store.
- * - What a read found is in memory before its waiters are posted, so the
- *   resumed request finds it there.
- * - Every ticket submitted is posted exactly once: by its read, or by
+ * - The mutex is held for O(1) cache calls and one in-memory lookup only,
+ *   never across a store read, so a worker submitting a miss never waits on
+ *   the store. Lock order: the mutex, then a users or torrents shard lock;
+ *   nothing takes the mutex under a shard lock.
+ * - What a read found is in memory before misscache_done forgets its pending
+ *   entry and before its waiters are posted, so the resumed request finds it
+ *   there, and a submit that finds no entry but the key in memory (see
+ *   resolver_submit) needs no read.
+ * - Every ticket submitted is posted exactly once: by its read, by
+ *   resolver_submit itself when the key is in memory already, or by
  *   resolver_stop's drain.
  */
 #include "auth/resolver.h"
@@ -402,6 +407,24 @@ void resolver_free(struct resolver *r)
 
 /* ---- workers ----------------------------------------------------------- */
 
+/* True if key is in memory now. A worker misses memory, then submits: a
+ * read of the same key can put the row in memory and forget its pending
+ * entry in between (a preempted worker, a loaded machine), and the submit
+ * would queue a second read of a row already there. Asked under r->mu, so
+ * such a read is either still pending (the submit joins it) or its row is
+ * visible here. */
+static bool in_memory(struct resolver *r, const struct miss_key *k)
+{
+    if (k->kind == MISS_PASSKEY) {
+        struct user_info u;
+        return users_find(r->users, (const char *)k->bytes, k->len, &u);
+    }
+    struct torrent_shard *shard;
+    bool found = torrents_lock(r->torrents, k->bytes, &shard) != NULL;
+    torrents_unlock(shard);
+    return found;
+}
+
 int resolver_submit(struct resolver *r, struct resolver_inbox *inbox, const struct miss_key *key,
                     void *cookie, struct resolver_ticket **out)
 {
@@ -413,12 +436,23 @@ int resolver_submit(struct resolver *r, struct resolver_inbox *inbox, const stru
     t->cookie = cookie;
     t->kind = key->kind;
     pthread_mutex_lock(&r->mu);
-    enum miss_verdict v = r->stopping ? MISS_FULL : misscache_submit(r->cache, key, mono_ms(),
-                                                                     &t->link);
+    bool found = !r->stopping && in_memory(r, key);
+    enum miss_verdict v = MISS_JOINED;
+    if (!found) {
+        v = r->stopping ? MISS_FULL : misscache_submit(r->cache, key, mono_ms(), &t->link);
+    }
     if (v == MISS_QUEUED) {
         pthread_cond_signal(&r->cv);
     }
     pthread_mutex_unlock(&r->mu);
+    if (found) {
+        /* Answered as the read that put it there answered its own waiters. */
+        count(r, key->kind, RESOLVE_COALESCED);
+        t->result = MK_OK;
+        inbox_post(inbox, t);
+        *out = t;
+        return MK_OK;
+    }
     switch (v) {
     case MISS_QUEUED:
         *out = t;

@@ -86,10 +86,12 @@ void resolver_stop(struct resolver *r);
 void resolver_free(struct resolver *r);
 
 /* Asks for key on behalf of a request: MK_OK and *out a ticket that will
- * come back through inbox with the answer; or, at once and without a
- * ticket, MK_ENOTFOUND (a negative answer still fresh), MK_ELIMIT (the
- * queue is full: try again later) or MK_ENOMEM. O(1); takes the resolver's
- * mutex for a hash lookup. */
+ * come back through inbox with the answer (already posted, with MK_OK and
+ * no store read, if the key is in memory by now: a read that just finished
+ * put it there); or, at once and without a ticket, MK_ENOTFOUND (a negative
+ * answer still fresh), MK_ELIMIT (the queue is full: try again later) or
+ * MK_ENOMEM. O(1); takes the resolver's mutex for a hash lookup and, under
+ * it, one users or torrents shard lock. */
 int resolver_submit(struct resolver *r, struct resolver_inbox *inbox, const struct miss_key *key,
                     void *cookie, struct resolver_ticket **out);
 void resolver_ticket_free(struct resolver_ticket *t);

@@ -671,28 +671,34 @@ int sqlite_admin_class_insert(void *ctx, struct class_row *row, bool has_id,
                               struct mk_errbuf *eb)
 {
     sqlite3 *db = ((struct sqlite_store *)ctx)->db;
-    sqlite3_stmt *st;
-    int err = admin_prepare(db,
-                            "INSERT INTO classes (id, name, upload_multiplier,"
-                            " download_multiplier, may_download) VALUES (?1, ?2, ?3, ?4, ?5)",
-                            &st, eb);
+    /* A transaction, so that an id past the tracker's is rolled back, not
+     * left in the table behind the refusal. */
+    int err = admin_begin(db, eb);
     if (err != 0) {
         return err;
     }
-    if (has_id) {
-        sqlite3_bind_int64(st, 1, row->id);
-    } else {
-        sqlite3_bind_null(st, 1);
+    sqlite3_stmt *st;
+    err = admin_prepare(db,
+                        "INSERT INTO classes (id, name, upload_multiplier,"
+                        " download_multiplier, may_download) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        &st, eb);
+    if (err == 0) {
+        if (has_id) {
+            sqlite3_bind_int64(st, 1, row->id);
+        } else {
+            sqlite3_bind_null(st, 1);
+        }
+        sqlite3_bind_text(st, 2, row->name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, row->up_mult);
+        sqlite3_bind_int64(st, 4, row->down_mult);
+        sqlite3_bind_int(st, 5, row->may_download);
+        err = admin_run(db, st, eb, "insert class");
     }
-    sqlite3_bind_text(st, 2, row->name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, row->up_mult);
-    sqlite3_bind_int64(st, 4, row->down_mult);
-    sqlite3_bind_int(st, 5, row->may_download);
-    err = admin_run(db, st, eb, "insert class");
     sqlite3_int64 id = sqlite3_last_insert_rowid(db);
     if (err == 0 && (id < 0 || id >= (sqlite3_int64)UINT32_MAX)) {
-        return mk_fail(eb, MK_ELIMIT, "id: no class id left below %u", UINT32_MAX);
+        err = mk_fail(eb, MK_ELIMIT, "id: no class id left below %u", UINT32_MAX);
     }
+    err = admin_end(db, err, eb);
     return err == 0 ? sqlite_admin_class_get(ctx, (uint32_t)id, row, eb) : err;
 }
 

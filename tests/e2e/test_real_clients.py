@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 sys.path.insert(0, HERE)
 
-from mikatest import MikaTestCase, free_port, run_mika, run_tests, wait_until  # noqa: E402
+from mikatest import FREE_PORT, MikaTestCase, run_mika, run_tests, wait_until  # noqa: E402
 from servers import SERVERS, store_config  # noqa: E402
 
 import clients  # noqa: E402
@@ -49,7 +49,6 @@ PAYLOAD_NAME = "payload.bin"
 ANNOUNCE_WAIT = 30
 TRANSFER_WAIT = 60
 BOOKS_WAIT = 20
-API_PORT = free_port()
 STORE = os.environ.get("MIKA_TEST_STORE", "")
 SELECTION = os.environ.get("MIKA_TEST_SELECTION", "")
 
@@ -57,7 +56,7 @@ SELECTION = os.environ.get("MIKA_TEST_SELECTION", "")
 class RealClientsTest(MikaTestCase):
     # Short intervals so the clients re-announce (and report their counters)
     # every few seconds; libtorrent is told to accept them.
-    config = {"tracker": {"interval": 5, "min_interval": 1}, "api": {"port": API_PORT}}
+    config = {"tracker": {"interval": 5, "min_interval": 1}, "api": {"port": FREE_PORT}}
 
     @classmethod
     def setUpClass(cls):

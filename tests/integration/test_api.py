@@ -945,6 +945,29 @@ class ClassesTest(ApiCase):
         self.assertError(self.m.api('POST', '/api/v1/classes', {}), 400, 'missing_field', 'name')
 
 
+class IdRangeTest(ApiCase):
+    """A row given the top id (4294967294) leaves no id to pick above it: a
+    create without an id is then a 409 the client can act on, not a 500,
+    and leaves nothing behind. Its own daemon: the top ids stay here."""
+
+    TOP = 4294967294
+
+    def test_a_user_at_the_top_id_leaves_none_to_pick(self):
+        self.new_user(id=self.TOP)
+        self.assertError(self.m.api('POST', '/api/v1/users', {'passkey': 'NoIdLeft'}), 409,
+                         'conflict', 'give an id')
+        self.assertEqual(self.m.query("SELECT count(*) FROM users WHERE passkey = 'NoIdLeft'"),
+                         [(0,)])
+        self.assertEqual(self.new_user(id=5, passkey='NoIdLeft')['id'], 5)
+
+    def test_a_class_at_the_top_id_leaves_none_to_pick(self):
+        self.m.api_ok('POST', '/api/v1/classes', {'id': self.TOP, 'name': 'top'}, status=201)
+        self.assertError(self.m.api('POST', '/api/v1/classes', {'name': 'over'}), 409,
+                         'conflict', 'give an id')
+        self.assertEqual(self.m.query("SELECT count(*) FROM classes WHERE name = 'over'"),
+                         [(0,)])
+
+
 # ---------------------------------------------------------------- settings and stats
 
 

@@ -29,10 +29,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 
-from mikatest import (MikaTestCase, bdecode, bencode, failure, free_port, peer_id,  # noqa: E402
-                      run_mika, run_tests, wait_until)
-
-API_PORT = free_port()
+from mikatest import (FREE_PORT, MikaTestCase, bdecode, bencode, failure, free_port,  # noqa: E402
+                      peer_id, run_mika, run_tests, wait_until)
 
 
 def make_torrent(path, name=None, size=50000, private=True):
@@ -60,12 +58,13 @@ def fields(text):
 
 
 class CliTest(MikaTestCase):
-    config = {'api': {'port': API_PORT}, 'tracker': {'interval': 60, 'min_interval': 1}}
+    config = {'api': {'port': FREE_PORT}, 'tracker': {'interval': 60, 'min_interval': 1}}
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         m = cls.mika
+        cls.api_port = m.config['api']['port']
         cls.key = None
 
         def up():
@@ -112,7 +111,7 @@ class CliTest(MikaTestCase):
 
     def api_get(self, path):
         """GET straight from the API: (status, body bytes)."""
-        req = urllib.request.Request('https://127.0.0.1:%d%s' % (API_PORT, path),
+        req = urllib.request.Request('https://127.0.0.1:%d%s' % (self.api_port, path),
                                      headers={'Authorization': 'Bearer ' + self.key})
         try:
             with urllib.request.urlopen(req, context=self.ssl, timeout=10) as r:
@@ -349,7 +348,7 @@ class CliTest(MikaTestCase):
         self.assertIn('127.0.0.1', line)
         line = self.cli_fails('--cacert', '/etc/ssl/certs/ca-certificates.crt', 'stats')
         self.assertIn('--cacert', line)
-        line = self.cli_fails('--url', 'http://127.0.0.1:%d' % API_PORT, 'stats')
+        line = self.cli_fails('--url', 'http://127.0.0.1:%d' % self.api_port, 'stats')
         self.assertIn('https://', line)
 
     def test_usage_errors_exit_2_with_one_line(self):
@@ -364,12 +363,12 @@ class CliTest(MikaTestCase):
     # -- where the settings come from
 
     def test_environment_instead_of_the_config(self):
-        env = {'MIKA_API_URL': 'https://127.0.0.1:%d' % API_PORT, 'MIKA_API_KEY': self.key,
+        env = {'MIKA_API_URL': 'https://127.0.0.1:%d' % self.api_port, 'MIKA_API_KEY': self.key,
                'MIKA_API_CACERT': self.cert}
         out = self.cli('--json', 'stats', env=env, cwd='/', config=False)
         self.assertIn('uptime_seconds', json.loads(out))
         keyfile = os.path.join(self.mika.dir, 'api.key')
-        out = self.cli('--url', 'https://127.0.0.1:%d' % API_PORT, '--key-file', keyfile,
+        out = self.cli('--url', 'https://127.0.0.1:%d' % self.api_port, '--key-file', keyfile,
                        '--cacert', self.cert, 'stats', cwd='/', config=False)
         self.assertIn('users:', out)
 

@@ -3,12 +3,14 @@ overrides, signals (SIGHUP reload, SIGTERM/SIGINT clean exit) and the poll()
 event-loop backend."""
 import os
 import signal
+import socket
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
-from mikatest import (LOCAL4, Mika, MikaTestCase, announce_answer, announce_url,  # noqa: E402
-                      bdecode, compact4, failure, free_port, peer_id, run_mika, run_tests)
+from mikatest import (LOCAL4, Mika, MikaApi, MikaTestCase, announce_answer,  # noqa: E402
+                      announce_url, bdecode, compact4, failure, free_port, peer_id, run_mika,
+                      run_tests)
 import unittest  # noqa: E402
 
 
@@ -183,6 +185,44 @@ class SignalTest(unittest.TestCase):
             m.restart()
             d = bdecode(m.announce(pk, ih, peer_id(), 6881, left=10))
             self.assertEqual(d[b'incomplete'], 1)
+
+
+class PortClashTest(unittest.TestCase):
+    """The harness's answer to a port taken between its probe and the daemon's
+    bind (tests/lib/ports.py): start() picks again and starts again."""
+
+    def start_on_a_taken_port(self, m, section):
+        """Starts m after making the port it picked for [section] port one
+        that a socket here holds; returns that port."""
+        self.addCleanup(m.cleanup)
+        held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(held.close)
+        held.bind(('127.0.0.1', 0))
+        held.listen(1)
+        taken = held.getsockname()[1]
+        m.config[section]['port'] = taken
+        m.write_config()
+        m.start()
+        return taken
+
+    def test_a_taken_tracker_port_is_picked_again(self):
+        m = Mika()
+        taken = self.start_on_a_taken_port(m, 'server')
+        self.assertNotEqual(m.port, taken)
+        self.assertIn('Address already in use', m.log_text())
+        _, pk = m.add_user()
+        _, ih = m.add_torrent()
+        m.reload()
+        self.assertEqual(bdecode(m.announce(pk, ih, peer_id(), 6881, left=1))[b'incomplete'], 1)
+        m.stop()
+
+    def test_a_taken_api_port_is_picked_again(self):
+        m = MikaApi()
+        taken = self.start_on_a_taken_port(m, 'api')
+        self.assertNotIn(taken, (m.port, m.api_port))
+        self.assertIn('api: cannot listen on', m.log_text())
+        self.assertEqual(m.api('GET', '/api/v1/stats')[0], 200)
+        m.stop()
 
 
 class PollBackendTest(MikaTestCase):

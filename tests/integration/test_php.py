@@ -24,12 +24,11 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lib'))
 
-from mikatest import (MikaTestCase, TIMEOUT_SCALE, bdecode, bencode, free_port,  # noqa: E402
+from mikatest import (FREE_PORT, MikaTestCase, TIMEOUT_SCALE, bdecode, bencode,  # noqa: E402
                       peer_id, run_mika, run_tests, wait_until)
 
 EXAMPLES = os.path.join(HERE, '..', '..', 'examples', 'php')
 PHP = shutil.which('php')
-API_PORT = free_port()
 
 
 def php_env(extra):
@@ -40,7 +39,7 @@ def php_env(extra):
 
 @unittest.skipIf(PHP is None, 'php-cli is not installed (apt-get install php-cli php-curl)')
 class PhpExampleTest(MikaTestCase):
-    config = {'api': {'port': API_PORT}}
+    config = {'api': {'port': FREE_PORT}}
 
     @classmethod
     def setUpClass(cls):
@@ -51,7 +50,7 @@ class PhpExampleTest(MikaTestCase):
                    10, 0.1, 'the admin API to answer')
         with open(os.path.join(m.dir, 'api.key')) as f:
             cls.key = f.read().strip()
-        cls.url = 'https://127.0.0.1:%d' % API_PORT
+        cls.url = 'https://127.0.0.1:%d' % m.config['api']['port']
 
     def php(self, args, env):
         p = subprocess.run([PHP] + args, capture_output=True, text=True, env=php_env(env),

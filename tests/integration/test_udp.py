@@ -10,8 +10,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
-from mikatest import (LOCAL4, TIMEOUT_SCALE, Mika, MikaTestCase, Udp,  # noqa: E402
-                      UDP_PROTOCOL_ID, announce_answer, bdecode, compact4, compact6, free_port,
+from mikatest import (FREE_PORT, LOCAL4, TIMEOUT_SCALE, Mika, MikaTestCase, Udp,  # noqa: E402
+                      UDP_PROTOCOL_ID, announce_answer, bdecode, compact4, compact6,
                       peer_id, random_hash, random_passkey, run_tests, udp_announce_req,
                       udp_connect_req, udp_scrape_req, udp_url_data, wait_until)
 
@@ -245,17 +245,15 @@ class UdpGuessTest(MikaTestCase):
         self.assertEqual(ans, err(99, refusal))
 
 
-UDP_PORT = free_port()
-
-
 class UdpSwitchTest(MikaTestCase):
     """udp.port moves UDP off server.port; udp.ipv4 = false leaves IPv4 to HTTP."""
-    config = {'udp': {'port': UDP_PORT, 'ipv4': False}}
+    config = {'udp': {'port': FREE_PORT, 'ipv4': False}}
 
     def test_port_and_family_switches(self):
-        with Udp(UDP_PORT, 6) as u:
+        udp_port = self.mika.config['udp']['port']
+        with Udp(udp_port, 6) as u:
             self.assertEqual(len(u.ask(udp_connect_req(1))), 16)
-        with Udp(UDP_PORT, 4) as u:
+        with Udp(udp_port, 4) as u:
             self.assertIsNone(u.ask(udp_connect_req(2), 0.5))
         with Udp(self.mika.port, 6) as u:
             self.assertIsNone(u.ask(udp_connect_req(3), 0.5))

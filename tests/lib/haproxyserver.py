@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 
-from throwaway import ThrowawayServer, free_port
+from throwaway import ThrowawayServer
 
 START_TIMEOUT = 20.0 * float(os.environ.get('MIKA_TEST_TIMEOUT_SCALE', '1') or '1')
 
@@ -120,12 +120,7 @@ class Server(ThrowawayServer):
         return ['node%d' % (i + 1) for i in range(len(self.backend_ports))]
 
     def start(self):
-        # A free port can be taken between the probe and the bind: try a few.
-        for _ in range(5):
-            self.port = free_port()
-            if self.launch():
-                return
-        self.fail('haproxy did not start')
+        self.launch_on_free_port('haproxy')
 
     def launch(self):
         """Writes the configuration, checks it (haproxy -c) and starts haproxy

@@ -36,11 +36,13 @@ import tempfile
 import time
 import unittest
 
+from ports import PortTaken, free_port as _free_port, port_taken_in, start_on_free_ports
+
 __all__ = [
     'MIKA_BIN', 'TIMEOUT_SCALE', 'Mika', 'MikaError', 'Conn', 'BdecodeError',
     'bdecode', 'bencode', 'failure', 'announce_answer', 'compact4', 'compact6',
     'split_peers', 'peer_id', 'random_passkey', 'random_hash', 'pct', 'announce_url',
-    'scrape_url', 'free_port', 'get', 'exchange', 'parse_response', 'run_mika',
+    'scrape_url', 'free_port', 'FREE_PORT', 'get', 'exchange', 'parse_response', 'run_mika',
     'wait_until', 'run_tests', 'MikaTestCase', 'build_request', 'LOCAL4', 'LOCAL6',
     'UDP_PROTOCOL_ID', 'udp_connect_req', 'udp_announce_req', 'udp_scrape_req', 'udp_url_data',
     'Udp',
@@ -270,22 +272,21 @@ def scrape_url(passkey, *info_hashes):
 
 
 def free_port():
-    """A TCP port that is free on both 127.0.0.1 and ::1 right now."""
-    for _ in range(100):
-        s4 = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        try:
-            s4.bind(('127.0.0.1', 0))
-            port = s4.getsockname()[1]
-            try:
-                s6.bind(('::1', port))
-            except OSError:
-                continue
-            return port
-        finally:
-            s4.close()
-            s6.close()
-    raise MikaError('no port free on both 127.0.0.1 and ::1')
+    """A port that is free on both 127.0.0.1 and ::1, TCP and UDP, right now.
+    Nothing holds it: for a daemon's config use FREE_PORT instead, which
+    Mika picks again if the port is taken before the daemon binds it."""
+    return _free_port(('127.0.0.1', '::1'), udp=True)
+
+
+class _FreePort:
+    def __repr__(self):
+        return 'FREE_PORT'
+
+
+# A config value for Mika(overrides): "a port the harness picks" (free_port()),
+# picked again if the daemon finds it taken. Read the choice back from
+# m.config[section][key] after start().
+FREE_PORT = _FreePort()
 
 
 def parse_response(buf):
@@ -554,10 +555,11 @@ class Mika:
     """One mika daemon in a private temp dir; a context manager.
 
     Mika(overrides, env, start=True): overrides is {section: {key: value}}
-    merged over the test defaults ([server] port=<free>, bind4=127.0.0.1,
+    merged over the test defaults ([server] port=FREE_PORT, bind4=127.0.0.1,
     bind6=::1, workers=2; [store] path=<tmp>/mika.db; [journal]
     apply_delay_ms=200; [log] level=debug);
-    a value None removes a default key. Bools are written true/false.
+    a value None removes a default key, FREE_PORT asks for a port the harness
+    picks (see start()). Bools are written true/false.
     env adds environment variables (e.g. MIKA_TRACKER_INTERVAL).
     __enter__ starts the daemon (unless already started) and __exit__ stops
     it (stop() if running, so a non-zero exit fails the test) and removes the
@@ -566,7 +568,6 @@ class Mika:
 
     def __init__(self, overrides=None, env=None):
         self.dir = tempfile.mkdtemp(prefix='mika-test-')
-        self.port = free_port()
         self.db_path = os.path.join(self.dir, 'mika.db')
         self.config_path = os.path.join(self.dir, 'mika.ini')
         self.log_path = os.path.join(self.dir, 'mika.log')
@@ -574,7 +575,7 @@ class Mika:
         self.proc = None
         self.returncode = None
         cfg = {
-            'server': {'port': self.port, 'bind4': '127.0.0.1', 'bind6': '::1',
+            'server': {'port': FREE_PORT, 'bind4': '127.0.0.1', 'bind6': '::1',
                        'workers': 2},
             'store': {'path': self.db_path},
             # Books within a fraction of a second, as tests wait for them
@@ -590,7 +591,20 @@ class Mika:
                 else:
                     sec[k] = v
         self.config = cfg
+        # The keys whose port the harness picks, and picks again on a clash.
+        self._picked = [(section, k) for section, keys in cfg.items()
+                        for k, v in keys.items() if v is FREE_PORT]
+        self._pick_ports()
         self.write_config()
+
+    @property
+    def port(self):
+        """The tracker's port (HTTP, and UDP unless udp.port says otherwise)."""
+        return self.config['server']['port']
+
+    def _pick_ports(self):
+        for section, key in self._picked:
+            self.config[section][key] = free_port()
 
     # -- lifecycle
 
@@ -606,9 +620,19 @@ class Mika:
     def start(self, timeout=10.0):
         """Starts `$MIKA_BIN serve --config <ini>` (stderr and stdout to the log
         file) and waits for `listening on port <port>`; on timeout or early exit
-        raises MikaError with the log tail."""
+        raises MikaError with the log tail.
+
+        If a port the harness picked (FREE_PORT) turns out taken when the
+        daemon binds it (ports.py says why that happens), the ports are
+        picked again and the daemon started again, a few times: self.port
+        and self.config then name the new ports."""
         if not os.path.exists(MIKA_BIN):
             raise MikaError('MIKA_BIN %r does not exist' % MIKA_BIN)
+        return start_on_free_ports(lambda: self._start_once(timeout))
+
+    def _start_once(self, timeout):
+        """One start(); raises PortTaken, with the daemon gone and the ports
+        picked again, when a picked port was taken."""
         self._log_file = open(self.log_path, 'ab')
         self._start_offset = self.log_offset()
         self.proc = subprocess.Popen([MIKA_BIN, 'serve', '--config', self.config_path],
@@ -616,8 +640,30 @@ class Mika:
                                      stderr=self._log_file, env=_child_env(self.env),
                                      cwd=self.dir)
         self.returncode = None
-        self.wait_log('listening on port %d' % self.port, self._start_offset, timeout)
+        try:
+            self.wait_log('listening on port %d' % self.port, self._start_offset, timeout)
+        except MikaError:
+            if not self._picked or self.running():
+                raise
+            # The tracker's sockets: a failed bind is fatal, the daemon exited.
+            self.returncode = self.proc.returncode
+            self._log_file.close()
+            if not port_taken_in(self.log_text()[self._start_offset:]):
+                raise
+            self._repick('the daemon exited: a port was taken')
+        # The admin API's: the daemon goes on without it, and says so before
+        # `listening on port` (a test that wants a busy API port names it).
+        if (('api', 'port') in self._picked
+                and 'api: cannot listen on' in self.log_text()[self._start_offset:]):
+            self.stop()
+            self._repick('api.port was taken')
         return self
+
+    def _repick(self, why):
+        ports = ', '.join('%s.%s=%s' % (s, k, self.config[s][k]) for s, k in self._picked)
+        self._pick_ports()
+        self.write_config()
+        raise PortTaken('%s (%s)\n%s' % (why, ports, self.log_tail()))
 
     def running(self):
         """True while the daemon process has not exited."""
@@ -977,9 +1023,7 @@ class MikaApi(Mika):
         merged = {'api': {}}
         for section, keys in (overrides or {}).items():
             merged.setdefault(section, {}).update(keys)
-        api = merged['api']
-        api.setdefault('port', free_port())
-        self.api_port = api['port']
+        merged['api'].setdefault('port', FREE_PORT)
         super().__init__(merged, env)
         api = self.config['api']
         if 'data_dir' not in api:
@@ -989,6 +1033,11 @@ class MikaApi(Mika):
         self.cert_path = os.path.join(self.data_dir, 'api-cert.pem')
         self.key_file = os.path.join(self.data_dir, 'api.key')
         self.api_key_override = None
+
+    @property
+    def api_port(self):
+        """The admin API's port."""
+        return self.config['api']['port']
 
     @property
     def api_key(self):

@@ -33,7 +33,7 @@ import tempfile
 import time
 import urllib.parse
 
-from throwaway import ThrowawayServer, free_port, run_main
+from throwaway import ThrowawayServer, run_main
 
 START_TIMEOUT = 30.0 * float(os.environ.get('MIKA_TEST_TIMEOUT_SCALE', '1') or '1')
 USER = 'mika'
@@ -61,7 +61,9 @@ class Server(ThrowawayServer):
         self.dir = tempfile.mkdtemp(prefix='mika-mysql-')
         self.data = os.path.join(self.dir, 'data')
         self.sock = os.path.join(self.dir, 'sock')
-        self.log = os.path.join(self.dir, 'log')
+        # With an extension: mariadbd adds `.err` to a --log-error name that
+        # has none, and its errors (a taken port among them) would miss this file.
+        self.log = os.path.join(self.dir, 'log.err')
         # Temporary tables in a directory of this server's own: two servers
         # set up at once (CTest runs tests in parallel) must not meet in /tmp.
         self.tmp = os.path.join(self.dir, 'tmp')
@@ -107,13 +109,7 @@ class Server(ThrowawayServer):
         self.run([self.install, '--no-defaults', '--datadir=' + self.data,
                   '--auth-root-authentication-method=normal', '--skip-test-db',
                   '--skip-name-resolve'] + self.own_args() + INNODB)
-        # A free port can be taken between the probe and the bind: try a few.
-        for _ in range(5):
-            self.port = free_port()
-            if self.launch():
-                break
-        else:
-            self.fail('mariadbd did not start')
+        self.launch_on_free_port('mariadbd')
         pw = PASSWORD.replace("'", "''")
         self.run([self.client, '--no-defaults', '-S', self.sock, '-u', 'root'],
                  stdin="CREATE DATABASE mika_test CHARACTER SET utf8mb4;"

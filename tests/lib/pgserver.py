@@ -26,13 +26,12 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-from throwaway import ThrowawayServer, free_port, run_main
+from throwaway import ThrowawayServer, run_main
 
 START_TIMEOUT = 30.0 * float(os.environ.get('MIKA_TEST_TIMEOUT_SCALE', '1') or '1')
 
@@ -96,13 +95,7 @@ class Server(ThrowawayServer):
     def start(self):
         self.run([os.path.join(self.bin, 'initdb'), '-D', self.data, '-U', 'postgres',
                   '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'])
-        # A free port can be taken between the probe and the bind: try a few.
-        for _ in range(5):
-            self.port = free_port()
-            if self.launch():
-                break
-        else:
-            self.fail('postgres did not start')
+        self.launch_on_free_port('postgres')
         self.run([os.path.join(self.bin, 'psql'), '-X', '-q', '-h', '127.0.0.1',
                   '-p', str(self.port), '-U', 'postgres', '-d', 'postgres',
                   '-c', 'CREATE DATABASE mika_test'])
@@ -129,15 +122,13 @@ class Server(ThrowawayServer):
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
-            try:
-                with socket.create_connection(('127.0.0.1', self.port), timeout=0.5):
-                    pass
-                r = subprocess.run([os.path.join(self.bin, 'pg_isready'), '-q', '-h',
-                                    '127.0.0.1', '-p', str(self.port)])
-                if r.returncode == 0:
-                    return True
-            except OSError:
-                pass
+            # Asked on its Unix socket in self.dir, which postgres creates only
+            # once its TCP port is bound: on 127.0.0.1:port a server that took
+            # the port first would answer for it.
+            r = subprocess.run([os.path.join(self.bin, 'pg_isready'), '-q', '-h', self.dir,
+                                '-p', str(self.port)])
+            if r.returncode == 0:
+                return True
             time.sleep(0.05)
         self.proc.kill()
         return False

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-from throwaway import ThrowawayServer, free_port, run_main
+from throwaway import ThrowawayServer, run_main
 
 START_TIMEOUT = 20.0 * float(os.environ.get('MIKA_TEST_TIMEOUT_SCALE', '1') or '1')
 
@@ -38,6 +38,7 @@ class Server(ThrowawayServer):
         self.bin = shutil.which('redis-server')
         self.dir = tempfile.mkdtemp(prefix='mika-redis-')
         self.log = os.path.join(self.dir, 'log')
+        self.sock = os.path.join(self.dir, 'redis.sock')
         self.proc = None
         self.port = None
         if not self.bin:
@@ -52,12 +53,7 @@ class Server(ThrowawayServer):
         sys.exit(1)
 
     def start(self):
-        # A free port can be taken between the probe and the bind: try a few.
-        for _ in range(5):
-            self.port = free_port()
-            if self.launch():
-                return
-        self.fail('redis-server did not start')
+        self.launch_on_free_port('redis-server')
 
     def launch(self):
         """Starts redis-server on self.port and self.dir; True once it answers.
@@ -66,7 +62,8 @@ class Server(ThrowawayServer):
         self.proc = subprocess.Popen(
             [self.bin, '--bind', '127.0.0.1', '--port', str(self.port), '--dir', self.dir,
              '--save', '', '--appendonly', 'yes', '--appendfsync', 'no',
-             '--protected-mode', 'yes', '--daemonize', 'no', '--logfile', self.log],
+             '--protected-mode', 'yes', '--daemonize', 'no', '--logfile', self.log,
+             '--unixsocket', self.sock],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir)
         if self.wait_ready():
             return True
@@ -78,12 +75,17 @@ class Server(ThrowawayServer):
 
 
     def wait_ready(self):
+        # Asked on its private Unix socket, which redis-server creates only
+        # once its TCP port is bound: on 127.0.0.1:port a server that took
+        # the port first would answer for it.
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
             try:
-                with socket.create_connection(('127.0.0.1', self.port), timeout=0.5) as c:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+                    c.settimeout(0.5)
+                    c.connect(self.sock)
                     c.sendall(b'PING\r\n')
                     if c.recv(64).startswith(b'+PONG'):
                         return True

@@ -1,6 +1,7 @@
 """throwaway: what the tests' throwaway database servers share.
 
-Owns: picking a free loopback port, halting (an outage that keeps the data
+Owns: starting a server on a free loopback port (again on another if that
+one was taken first, ports.py), halting (an outage that keeps the data
 and the port), resuming and stopping a server process, and the
 `<server>.py run -- <command>` entry point that CTest uses. Each server
 (pgserver.py, mysqlserver.py, redisserver.py) subclasses ThrowawayServer
@@ -10,16 +11,16 @@ and name its dsn.
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 
+import ports
+
 
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    """A TCP port free on 127.0.0.1 right now."""
+    return ports.free_port(('127.0.0.1',))
 
 
 class ThrowawayServer:
@@ -28,6 +29,27 @@ class ThrowawayServer:
     shutdown) and define start(), launch() -> bool, fail(why) and dsn()."""
 
     STOP_SIGNAL = signal.SIGTERM
+
+    def launch_on_free_port(self, what):
+        """Sets self.port to a free port and launch()es the server there; if
+        the server finds the port taken (its log says so), does it again on
+        another port (ports.start_on_free_ports). Any other failure, or too
+        many clashes, is fail(why)."""
+        def attempt():
+            self.port = free_port()
+            offset = os.path.getsize(self.log) if os.path.exists(self.log) else 0
+            if self.launch():
+                return
+            with open(self.log, 'rb') as f:
+                f.seek(offset)
+                text = f.read().decode('utf-8', 'replace')
+            if ports.port_taken_in(text):
+                raise ports.PortTaken('port %d was taken' % self.port)
+            self.fail('%s did not start on port %d' % (what, self.port))
+        try:
+            ports.start_on_free_ports(attempt)
+        except ports.PortTaken as e:
+            self.fail('%s did not start: %s, %d times in a row' % (what, e, ports.PORT_TRIES))
 
     def halt(self):
         """Stops the server as an outage would, keeping its data and port."""

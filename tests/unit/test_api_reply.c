@@ -173,6 +173,13 @@ static void test_store_errors_map_to_statuses(void **state)
     expect_error(&out, 503, "store_unavailable", NULL);
     api_store_error(&out, MK_EIO, &busy, "user");
     expect_error(&out, 500, "internal", NULL);
+    /* Ids used up by a row at the top of the range: the table's state. */
+    struct mk_errbuf ids = {"id: no user id left below 4294967295"};
+    api_store_error(&out, MK_ELIMIT, &ids, "user");
+    expect_error(&out, 409, "conflict", "id: no user id left below 4294967295; give an id");
+    struct mk_errbuf ours = {"mysql: no room for prepared statements"};
+    api_store_error(&out, MK_ELIMIT, &ours, "user");
+    expect_error(&out, 500, "internal", NULL);
 }
 
 static void test_prefix_text_round_trips_any_bytes(void **state)

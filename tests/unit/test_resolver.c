@@ -2,7 +2,8 @@
  * it finds is in memory before the answer arrives, unknown keys are read
  * once, store failures are "unavailable" and not cached, concurrent misses
  * share one read, a full queue refuses at once, and stop answers every
- * ticket still waiting. */
+ * ticket still waiting. A miss submitted after the read of its key answered
+ * is answered from memory. */
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -324,6 +325,42 @@ static void test_concurrent_misses_share_one_read(void **state)
     fix_free(x);
 }
 
+/* A worker that missed memory before a read put the row there, and submits
+ * after that read forgot its pending entry (a preempted worker), is answered
+ * from memory: no second read. */
+static void test_a_miss_submitted_after_the_read_answered_reads_nothing(void **state)
+{
+    struct fix *x = fix_new(4, true);
+    struct miss_key user = passkey("alice");
+    struct miss_key tor = {.kind = MISS_INFO_HASH, .len = 20};
+    memcpy(tor.bytes, x->fake.known_hash, 20);
+    struct resolver_ticket *t, *got[2];
+    assert_int_equal(resolver_submit(x->r, x->inbox, &user, NULL, &t), MK_OK);
+    assert_int_equal(resolver_submit(x->r, x->inbox, &tor, NULL, &t), MK_OK);
+    collect(x, 2, got);
+    free_tickets(got, 2);
+    assert_int_equal(x->fake.reads, 2);
+    int cookie;
+    assert_int_equal(resolver_submit(x->r, x->inbox, &user, &cookie, &t), MK_OK);
+    collect(x, 1, got);
+    assert_ptr_equal(got[0], t);
+    assert_ptr_equal(got[0]->cookie, &cookie);
+    assert_int_equal(got[0]->result, MK_OK);
+    free_tickets(got, 1);
+    assert_int_equal(resolver_submit(x->r, x->inbox, &tor, NULL, &t), MK_OK);
+    collect(x, 1, got);
+    assert_int_equal(got[0]->result, MK_OK);
+    assert_int_equal(got[0]->kind, MISS_INFO_HASH);
+    free_tickets(got, 1);
+    assert_int_equal(x->fake.reads, 2);
+    struct resolver_stats s;
+    resolver_stats_read(x->r, &s);
+    assert_int_equal(s.reads, 2);
+    assert_int_equal(s.lookups[MISS_PASSKEY][RESOLVE_COALESCED], 1);
+    assert_int_equal(s.lookups[MISS_INFO_HASH][RESOLVE_COALESCED], 1);
+    fix_free(x);
+}
+
 static void test_full_queue_refuses_at_once(void **state)
 {
     struct fix *x = fix_new(1, true);
@@ -380,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_unknown_key_is_read_once_then_answered_from_cache),
         cmocka_unit_test(test_store_failure_is_unavailable_and_not_cached),
         cmocka_unit_test(test_concurrent_misses_share_one_read),
+        cmocka_unit_test(test_a_miss_submitted_after_the_read_answered_reads_nothing),
         cmocka_unit_test(test_full_queue_refuses_at_once),
         cmocka_unit_test(test_stop_answers_every_waiting_ticket_unavailable),
         cmocka_unit_test(test_inbox_free_frees_tickets_never_taken),
