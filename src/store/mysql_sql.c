@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/text.h"
+
 /* ---- statement builder ---------------------------------------------------- */
 
 static bool my_sql_reserve(struct my_sql *q, size_t more)
@@ -149,18 +151,7 @@ bool my_col_text(const struct my_row *r, unsigned col, char *out, size_t cap)
 {
     const unsigned char *p = my_col_null(r, col) ? NULL : (const unsigned char *)r->v[col];
     size_t len = p ? r->len[col] : 0;
-    bool cut = len >= cap;
-    if (cut) {
-        len = cap - 1;
-        while (len > 0 && (p[len] & 0xc0) == 0x80) {
-            len--;
-        }
-    }
-    if (len > 0) {
-        memcpy(out, p, len);
-    }
-    out[len] = '\0';
-    return cut;
+    return mk_copy_text(out, cap, p, len);
 }
 
 /* ---- dsn: mysql://user:pass@host:port/db ------------------------------------ */

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/text.h"
+
 static void pg_param_add(struct pg_params *p, const char *val, int len, int fmt)
 {
     /* A bug, not input: every statement here has fewer parameters. */
@@ -106,16 +108,5 @@ bool pg_text(const PGresult *r, int row, int col, char *out, size_t cap)
 {
     const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
     size_t len = PQgetisnull(r, row, col) ? 0 : (size_t)PQgetlength(r, row, col);
-    bool cut = len >= cap;
-    if (cut) {
-        len = cap - 1;
-        while (len > 0 && (p[len] & 0xc0) == 0x80) {
-            len--;
-        }
-    }
-    if (len > 0) {
-        memcpy(out, p, len);
-    }
-    out[len] = '\0';
-    return cut;
+    return mk_copy_text(out, cap, p, len);
 }

@@ -31,6 +31,7 @@
 #include <sys/time.h>
 
 #include "util/log.h"
+#include "util/text.h"
 
 #define REDIS_SCRIPTS_MAX 32
 #define REDIS_CONNECT_MS 2000
@@ -170,18 +171,7 @@ bool redis_text(const redisReply *r, char *out, size_t cap)
     const unsigned char *p = r && r->type == REDIS_REPLY_STRING ? (const unsigned char *)r->str
                                                                 : NULL;
     size_t len = p ? r->len : 0;
-    bool cut = len >= cap;
-    if (cut) {
-        len = cap - 1;
-        while (len > 0 && (p[len] & 0xc0) == 0x80) {
-            len--;
-        }
-    }
-    if (len > 0) {
-        memcpy(out, p, len);
-    }
-    out[len] = '\0';
-    return cut;
+    return mk_copy_text(out, cap, p, len);
 }
 
 void redis_replies_free(redisReply **r, size_t n)

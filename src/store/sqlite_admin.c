@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "store/sqlite_int.h"
+#include "util/text.h"
 
 /* A failed prepare or step: a unique violation names its column. */
 static int admin_fail(sqlite3 *db, int rc, struct mk_errbuf *eb, const char *what)
@@ -70,16 +71,7 @@ static void admin_text(sqlite3_stmt *st, int col, char *out, size_t cap)
 {
     const unsigned char *p = sqlite3_column_text(st, col);
     size_t len = p ? (size_t)sqlite3_column_bytes(st, col) : 0;
-    if (len >= cap) {
-        len = cap - 1;
-        while (len > 0 && (p[len] & 0xc0) == 0x80) {
-            len--;
-        }
-    }
-    if (len > 0) {
-        memcpy(out, p, len);
-    }
-    out[len] = '\0';
+    (void)mk_copy_text(out, cap, p, len);
 }
 
 static uint32_t admin_u32(sqlite3_stmt *st, int col, uint32_t max)

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "util/log.h"
+#include "util/text.h"
 
 /* ---- loaders ------------------------------------------------------------ */
 
@@ -62,24 +63,6 @@ static int sqlite_load(struct sqlite_store *s, const char *sql, const char *tabl
 static bool sqlite_id_ok(sqlite3_int64 id)
 {
     return id >= 0 && id < (sqlite3_int64)UINT32_MAX;
-}
-
-/* Copies at most cap - 1 bytes and NUL-terminates, cutting at a UTF-8
- * character boundary; true if it had to cut. */
-static bool sqlite_copy_text(char *out, size_t cap, const unsigned char *p, size_t len)
-{
-    bool cut = len >= cap;
-    if (cut) {
-        len = cap - 1;
-        while (len > 0 && (p[len] & 0xc0) == 0x80) {
-            len--;
-        }
-    }
-    if (len > 0) {
-        memcpy(out, p, len);
-    }
-    out[len] = '\0';
-    return cut;
 }
 
 /* A multiplier column: per-mille, clamped to 0..ACCT_MULT_MAX (100x). */
@@ -148,7 +131,7 @@ static int sqlite_torrent_row(sqlite3_stmt *st, const struct sqlite_sink *sink)
     memcpy(row.info_hash, hash, 20);
     const unsigned char *reason = sqlite3_column_text(st, 4);
     size_t rlen = (size_t)sqlite3_column_bytes(st, 4);
-    if (reason && sqlite_copy_text(row.reason, sizeof(row.reason), reason, rlen)) {
+    if (reason && mk_copy_text(row.reason, sizeof(row.reason), reason, rlen)) {
         mk_log(MK_LOG_WARN, "store.sqlite",
                "torrents row %lld: deleted_reason is %zu bytes, cut to %zu", id, rlen,
                strlen(row.reason));
@@ -180,7 +163,7 @@ static int sqlite_whitelist_row(sqlite3_stmt *st, const struct sqlite_sink *sink
     memcpy(row.prefix, prefix, (size_t)plen);
     const unsigned char *name = sqlite3_column_text(st, 2);
     size_t nlen = (size_t)sqlite3_column_bytes(st, 2);
-    if (name && sqlite_copy_text(row.name, sizeof(row.name), name, nlen)) {
+    if (name && mk_copy_text(row.name, sizeof(row.name), name, nlen)) {
         mk_log(MK_LOG_WARN, "store.sqlite", "whitelist row %lld: name is %zu bytes, cut to %zu",
                rowid, nlen, strlen(row.name));
     }
