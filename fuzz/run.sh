@@ -8,7 +8,10 @@
 # (fuzz/<name>.dict) when there is one. Crashes, leaks and timeouts land in
 # BUILD_DIR/fuzz-artifacts/<name>/; the whole log in BUILD_DIR/fuzz-logs/.
 # Prints one line per target (executions, exec/s, coverage, features,
-# corpus, findings) and exits 1 if any target found something.
+# corpus, findings) and exits 1 if any target found something in this run.
+# Files an earlier run left in the artifacts directory are named in the
+# line but do not fail this one: they are inputs for whoever fixes them
+# (a fixed one goes into fuzz/corpus/<name>, then delete it here).
 set -u
 build="$1"
 seconds="$2"
@@ -34,6 +37,8 @@ for t in $targets; do
     art="$build/fuzz-artifacts/$t"
     log="$build/fuzz-logs/$t.log"
     mkdir -p "$work" "$art"
+    stamp="$build/fuzz-logs/$t.started"
+    : >"$stamp"
     dict=""
     [ -f "$root/fuzz/$t.dict" ] && dict="-dict=$root/fuzz/$t.dict"
     # -timeout: one input running 10 s is a hang; -rss_limit_mb: the
@@ -48,12 +53,16 @@ for t in $targets; do
     cov=$(echo "$last" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
     ft=$(echo "$last" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
     corp=$(echo "$last" | sed -n 's/.* corp: \([0-9]*\)\/.*/\1/p')
-    found=$(find "$art" -type f | wc -l)
+    found=$(find "$art" -type f -newer "$stamp" | wc -l)
+    older=$(find "$art" -type f ! -newer "$stamp" | wc -l)
     if [ "$rc" -ne 0 ] || [ "$found" -ne 0 ]; then
         status=1
         note="$found file(s) in $art (exit $rc), see $log"
     else
         note="none"
+    fi
+    if [ "$older" -ne 0 ]; then
+        note="$note; $older from earlier runs in $art"
     fi
     printf '%-10s %12s %8s %6s %7s %7s  %s\n' "$t" "${execs:-?}" "${speed:-?}" "${cov:-?}" \
         "${ft:-?}" "${corp:-?}" "$note"
