@@ -281,6 +281,31 @@ class UdpExpiryTest(MikaTestCase):
         self.assertEqual(ans[:8], struct.pack('>II', 1, 2))
 
 
+    def test_id_of_the_previous_window_is_still_good(self):
+        """Each port keeps the current and previous window's keys and moves
+        them along when the window moves: right after a move, an id given in
+        the window before must still be answered."""
+        _, pk = self.new_user()
+        _, ih = self.new_torrent()
+        u = Udp(self.mika.port)
+        self.addCleanup(u.close)
+        opts = udp_url_data(b'/%s/announce' % pk.encode())
+        old = u.connect_id()
+        # The same source gets the same id until the window moves: ask until
+        # it changes, which is the first moment of the next window.
+        deadline = time.monotonic() + 3 + TIMEOUT_SCALE
+        new = old
+        while new == old:
+            self.assertLess(time.monotonic(), deadline, 'the window never moved')
+            time.sleep(0.02)
+            new = u.connect_id()
+        ans = u.ask(udp_announce_req(old, 3, ih, peer_id(), 7000, options=opts))
+        self.assertIsNotNone(ans)
+        self.assertEqual(ans[:8], struct.pack('>II', 1, 3))
+        ans = u.ask(udp_announce_req(new, 4, ih, peer_id(), 7001, options=opts))
+        self.assertEqual(ans[:8], struct.pack('>II', 1, 4))
+
+
 class UdpBooksTest(MikaTestCase):
     """A peer moving between HTTP and UDP is one peer in the books: it is
     credited the deltas between its reports, whatever carried them."""
