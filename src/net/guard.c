@@ -3,13 +3,14 @@
  * Owns: the two tables of guard.h and their arithmetic.
  * - Connections: one atomic counter per bucket (key % GUARD_CONN_BUCKETS),
  *   raised on accept and lowered on close; a raise past the cap is undone.
- * - Passkeys: one atomic 64-bit slot per key % GUARD_PASSKEY_SLOTS holding
- *   [tag:20 | score:12 | time:32]. The score is a leaky bucket: each unknown
- *   passkey adds 1, and `limit` leak away per GUARD_PASSKEY_WINDOW seconds,
- *   so an address over the limit is refused until it slows down, for at
- *   most a window after it stops. Another network with the same slot but
- *   another tag takes the slot over (losing the old score: the table is a
- *   cache of recent guessers, not a ledger).
+ * - Passkeys: GUARD_PASSKEY_WAYS atomic 64-bit slots per bucket
+ *   (key % GUARD_PASSKEY_BUCKETS), each holding [tag:20 | score:12 |
+ *   time:32]. The score is a leaky bucket: each unknown passkey adds 1, and
+ *   `limit` leak away per GUARD_PASSKEY_WINDOW seconds, so an address over
+ *   the limit is refused until it slows down, for at most a window after it
+ *   stops. A network new to its bucket takes the way whose score is lowest
+ *   now (an empty or leaked-out one first): the table is a cache of recent
+ *   guessers, and the ones it forgets are the ones that guessed least.
  * Not here: the answers (conn.c).
  */
 #include "net/guard.h"
@@ -32,7 +33,7 @@ struct guard {
     _Atomic uint64_t passkey_misses;
     _Atomic uint64_t passkey_refused;
     _Atomic uint32_t conns[GUARD_CONN_BUCKETS];
-    _Atomic uint64_t passkeys[GUARD_PASSKEY_SLOTS];
+    _Atomic uint64_t passkeys[GUARD_PASSKEY_BUCKETS * GUARD_PASSKEY_WAYS];
 };
 
 int guard_new(struct guard **out, const struct guard_cfg *cfg)
@@ -124,15 +125,46 @@ static uint32_t guard_score(const struct guard *g, uint64_t slot, uint32_t tag, 
     return score - (uint32_t)leaked;
 }
 
+static _Atomic uint64_t *guard_bucket(struct guard *g, uint64_t key)
+{
+    return &g->passkeys[(key % GUARD_PASSKEY_BUCKETS) * GUARD_PASSKEY_WAYS];
+}
+
 bool guard_passkey_refused(struct guard *g, uint64_t key, uint32_t now)
 {
     if (g->cfg.passkey_limit == 0) {
         return false;
     }
-    uint64_t slot = atomic_load_explicit(&g->passkeys[key % GUARD_PASSKEY_SLOTS],
-                                         memory_order_relaxed);
-    uint32_t since;
-    return guard_score(g, slot, guard_tag(key), now, &since) >= g->cfg.passkey_limit;
+    _Atomic uint64_t *ways = guard_bucket(g, key);
+    uint32_t tag = guard_tag(key), since;
+    for (unsigned i = 0; i < GUARD_PASSKEY_WAYS; i++) {
+        uint64_t slot = atomic_load_explicit(&ways[i], memory_order_relaxed);
+        if (guard_score(g, slot, tag, now, &since) >= g->cfg.passkey_limit) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The way of the bucket that holds tag, else the one whose score is lowest
+ * now (its network is the one the table forgets). */
+static _Atomic uint64_t *guard_way_for(struct guard *g, _Atomic uint64_t *ways, uint32_t tag,
+                                       uint32_t now)
+{
+    _Atomic uint64_t *lowest = &ways[0];
+    uint32_t lowest_score = UINT32_MAX, since;
+    for (unsigned i = 0; i < GUARD_PASSKEY_WAYS; i++) {
+        uint64_t slot = atomic_load_explicit(&ways[i], memory_order_relaxed);
+        if (slot != 0 && guard_tag(slot) == tag) {
+            return &ways[i];
+        }
+        uint32_t score = guard_score(g, slot, guard_tag(slot), now, &since);
+        if (score < lowest_score) {
+            lowest = &ways[i];
+            lowest_score = score;
+        }
+    }
+    return lowest;
 }
 
 bool guard_passkey_miss(struct guard *g, uint64_t key, uint32_t now)
@@ -141,8 +173,8 @@ bool guard_passkey_miss(struct guard *g, uint64_t key, uint32_t now)
     if (g->cfg.passkey_limit == 0) {
         return false;
     }
-    _Atomic uint64_t *s = &g->passkeys[key % GUARD_PASSKEY_SLOTS];
     uint32_t tag = guard_tag(key);
+    _Atomic uint64_t *s = guard_way_for(g, guard_bucket(g, key), tag, now);
     uint64_t old = atomic_load_explicit(s, memory_order_relaxed);
     uint32_t score, since;
     do {

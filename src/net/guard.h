@@ -9,9 +9,11 @@
  * (tracker.c's "unknown passkey" answer).
  * Invariants: memory is fixed at creation and never grows with traffic;
  * every call is O(1) with relaxed atomics, so one guard may serve several
- * threads. Two networks that share a bucket (a collision of the keyed hash)
- * share its counts: the guard errs towards refusing, never towards admitting
- * past a limit.
+ * threads. Two networks that share a connection bucket (a collision of the
+ * keyed hash) share its count: that table errs towards refusing. The
+ * passkey table keeps GUARD_PASSKEY_WAYS networks per bucket, so guessers
+ * that collide keep their own scores; only a fifth guesser in a bucket makes
+ * it forget one, the one whose score is lowest.
  */
 #ifndef MIKA_NET_GUARD_H
 #define MIKA_NET_GUARD_H
@@ -22,7 +24,8 @@
 #include "util/err.h"
 
 #define GUARD_CONN_BUCKETS 16384u
-#define GUARD_PASSKEY_SLOTS 4096u
+#define GUARD_PASSKEY_BUCKETS 1024u
+#define GUARD_PASSKEY_WAYS 4u
 #define GUARD_PASSKEY_WINDOW 60u /* seconds in which `limit` unknown passkeys leak away */
 #define GUARD_PASSKEY_LIMIT_MAX 4095u
 

@@ -1,6 +1,7 @@
 /* tests/unit/test_guard.c: net/guard.c — the per-network connection cap,
  * IPv6 counted by /64, and the leaky unknown-passkey score (refused at the
- * limit, free again once enough has leaked, nothing when off).
+ * limit, free again once enough has leaked, nothing when off), and
+ * networks that share a passkey bucket keeping their own scores.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -156,6 +157,64 @@ static void test_score_saturates_and_then_leaks_away(void **state)
     guard_free(g);
 }
 
+/* A table key in bucket `bucket` with tag `tag` (guard.c: the bucket is the
+ * key modulo the bucket count, the tag its top 20 bits). */
+static uint64_t raw_key(uint64_t tag, uint64_t bucket)
+{
+    return tag << 44 | bucket;
+}
+
+static void test_colliding_guessers_keep_their_own_scores(void **state)
+{
+    /* Four networks in one bucket, guessing in turn: each reaches the limit
+     * as if it were alone (a one-way table let them evict each other and
+     * guess without end). */
+    struct guard *g = make(0, 6);
+    uint64_t k[GUARD_PASSKEY_WAYS];
+    for (unsigned i = 0; i < GUARD_PASSKEY_WAYS; i++) {
+        k[i] = raw_key(100 + i, 7);
+    }
+    for (int round = 1; round <= 6; round++) {
+        for (unsigned i = 0; i < GUARD_PASSKEY_WAYS; i++) {
+            assert_false(guard_passkey_refused(g, k[i], 500));
+            assert_int_equal(guard_passkey_miss(g, k[i], 500), round == 6);
+        }
+    }
+    for (unsigned i = 0; i < GUARD_PASSKEY_WAYS; i++) {
+        assert_true(guard_passkey_refused(g, k[i], 500));
+    }
+    /* The same bucket index with another tag is another network. */
+    assert_false(guard_passkey_refused(g, raw_key(99, 7), 500));
+    guard_free(g);
+}
+
+static void test_a_full_bucket_forgets_its_lowest_score(void **state)
+{
+    struct guard *g = make(0, 6);
+    uint64_t heavy[3] = {raw_key(1, 9), raw_key(2, 9), raw_key(3, 9)};
+    uint64_t light = raw_key(4, 9), newcomer = raw_key(5, 9);
+    for (int round = 0; round < 6; round++) {
+        for (int i = 0; i < 3; i++) {
+            guard_passkey_miss(g, heavy[i], 40);
+        }
+    }
+    guard_passkey_miss(g, light, 40);
+    for (int i = 0; i < 6; i++) {
+        guard_passkey_miss(g, newcomer, 40);
+    }
+    /* The newcomer took the light guesser's way, not a blocked one's. */
+    assert_true(guard_passkey_refused(g, newcomer, 40));
+    for (int i = 0; i < 3; i++) {
+        assert_true(guard_passkey_refused(g, heavy[i], 40));
+    }
+    /* A way that has leaked out is free again: after a window, a new
+     * network starts from nothing and the old scores are gone. */
+    uint32_t later = 40 + GUARD_PASSKEY_WINDOW;
+    assert_false(guard_passkey_miss(g, raw_key(6, 9), later));
+    assert_false(guard_passkey_refused(g, heavy[0], later));
+    guard_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -168,6 +227,8 @@ int main(void)
         cmocka_unit_test(test_frequent_misses_still_leak),
         cmocka_unit_test(test_passkey_limit_zero_is_off),
         cmocka_unit_test(test_score_saturates_and_then_leaks_away),
+        cmocka_unit_test(test_colliding_guessers_keep_their_own_scores),
+        cmocka_unit_test(test_a_full_bucket_forgets_its_lowest_score),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
