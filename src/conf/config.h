@@ -33,6 +33,7 @@ struct mk_config {
     char bind6[64];         /* bind6 = :: */
     uint32_t workers;       /* workers = 0 (0 = number of cores) */
     char event_loop[16];    /* event_loop = auto | epoll | poll | kqueue */
+    uint32_t coalesce_ms;   /* coalesce_ms = 0: doze after a light turn (net/loop.h) */
 
     /* [udp] */
     uint16_t udp_port;      /* port = 0 (0 = server.port) */

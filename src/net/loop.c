@@ -2,8 +2,9 @@
  *
  * Owns: backend selection by name, the fd table (interest mask and handler
  * per fd, indexed by fd, sized setsize at creation and never grown), the
- * periodic tick on CLOCK_MONOTONIC, the stop flag, and dispatch of what a
- * backend reports to each fd's handler.
+ * periodic tick on CLOCK_MONOTONIC, the stop flag, dispatch of what a
+ * backend reports to each fd's handler, and the optional doze before a wait
+ * that follows a light turn (loop_set_coalesce).
  * Not here: talking to the kernel (loop_epoll.c, loop_kqueue.c, loop_poll.c).
  * Invariants: fds[fd].mask is exactly the interest the backend holds for fd;
  * a handler runs only for the bits of the reported mask that fd is still
@@ -40,6 +41,8 @@ struct loop {
     int64_t tick_next_ns; /* CLOCK_MONOTONIC */
     void (*before_wait_fn)(struct loop *l, void *arg);
     void *before_wait_arg;
+    int coalesce_ms;      /* 0: never doze */
+    unsigned turn_events; /* fds the last wait reported */
 };
 
 /* Built backends in order of preference: "auto" takes the first. */
@@ -230,6 +233,7 @@ static void loop_report(struct loop *l, int fd, int mask)
     struct loop_fd *f;
     int m;
 
+    l->turn_events++;
     if (fd < 0 || fd >= l->setsize) {
         return;
     }
@@ -274,6 +278,22 @@ static void loop_run_tick(struct loop *l, int64_t now)
     l->tick_fn(l, l->tick_arg);
 }
 
+/* After a turn that found only a few ready fds, sleeps coalesce_ms before
+ * the next wait, so that the wait finds the requests of those milliseconds
+ * together: at a moderate rate each wake-up of a thread costs more than the
+ * request it is for. A busy turn (LOOP_COALESCE_EVENTS or more) and an idle
+ * one (a tick's timeout) go straight back to waiting. */
+static void loop_doze(struct loop *l)
+{
+    if (l->coalesce_ms == 0 || l->turn_events == 0 || l->turn_events >= LOOP_COALESCE_EVENTS) {
+        return;
+    }
+    struct timespec ts = {.tv_sec = l->coalesce_ms / 1000,
+                          .tv_nsec = (long)(l->coalesce_ms % 1000) * 1000000};
+    /* An interrupted doze is only a shorter one. */
+    nanosleep(&ts, NULL);
+}
+
 int loop_run(struct loop *l)
 {
     l->stop = false;
@@ -281,6 +301,8 @@ int loop_run(struct loop *l)
         if (l->before_wait_fn) {
             l->before_wait_fn(l, l->before_wait_arg);
         }
+        loop_doze(l);
+        l->turn_events = 0;
         int rc = l->be->wait(l->state, loop_timeout_ms(l, loop_now_ns()), l, loop_report);
         if (rc < 0) {
             return MK_EIO;
@@ -296,6 +318,11 @@ void loop_set_before_wait(struct loop *l, void (*fn)(struct loop *l, void *arg),
 {
     l->before_wait_fn = fn;
     l->before_wait_arg = arg;
+}
+
+void loop_set_coalesce(struct loop *l, int ms)
+{
+    l->coalesce_ms = ms < 0 ? 0 : ms;
 }
 
 void loop_stop(struct loop *l)

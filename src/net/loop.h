@@ -66,6 +66,14 @@ void loop_set_tick(struct loop *l, int period_ms, void (*fn)(struct loop *l, voi
  * answers go out. It also runs once before the first wait. */
 void loop_set_before_wait(struct loop *l, void (*fn)(struct loop *l, void *arg), void *arg);
 
+/* With ms > 0: after a turn whose wait reported fewer than
+ * LOOP_COALESCE_EVENTS ready fds, and after before_wait has run (so that
+ * turn's answers are out), the loop sleeps ms before waiting again. Under a
+ * moderate load one wake-up then serves several requests; each waits up to
+ * ms longer. Under full load turns are busy and nothing changes. 0: off. */
+#define LOOP_COALESCE_EVENTS 4
+void loop_set_coalesce(struct loop *l, int ms);
+
 /* Runs until loop_stop(); returns 0 or MK_EIO if the backend failed. */
 int loop_run(struct loop *l);
 /* Asks loop_run to return after the current iteration; only from the

@@ -385,6 +385,7 @@ int server_worker_new(struct server_worker **out, uint32_t id, const struct trac
     }
     loop_set_tick(w->loop, TICK_MS, on_tick, w);
     loop_set_before_wait(w->loop, on_before_wait, w);
+    loop_set_coalesce(w->loop, (int)cfg->coalesce_ms);
     *out = w;
     return MK_OK;
 

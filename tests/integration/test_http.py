@@ -158,6 +158,34 @@ class HttpTest(MikaTestCase):
             self.assertTrue(c.wait_closed(3))
 
 
+class CoalesceTest(MikaTestCase):
+    """server.coalesce_ms: a worker that dozes after light turns still
+    answers every request, in order, and each within a few dozes."""
+    config = {'server': {'coalesce_ms': 50}}
+
+    def test_dozing_worker_answers_each_request(self):
+        _, pk = self.new_user()
+        _, ih = self.new_torrent()
+        with self.mika.conn() as c:
+            waits = []
+            for i in range(6):
+                t0 = time.monotonic()
+                st, _, body = c.request(announce_url(pk, ih, peer_id(), 7100 + i, left=10,
+                                                     numwant=0))
+                waits.append(time.monotonic() - t0)
+                self.assertEqual(st, 200)
+                self.assertEqual(bdecode(body)[b'incomplete'], i + 1)
+                self.assertLess(waits[-1], 2.0 * TIMEOUT_SCALE)
+            # Each request after the first comes while the worker dozes
+            # after answering the one before: the key reached the loop.
+            self.assertGreaterEqual(sum(waits[1:]), 5 * 0.045, waits)
+        data = b''.join(build_request(announce_url(pk, ih, peer_id(), 7200 + i, left=10,
+                                                   numwant=0)) for i in range(5))
+        resps, closed = self.mika.exchange(data, count=5)
+        self.assertFalse(closed)
+        self.assertEqual([bdecode(r[2])[b'incomplete'] for r in resps], [7, 8, 9, 10, 11])
+
+
 class KeepaliveLimitTest(MikaTestCase):
     config = {'http': {'max_keepalive_requests': 3}}
 

@@ -504,6 +504,74 @@ static void test_before_wait_runs_after_each_batch(void **state)
     loop_free(l);
 }
 
+/* Pipes that are all ready at first; when the first `refill_after` calls
+ * are done, pipe 0 is made ready again and the time noted; the call after
+ * that notes the time it came and stops the loop. */
+struct refill {
+    int p[LOOP_COALESCE_EVENTS][2];
+    int refill_after;
+    int calls;
+    int64_t refilled_ms, answered_ms;
+};
+
+static void refill_fn(struct loop *l, int fd, int mask, void *arg)
+{
+    struct refill *r = arg;
+    char buf[8];
+
+    (void)mask;
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+    r->calls++;
+    if (r->calls == r->refill_after) {
+        r->refilled_ms = now_ms();
+        assert_int_equal(write(r->p[0][1], "y", 1), 1);
+    } else if (r->calls == r->refill_after + 1) {
+        r->answered_ms = now_ms();
+        loop_stop(l);
+    }
+}
+
+/* Runs a loop dozing doze_ms over n ready pipes; the milliseconds from the
+ * refill at the end of the first turn to the call it brings. */
+static int64_t refill_delay(void **state, int n, int doze_ms)
+{
+    struct loop *l = new_loop(state);
+    struct refill r = {.refill_after = n};
+    struct calls watchdog = {0};
+
+    for (int i = 0; i < n; i++) {
+        make_pipe(r.p[i]);
+        assert_int_equal(write(r.p[i][1], "x", 1), 1);
+        assert_int_equal(loop_add(l, r.p[i][0], LOOP_READ, refill_fn, &r), 0);
+    }
+    loop_set_coalesce(l, doze_ms);
+    loop_set_tick(l, WATCHDOG_MS, watchdog_tick, &watchdog);
+    assert_int_equal(loop_run(l), 0);
+    assert_int_equal(r.calls, n + 1);
+    for (int i = 0; i < n; i++) {
+        loop_del(l, r.p[i][0], LOOP_READ);
+        close_pipe(r.p[i]);
+    }
+    loop_free(l);
+    return r.answered_ms - r.refilled_ms;
+}
+
+static void test_light_turn_dozes_before_the_next_wait(void **state)
+{
+    /* One ready fd is a light turn: the fd made ready during it is seen
+     * only after the doze (nanosleep sleeps at least that long). */
+    assert_true(refill_delay(state, 1, 400) >= 400);
+}
+
+static void test_busy_turn_does_not_doze(void **state)
+{
+    /* A turn of LOOP_COALESCE_EVENTS fds goes straight back to waiting: the
+     * refill is seen long before a doze of 1.5 s would end (the watchdog
+     * stops the loop after 2 s). */
+    assert_true(refill_delay(state, LOOP_COALESCE_EVENTS, 1500) < 750);
+}
+
 static void test_stop_from_tick_returns_from_run(void **state)
 {
     struct loop *l = new_loop(state);
@@ -630,7 +698,9 @@ static void test_backend_not_built_here_is_enotsup(void **state)
         cmocka_unit_test_prestate(test_stop_from_tick_returns_from_run, be),              \
         cmocka_unit_test_prestate(test_fd_at_setsize_is_elimit, be),                      \
         cmocka_unit_test_prestate(test_add_of_closed_fd_fails, be),                       \
-        cmocka_unit_test_prestate(test_before_wait_runs_after_each_batch, be)
+        cmocka_unit_test_prestate(test_before_wait_runs_after_each_batch, be),            \
+        cmocka_unit_test_prestate(test_light_turn_dozes_before_the_next_wait, be),        \
+        cmocka_unit_test_prestate(test_busy_turn_does_not_doze, be)
 
 int main(void)
 {
