@@ -18,11 +18,12 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 
 import libtorrent as lt
+
+import ports  # tests/lib, on the path of every test that imports this module
 
 TRANSMISSION_CLI = "/usr/bin/transmission-cli"
 PIECE_SIZE = 64 * 1024
@@ -30,10 +31,9 @@ EVENT_LOG_MAX = 300
 
 
 def free_port():
-    """A TCP port free on 127.0.0.1 right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port free on 127.0.0.1 right now, reserved against other test
+    processes (tests/lib/ports.py says why)."""
+    return ports.free_port(("127.0.0.1",))
 
 
 def sha256_file(path):

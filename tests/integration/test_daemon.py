@@ -225,6 +225,32 @@ class PortClashTest(unittest.TestCase):
         m.stop()
 
 
+class PortReservationTest(unittest.TestCase):
+    """Two servers binding one port with SO_REUSEPORT would share it without
+    an error: a port another live test process reserved is not handed out,
+    and is free again once that process is gone (tests/lib/ports.py)."""
+
+    def test_a_port_reserved_elsewhere_is_refused_until_its_holder_exits(self):
+        import subprocess
+        import ports
+        port = ports.free_port(('127.0.0.1',))
+        self.assertTrue(ports.reserve(port))  # held here already: still ours
+        holder = subprocess.Popen(
+            [sys.executable, '-c',
+             'import sys; sys.path.insert(0, %r); import ports; '
+             'print(ports.free_port(("127.0.0.1",)), flush=True); sys.stdin.read()'
+             % os.path.dirname(ports.__file__)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            theirs = int(holder.stdout.readline())
+            self.assertNotEqual(theirs, port)
+            self.assertFalse(ports.reserve(theirs))
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=30)
+        self.assertTrue(ports.reserve(theirs))
+
+
 class PollBackendTest(MikaTestCase):
     config = {'server': {'event_loop': 'poll'},
               'tracker': {'interval': 600, 'min_interval': 300}}

@@ -14,7 +14,17 @@ between: a test running in parallel (CTest -j), its probe, or an outgoing
 connection's ephemeral port. The server then fails with EADDRINUSE, which
 says nothing about the code under test; picking again is the fix. A port a
 test chose itself is never re-picked (it may be busy on purpose).
+
+Why the reservations: mika binds its tracker port with SO_REUSEPORT, and so
+may other servers; two of them started by parallel tests on the same picked
+port would then both bind it, without any error to retry on, and share its
+connections. So each pick also takes an exclusive lock on a file named after
+the port in PORT_LOCK_DIR and holds it until this process exits: a port
+locked by another test process is not handed out again while that process
+lives.
 """
+import fcntl
+import os
 import socket
 
 # strerror(EADDRINUSE) as glibc words it: mika, postgres, mariadbd,
@@ -26,6 +36,29 @@ EADDRINUSE_TEXT = 'Address already in use'
 PORT_TRIES = 5
 
 
+# Shared by every test process on the machine, whatever its TMPDIR.
+PORT_LOCK_DIR = os.environ.get('MIKA_TEST_PORT_LOCKS', '/tmp/mika-port-locks')
+
+# The lock files this process holds open (port -> fd), for its lifetime.
+_reserved = {}
+
+
+def reserve(port):
+    """True if this process now holds port's reservation (or already did);
+    false if another live process holds it."""
+    if port in _reserved:
+        return True
+    os.makedirs(PORT_LOCK_DIR, exist_ok=True)
+    fd = os.open(os.path.join(PORT_LOCK_DIR, str(port)), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _reserved[port] = fd
+    return True
+
+
 class PortTaken(Exception):
     """Raised by a launch function (see start_on_free_ports) when its server
     could not bind a port the harness picked for it."""
@@ -33,7 +66,8 @@ class PortTaken(Exception):
 
 def free_port(hosts=('127.0.0.1', '::1'), udp=False):
     """A port free right now on every address in hosts, for TCP (and for UDP
-    too when udp is true: mika's tracker port carries both)."""
+    too when udp is true: mika's tracker port carries both), that no other
+    test process has reserved; it is reserved for this one."""
     kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM) if udp else (socket.SOCK_STREAM,)
     for _ in range(100):
         held = []
@@ -46,6 +80,8 @@ def free_port(hosts=('127.0.0.1', '::1'), udp=False):
                     held.append(s)
                     s.bind((host, port))
                     port = s.getsockname()[1]
+            if not reserve(port):
+                continue  # another test's server may hold it with SO_REUSEPORT
             return port
         except OSError:
             continue
