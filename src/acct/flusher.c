@@ -25,6 +25,7 @@
 
 #include "acct/journal.h"
 #include "util/log.h"
+#include "util/radix.h"
 
 #define FLUSHER_SEGMENTS_PER_PASS 1024
 /* Records read into one group (at least one segment's bound): under a
@@ -67,6 +68,8 @@ struct flusher {
     struct acct_delta *merged;    /* what flusher_merge made of them: books, snatches,
                                    * suspicions, peers; grown and trimmed alike */
     size_t merged_cap, merged_used;
+    struct radix_item *order;     /* flusher_sort's keys: twice the rows it sorts */
+    size_t order_cap, order_used;
     size_t max_records;           /* one segment's bound */
     size_t group_records;
     bool no_groups;               /* the store has no apply_segments */
@@ -146,15 +149,6 @@ int flusher_new(struct flusher **out, struct store *st, const char *dir, size_t 
  * into a few in-order ones: the store's cost per announce was dominated by
  * touching a users page per record. */
 
-static int by_user_torrent(const void *a, const void *b)
-{
-    const struct acct_delta *x = a, *y = b;
-    if (x->user_id != y->user_id) {
-        return x->user_id < y->user_id ? -1 : 1;
-    }
-    return x->torrent_id < y->torrent_id ? -1 : x->torrent_id > y->torrent_id;
-}
-
 static int by_peer_then_version(const void *a, const void *b)
 {
     const struct acct_delta *x = a, *y = b;
@@ -177,11 +171,11 @@ static bool same_peer(const struct acct_delta *x, const struct acct_delta *y)
            memcmp(x->peer.peer_id, y->peer.peer_id, sizeof(x->peer.peer_id)) == 0;
 }
 
-/* Grows *v (holding *cap rows) to hold need rows, at least doubling; *used
- * keeps the largest need since the last trim. Even for none it holds one:
- * an empty segment still goes through qsort and the store, which must not
- * be handed a null pointer. */
-static int flusher_reserve(struct acct_delta **v, size_t *cap, size_t *used, size_t need)
+/* Grows *v (holding *cap elements of `size` bytes) to hold need, at least
+ * doubling; *used keeps the largest need since the last trim. Even for none
+ * it holds one: an empty segment still goes through the sort and the store,
+ * which must not be handed a null pointer. */
+static int flusher_reserve(void **v, size_t size, size_t *cap, size_t *used, size_t need)
 {
     if (need == 0) {
         need = 1;
@@ -193,7 +187,7 @@ static int flusher_reserve(struct acct_delta **v, size_t *cap, size_t *used, siz
         return MK_OK;
     }
     size_t want = *cap * 2 > need ? *cap * 2 : need;
-    struct acct_delta *grown = realloc(*v, want * sizeof(**v));
+    void *grown = realloc(*v, want * size);
     if (!grown) {
         return MK_ENOMEM;
     }
@@ -208,7 +202,7 @@ static int flusher_reserve(struct acct_delta **v, size_t *cap, size_t *used, siz
  * no use for. Under steady load it is kept: freeing and faulting it in
  * again each pass cost 1.5-2 us per announce (page faults, and the same
  * again in user time) at 40-55k announces/s. */
-static void flusher_trim(struct acct_delta **v, size_t *cap, size_t *used)
+static void flusher_trim(void **v, size_t *cap, size_t *used)
 {
     if (*used * 4 < *cap) {
         free(*v);
@@ -216,6 +210,40 @@ static void flusher_trim(struct acct_delta **v, size_t *cap, size_t *used)
         *cap = 0;
     }
     *used = 0;
+}
+
+/* Sorts rows[0..n) stably by user and torrent, or (by_peer) by torrent,
+ * user, peer id and version: a radix sort of the two ids, then, by_peer,
+ * qsort within each run of equal ids (one user's reports on one torrent:
+ * a few at most, save for a client that changes its peer id at every
+ * announce). MK_ENOMEM. */
+static int flusher_sort(struct flusher *f, struct acct_delta *rows, size_t n, bool by_peer)
+{
+    if (flusher_reserve((void **)&f->order, sizeof(*f->order), &f->order_cap, &f->order_used,
+                        2 * n) != MK_OK) {
+        return MK_ENOMEM;
+    }
+    struct radix_item *v = f->order;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t user = rows[i].user_id, torrent = rows[i].torrent_id;
+        v[i].key = by_peer ? torrent << 32 | user : user << 32 | torrent;
+        v[i].idx = i;
+    }
+    radix_sort(v, v + n, n);
+    struct acct_delta spare;
+    radix_permute(rows, sizeof(*rows), v, n, &spare);
+    for (size_t i = 0; by_peer && i < n;) {
+        size_t j = i + 1;
+        while (j < n && rows[j].torrent_id == rows[i].torrent_id &&
+               rows[j].user_id == rows[i].user_id) {
+            j++;
+        }
+        if (j - i > 1) {
+            qsort(rows + i, j - i, sizeof(*rows), by_peer_then_version);
+        }
+        i = j;
+    }
+    return MK_OK;
 }
 
 /* The rows flusher_merge makes of rows[0..n), sorted by user and torrent:
@@ -244,9 +272,11 @@ static int flusher_merge(struct flusher *f, size_t n, size_t *out_n)
 {
     /* Books: one row per user and torrent, summed. Records without credit
      * count raw. */
-    qsort(f->rows, n, sizeof(*f->rows), by_user_torrent);
-    if (flusher_reserve(&f->merged, &f->merged_cap, &f->merged_used,
-                        flusher_merged_bound(f->rows, n)) != MK_OK) {
+    if (flusher_sort(f, f->rows, n, false) != MK_OK) {
+        return MK_ENOMEM;
+    }
+    if (flusher_reserve((void **)&f->merged, sizeof(*f->merged), &f->merged_cap,
+                        &f->merged_used, flusher_merged_bound(f->rows, n)) != MK_OK) {
         return MK_ENOMEM;
     }
     struct acct_delta *out = f->merged;
@@ -317,7 +347,9 @@ static int flusher_merge(struct flusher *f, size_t n, size_t *out_n)
             m++;
         }
     }
-    qsort(out + start, m - start, sizeof(*out), by_peer_then_version);
+    if (flusher_sort(f, out + start, m - start, true) != MK_OK) {
+        return MK_ENOMEM;
+    }
     size_t keep = start;
     for (size_t i = start; i < m; i++) {
         if (i + 1 < m && same_peer(&out[i], &out[i + 1])) {
@@ -363,7 +395,7 @@ static int flusher_apply_one(struct flusher *f, const struct journal_segment *se
 {
     struct mk_errbuf eb = {{0}};
     size_t n = 0, merged = 0;
-    if (flusher_reserve(&f->rows, &f->rows_cap, &f->rows_used, f->max_records) != MK_OK) {
+    if (flusher_reserve((void **)&f->rows, sizeof(*f->rows), &f->rows_cap, &f->rows_used, f->max_records) != MK_OK) {
         mk_log(MK_LOG_ERROR, "flusher", "out of memory reading a segment");
         return MK_ENOMEM;
     }
@@ -409,7 +441,7 @@ static int flusher_gather(struct flusher *f, size_t *next, size_t nsegs, size_t 
         size_t max = room < f->max_records ? room : f->max_records;
         size_t n = 0;
         struct mk_errbuf eb = {{0}};
-        if (flusher_reserve(&f->rows, &f->rows_cap, &f->rows_used, used + max) != MK_OK) {
+        if (flusher_reserve((void **)&f->rows, sizeof(*f->rows), &f->rows_cap, &f->rows_used, used + max) != MK_OK) {
             mk_log(MK_LOG_ERROR, "flusher", "out of memory: a group of %zu records", used);
             if (k == 0) {
                 return MK_ENOMEM;
@@ -498,8 +530,9 @@ static int flusher_pass_groups(struct flusher *f)
 int flusher_pass(struct flusher *f)
 {
     int rc = flusher_pass_groups(f);
-    flusher_trim(&f->rows, &f->rows_cap, &f->rows_used);
-    flusher_trim(&f->merged, &f->merged_cap, &f->merged_used);
+    flusher_trim((void **)&f->rows, &f->rows_cap, &f->rows_used);
+    flusher_trim((void **)&f->merged, &f->merged_cap, &f->merged_used);
+    flusher_trim((void **)&f->order, &f->order_cap, &f->order_used);
     return rc;
 }
 
@@ -690,5 +723,6 @@ void flusher_stop(struct flusher *f, uint32_t drain_ms)
     free(f->at);
     free(f->rows);
     free(f->merged);
+    free(f->order);
     free(f);
 }
