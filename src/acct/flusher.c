@@ -171,11 +171,12 @@ static bool same_peer(const struct acct_delta *x, const struct acct_delta *y)
            memcmp(x->peer.peer_id, y->peer.peer_id, sizeof(x->peer.peer_id)) == 0;
 }
 
-/* Grows *v (holding *cap elements of `size` bytes) to hold need, at least
- * doubling; *used keeps the largest need since the last trim. Even for none
- * it holds one: an empty segment still goes through the sort and the store,
- * which must not be handed a null pointer. */
-static int flusher_reserve(void **v, size_t size, size_t *cap, size_t *used, size_t need)
+/* v (holding *cap elements of `size` bytes), grown to hold need, at least
+ * doubling; NULL when out of memory (v is then still valid and unchanged).
+ * *used keeps the largest need since the last trim. Even for none it holds
+ * one: an empty segment still goes through the sort and the store, which
+ * must not be handed a null pointer. */
+static void *flusher_reserve(void *v, size_t size, size_t *cap, size_t *used, size_t need)
 {
     if (need == 0) {
         need = 1;
@@ -184,16 +185,14 @@ static int flusher_reserve(void **v, size_t size, size_t *cap, size_t *used, siz
         *used = need;
     }
     if (need <= *cap) {
-        return MK_OK;
+        return v;
     }
     size_t want = *cap * 2 > need ? *cap * 2 : need;
-    void *grown = realloc(*v, want * size);
-    if (!grown) {
-        return MK_ENOMEM;
+    void *grown = realloc(v, want * size);
+    if (grown) {
+        *cap = want;
     }
-    *v = grown;
-    *cap = want;
-    return MK_OK;
+    return grown;
 }
 
 /* At the end of a pass, gives a buffer back to the system when the pass
@@ -202,14 +201,15 @@ static int flusher_reserve(void **v, size_t size, size_t *cap, size_t *used, siz
  * no use for. Under steady load it is kept: freeing and faulting it in
  * again each pass cost 1.5-2 us per announce (page faults, and the same
  * again in user time) at 40-55k announces/s. */
-static void flusher_trim(void **v, size_t *cap, size_t *used)
+static void *flusher_trim(void *v, size_t *cap, size_t *used)
 {
     if (*used * 4 < *cap) {
-        free(*v);
-        *v = NULL;
+        free(v);
+        v = NULL;
         *cap = 0;
     }
     *used = 0;
+    return v;
 }
 
 /* Sorts rows[0..n) stably by user and torrent, or (by_peer) by torrent,
@@ -219,11 +219,12 @@ static void flusher_trim(void **v, size_t *cap, size_t *used)
  * announce). MK_ENOMEM. */
 static int flusher_sort(struct flusher *f, struct acct_delta *rows, size_t n, bool by_peer)
 {
-    if (flusher_reserve((void **)&f->order, sizeof(*f->order), &f->order_cap, &f->order_used,
-                        2 * n) != MK_OK) {
+    struct radix_item *v =
+        flusher_reserve(f->order, sizeof(*v), &f->order_cap, &f->order_used, 2 * n);
+    if (!v) {
         return MK_ENOMEM;
     }
-    struct radix_item *v = f->order;
+    f->order = v;
     for (size_t i = 0; i < n; i++) {
         uint64_t user = rows[i].user_id, torrent = rows[i].torrent_id;
         v[i].key = by_peer ? torrent << 32 | user : user << 32 | torrent;
@@ -275,11 +276,12 @@ static int flusher_merge(struct flusher *f, size_t n, size_t *out_n)
     if (flusher_sort(f, f->rows, n, false) != MK_OK) {
         return MK_ENOMEM;
     }
-    if (flusher_reserve((void **)&f->merged, sizeof(*f->merged), &f->merged_cap,
-                        &f->merged_used, flusher_merged_bound(f->rows, n)) != MK_OK) {
+    struct acct_delta *out = flusher_reserve(f->merged, sizeof(*out), &f->merged_cap,
+                                             &f->merged_used, flusher_merged_bound(f->rows, n));
+    if (!out) {
         return MK_ENOMEM;
     }
-    struct acct_delta *out = f->merged;
+    f->merged = out;
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         const struct acct_delta *d = &f->rows[i];
@@ -395,10 +397,13 @@ static int flusher_apply_one(struct flusher *f, const struct journal_segment *se
 {
     struct mk_errbuf eb = {{0}};
     size_t n = 0, merged = 0;
-    if (flusher_reserve((void **)&f->rows, sizeof(*f->rows), &f->rows_cap, &f->rows_used, f->max_records) != MK_OK) {
+    struct acct_delta *rows =
+        flusher_reserve(f->rows, sizeof(*rows), &f->rows_cap, &f->rows_used, f->max_records);
+    if (!rows) {
         mk_log(MK_LOG_ERROR, "flusher", "out of memory reading a segment");
         return MK_ENOMEM;
     }
+    f->rows = rows;
     int rc = journal_read(f->dir, seg, f->rows, f->max_records, &n, &eb);
     if (rc != MK_OK) {
         /* A segment we cannot read whole would be applied in part and then
@@ -441,13 +446,16 @@ static int flusher_gather(struct flusher *f, size_t *next, size_t nsegs, size_t 
         size_t max = room < f->max_records ? room : f->max_records;
         size_t n = 0;
         struct mk_errbuf eb = {{0}};
-        if (flusher_reserve((void **)&f->rows, sizeof(*f->rows), &f->rows_cap, &f->rows_used, used + max) != MK_OK) {
+        struct acct_delta *rows =
+            flusher_reserve(f->rows, sizeof(*rows), &f->rows_cap, &f->rows_used, used + max);
+        if (!rows) {
             mk_log(MK_LOG_ERROR, "flusher", "out of memory: a group of %zu records", used);
             if (k == 0) {
                 return MK_ENOMEM;
             }
             break; /* the group as read so far */
         }
+        f->rows = rows;
         int rc = journal_read(f->dir, seg, f->rows + used, max, &n, &eb);
         if (rc == MK_ELIMIT && max < f->max_records && k > 0) {
             break; /* it may fit the next group */
@@ -530,9 +538,9 @@ static int flusher_pass_groups(struct flusher *f)
 int flusher_pass(struct flusher *f)
 {
     int rc = flusher_pass_groups(f);
-    flusher_trim((void **)&f->rows, &f->rows_cap, &f->rows_used);
-    flusher_trim((void **)&f->merged, &f->merged_cap, &f->merged_used);
-    flusher_trim((void **)&f->order, &f->order_cap, &f->order_used);
+    f->rows = flusher_trim(f->rows, &f->rows_cap, &f->rows_used);
+    f->merged = flusher_trim(f->merged, &f->merged_cap, &f->merged_used);
+    f->order = flusher_trim(f->order, &f->order_cap, &f->order_used);
     return rc;
 }
 
