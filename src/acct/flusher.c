@@ -355,7 +355,10 @@ static int flusher_merge(struct flusher *f, size_t n, size_t *out_n)
     size_t keep = start;
     for (size_t i = start; i < m; i++) {
         if (i + 1 < m && same_peer(&out[i], &out[i + 1])) {
-            continue; /* a newer report of the same peer follows */
+            /* A newer report of the same peer follows. It keeps this one's
+             * hint that the store has no row yet. */
+            out[i + 1].peer.fresh = out[i + 1].peer.fresh || out[i].peer.fresh;
+            continue;
         }
         out[keep++] = out[i];
     }

@@ -252,6 +252,7 @@ int journal_add(struct journal_writer *w, const struct acct_delta *d)
     r->flags = (d->snatch ? JOURNAL_SNATCH : 0) | (d->has_peer ? JOURNAL_PEER : 0) |
                (d->peer.gone ? JOURNAL_PEER_GONE : 0) | (d->peer.seeder ? JOURNAL_SEEDER : 0) |
                (d->peer.partial ? JOURNAL_PARTIAL : 0) | (d->has_credit ? JOURNAL_CREDITED : 0) |
+               (d->peer.fresh ? JOURNAL_PEER_FRESH : 0) |
                ((uint32_t)(d->suspicious & 3) << JOURNAL_SUSPICIOUS_SHIFT);
     r->credited_up = d->credited_up;
     r->credited_down = d->credited_down;
@@ -468,6 +469,7 @@ int journal_read(const char *dir, const struct journal_segment *seg, struct acct
             d->peer.downloaded = r.reported_down;
             d->peer.seeder = (r.flags & JOURNAL_SEEDER) != 0;
             d->peer.partial = (r.flags & JOURNAL_PARTIAL) != 0;
+            d->peer.fresh = (r.flags & JOURNAL_PEER_FRESH) != 0;
             d->peer.last_seen = r.at;
             d->peer.node_id = (uint16_t)r.node_id;
         }

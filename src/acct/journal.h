@@ -67,6 +67,7 @@ _Static_assert(sizeof(struct journal_record) == 144, "journal records have a fix
 #define JOURNAL_SEEDER 8u
 #define JOURNAL_PARTIAL 16u
 #define JOURNAL_CREDITED 32u  /* credited_* are set (else they equal the raw deltas) */
+#define JOURNAL_PEER_FRESH 64u /* peer.fresh: new to its swarm (older records lack it) */
 #define JOURNAL_SUSPICIOUS_SHIFT 8 /* bits 8-9: enum acct_suspicion */
 
 enum journal_fsync {

@@ -577,6 +577,7 @@ int tracker_announce(const struct tracker *t, struct tracker_local *l,
         .partial = r.partial,
         .last_seen = delta.at,
         .node_id = (uint16_t)cfg->cluster_node_id, /* whose baseline it is (serve.c) */
+        .fresh = !have_prev,
     };
     memcpy(delta.peer.peer_id, a.peer_id, 20);
     memcpy(delta.peer.ip, addr.ip, iplen);

@@ -306,11 +306,18 @@ static int apply_events(sqlite3 *db, struct sqlite_apply *ap, uint32_t kinds,
         err = apply_step(db, ap->add_suspicious, eb, "apply suspicious");
     }
     if (err == 0 && (kinds & STORE_KIND_PEERS) && d->has_peer) {
-        /* No row changed: the peer is new, or the store holds a newer
-         * report; the upsert inserts the first and leaves the second. */
-        apply_bind_peer(ap->upd_peer, d);
-        err = apply_step(db, ap->upd_peer, eb, "put peer");
-        if (err == 0 && sqlite3_changes(db) == 0) {
+        /* Most reports update a row, so the UPDATE goes first; when it
+         * changes none, the peer is new or the store holds a newer report,
+         * and the upsert inserts the first and leaves the second. A peer new
+         * to its swarm most likely has no row: the upsert alone, without a
+         * seek that finds nothing. */
+        bool changed = false;
+        if (!d->peer.fresh) {
+            apply_bind_peer(ap->upd_peer, d);
+            err = apply_step(db, ap->upd_peer, eb, "put peer");
+            changed = err == 0 && sqlite3_changes(db) > 0;
+        }
+        if (err == 0 && !changed) {
             apply_bind_peer(ap->put_peer, d);
             err = apply_step(db, ap->put_peer, eb, "put peer");
         }

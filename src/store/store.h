@@ -104,6 +104,10 @@ struct peer_row {
     uint16_t node_id;       /* the cluster node that answered the report (its
                              * cluster.node_id); 0: none, or a backend that does
                              * not keep it (sqlite, memory, mysql) */
+    bool fresh;             /* the swarm had no such peer before this report, so
+                             * the store most likely has no row for it: a hint
+                             * to insert first (a backend must still cope with a
+                             * row that exists); not stored */
 };
 
 /* What one announce changed: the books (raw deltas, snatch) and the peer's

@@ -1185,6 +1185,43 @@ static struct acct_delta peer_delta(uint32_t user, uint32_t torrent, const char 
     return d;
 }
 
+/* peer.fresh (new to its swarm) is only a hint that the store has no row: a
+ * fresh report of a peer the store holds still updates it when newer and
+ * leaves it when older, and a fresh one of an unknown peer is added. */
+static void test_a_fresh_report_of_a_stored_peer_still_keeps_the_newest(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    uint32_t u = add_user(fx, 1, "one");
+    uint32_t t = add_torrent(fx, 0x56);
+    const char *pa = "-qB4650-aaaaaaaaaaaa", *pc = "-DE2030-cccccccccccc";
+    struct acct_delta first[] = {peer_delta(u, t, pa, 900, 1000, 1000000000, false)};
+    struct acct_delta newer[] = {peer_delta(u, t, pa, 1200, 1010, 1010000000, false),
+                                 peer_delta(u, t, pc, 7, 1010, 1010000001, false)};
+    struct acct_delta older[] = {peer_delta(u, t, pa, 100, 1005, 1005000000, false)};
+    newer[0].peer.fresh = newer[1].peer.fresh = older[0].peer.fresh = true;
+    struct store_segment_id s[] = {{.boot = 2, .writer = 0, .seq = 1},
+                                   {.boot = 2, .writer = 0, .seq = 2},
+                                   {.boot = 2, .writer = 1, .seq = 1}};
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply_segment(&fx->st, &s[0], first, 1, &eb), 0);
+    assert_int_equal(store_apply_segment(&fx->st, &s[1], newer, 2, &eb), 0);
+    assert_int_equal(store_apply_segment(&fx->st, &s[2], older, 1, &eb), 0);
+    struct peers_seen ps = {.n = 0};
+    assert_int_equal(store_load_peers(&fx->st, 0, collect_peer, &ps, &eb), 0);
+    assert_int_equal(ps.n, 2);
+    for (int i = 0; i < 2; i++) {
+        const struct peer_row *r = &ps.rows[i];
+        if (memcmp(r->peer_id, pa, 20) == 0) {
+            assert_int_equal(r->uploaded, 1200); /* the newer, not the older fresh one */
+            assert_int_equal(r->last_seen, 1010);
+        } else {
+            assert_memory_equal(r->peer_id, pc, 20);
+            assert_int_equal(r->uploaded, 7);
+        }
+    }
+}
+
 /* Each peer's last report is kept for the next start; segments of different
  * workers arrive in any order, so an older report never overwrites a newer
  * one; a peer that left is not loaded; old peers are pruned. */
@@ -1561,6 +1598,7 @@ int main(int argc, char **argv)
         T(test_prune_applied_forgets_old_ids_of_one_node_or_all),
         T(test_apply_many_deltas_in_one_batch_sums_exactly),
         T(test_peers_keep_the_newest_report_and_load_with_their_hash),
+        T(test_a_fresh_report_of_a_stored_peer_still_keeps_the_newest),
         T(test_user_history_books_each_torrent_and_its_completion),
         T(test_apply_records_suspicious_uploads_newest_first),
         T(test_a_published_change_reaches_a_listener),

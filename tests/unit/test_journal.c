@@ -61,7 +61,8 @@ static struct acct_delta delta(uint32_t user, uint64_t up)
     if (user % 2 == 0) {
         d.has_peer = true;
         d.peer = (struct peer_row){.torrent_id = d.torrent_id, .user_id = user, .family = 4,
-                                   .port = 6881, .uploaded = up, .version = 5, .node_id = 9};
+                                   .port = 6881, .uploaded = up, .version = 5, .node_id = 9,
+                                   .fresh = user % 4 == 0};
     }
     return d;
 }
@@ -171,6 +172,7 @@ static void test_commit_then_close_reads_back_exactly(void **state)
             assert_int_equal(out[i].peer.uploaded, want.peer.uploaded);
             assert_int_equal(out[i].peer.version, want.peer.version);
             assert_int_equal(out[i].peer.node_id, 9); /* whose baseline it is */
+            assert_int_equal(out[i].peer.fresh, want.peer.fresh);
         }
     }
     assert_int_equal(journal_backlog_bytes(f->dir), 10 * sizeof(struct journal_record));
