@@ -23,7 +23,7 @@
     " COALESCE(u.name, ''), u.class_id, u.upload_multiplier, u.download_multiplier,"              \
     " u.uploaded, u.downloaded, u.created_at,"                                                     \
     " (SELECT count(*) FROM snatches s WHERE s.user_id = u.id),"                                   \
-    " u.raw_uploaded, u.raw_downloaded, u.seed_time, u.leech_time, u.bonus"                        \
+    " u.raw_uploaded, u.raw_downloaded, u.seed_time, u.leech_time, u.bonus, u.announces"          \
     " FROM users u LEFT JOIN classes c ON c.id = u.class_id"
 
 static void admin_user_rec(const PGresult *r, int row, struct user_rec *u)
@@ -47,6 +47,7 @@ static void admin_user_rec(const PGresult *r, int row, struct user_rec *u)
     u->seed_time = pg_u64(r, row, 15);
     u->leech_time = pg_u64(r, row, 16);
     u->bonus = pg_u64(r, row, 17);
+    u->announces = pg_u64(r, row, 18);
 }
 
 /* Runs a one-row user query: 0 with *out, MK_ENOTFOUND "user", or an error. */
