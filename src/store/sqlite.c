@@ -32,7 +32,7 @@
 #define SQLITE_BUSY_MS 100
 #define SQLITE_OPEN_BUSY_MS 5000
 
-#define SQLITE_SCHEMA_VERSION 4
+#define SQLITE_SCHEMA_VERSION 5
 
 
 /* Migration i takes the schema from version i to i + 1; only ever append. */
@@ -171,6 +171,36 @@ static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION] = {
      * table); what used it, the prune once a minute and the load at start,
      * read most of the table anyway. */
     "DROP INDEX IF EXISTS peers_last_seen;",
+    /* v5: a user's peer on a torrent is kept in the user's history row
+     * (user_torrents.peer_*), and only a second peer of the same user and
+     * torrent in peers: an announce writes one row where it wrote two. The
+     * flusher per keep-alive announce: 41.5k -> 34.4k instructions
+     * (bench/profile), 5.0, 4.9 -> 4.3, 4.4 us of CPU (bench/flushcost,
+     * 20 s, runs interleaved). A NULL peer_id: no peer kept there.
+     * peer_reports is each peer's newest report, wherever it is kept: after
+     * a move both places may hold one (sqlite_apply.c says when). */
+    "ALTER TABLE user_torrents ADD COLUMN peer_id BLOB;"
+    "ALTER TABLE user_torrents ADD COLUMN peer_family INTEGER;"
+    "ALTER TABLE user_torrents ADD COLUMN peer_ip BLOB;"
+    "ALTER TABLE user_torrents ADD COLUMN peer_port INTEGER;"
+    "ALTER TABLE user_torrents ADD COLUMN peer_uploaded INTEGER;"
+    "ALTER TABLE user_torrents ADD COLUMN peer_downloaded INTEGER;"
+    "ALTER TABLE user_torrents ADD COLUMN peer_seeder INTEGER;"
+    "ALTER TABLE user_torrents ADD COLUMN peer_partial INTEGER;"
+    "ALTER TABLE user_torrents ADD COLUMN peer_last_seen INTEGER;"
+    "ALTER TABLE user_torrents ADD COLUMN peer_version INTEGER;"
+    "ALTER TABLE user_torrents ADD COLUMN peer_gone INTEGER;"
+    "CREATE VIEW peer_reports AS"
+    " SELECT torrent_id, user_id, peer_id, family, ip, port, uploaded, downloaded, seeder,"
+    " partial, last_seen, version, gone FROM peers p"
+    " WHERE NOT EXISTS (SELECT 1 FROM user_torrents h WHERE h.user_id = p.user_id"
+    " AND h.torrent_id = p.torrent_id AND h.peer_id = p.peer_id AND h.peer_version > p.version)"
+    " UNION ALL"
+    " SELECT torrent_id, user_id, peer_id, peer_family, peer_ip, peer_port, peer_uploaded,"
+    " peer_downloaded, peer_seeder, peer_partial, peer_last_seen, peer_version, peer_gone"
+    " FROM user_torrents h WHERE peer_id IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM peers p WHERE p.torrent_id = h.torrent_id"
+    " AND p.user_id = h.user_id AND p.peer_id = h.peer_id AND p.version >= h.peer_version);",
 };
 
 /* Seeded once, when the database is created: widely used clients' BEP 20

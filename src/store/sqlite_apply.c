@@ -31,6 +31,18 @@
  * allocated as they are used, so a smaller database costs no more. */
 #define SQLITE_APPLY_CACHE_KIB 65536
 
+/* What a history sum (?3..?11) adds to its user_torrents row. */
+#define APPLY_HISTORY_ADDS                                                                     \
+    " uploaded = uploaded + ?3, downloaded = downloaded + ?4,"                                 \
+    " raw_uploaded = raw_uploaded + ?5, raw_downloaded = raw_downloaded + ?6,"                 \
+    " seed_time = seed_time + ?7, leech_time = leech_time + ?8, announces = announces + ?9,"   \
+    " first_announce = min(first_announce, ?10), last_announce = max(last_announce, ?11)"
+
+/* user_torrents' columns of the peer kept in the row, in binding order. */
+#define APPLY_SLOT_COLUMNS                                                                     \
+    "peer_id, peer_family, peer_ip, peer_port, peer_uploaded, peer_downloaded, peer_seeder,"  \
+    " peer_partial, peer_last_seen, peer_version, peer_gone"
+
 static int apply_fail(sqlite3 *db, int rc, struct mk_errbuf *eb, const char *what)
 {
     int err = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? MK_EUNAVAIL
@@ -71,17 +83,13 @@ int sqlite_apply_init(sqlite3 *db, struct sqlite_apply *ap, struct mk_errbuf *eb
     }
     if (err == 0) {
         err = apply_prepare(db,
-                             "INSERT INTO user_torrents (user_id, torrent_id, uploaded, downloaded,"
-                             " raw_uploaded, raw_downloaded, seed_time, leech_time, announces,"
-                             " first_announce, last_announce)"
-                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-                             " ON CONFLICT (user_id, torrent_id) DO UPDATE SET"
-                             " uploaded = uploaded + ?3, downloaded = downloaded + ?4,"
-                             " raw_uploaded = raw_uploaded + ?5, raw_downloaded = raw_downloaded + ?6,"
-                             " seed_time = seed_time + ?7, leech_time = leech_time + ?8,"
-                             " announces = announces + ?9,"
-                             " first_announce = min(first_announce, ?10),"
-                             " last_announce = max(last_announce, ?11)",
+                             /* Only after an UPDATE found no row, or one
+                              * keeping another peer: that one is left. */
+                             "INSERT OR IGNORE INTO user_torrents (user_id, torrent_id, uploaded,"
+                             " downloaded, raw_uploaded, raw_downloaded, seed_time, leech_time,"
+                             " announces, first_announce, last_announce, " APPLY_SLOT_COLUMNS ")"
+                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+                             " ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
                              &ap->add_history, eb);
     }
     if (err == 0) {
@@ -133,14 +141,27 @@ int sqlite_apply_init(sqlite3 *db, struct sqlite_apply *ap, struct mk_errbuf *eb
     if (err == 0) {
         err = apply_prepare(db,
                              "UPDATE user_torrents SET"
-                             " uploaded = uploaded + ?3, downloaded = downloaded + ?4,"
-                             " raw_uploaded = raw_uploaded + ?5, raw_downloaded = raw_downloaded + ?6,"
-                             " seed_time = seed_time + ?7, leech_time = leech_time + ?8,"
-                             " announces = announces + ?9,"
-                             " first_announce = min(first_announce, ?10),"
-                             " last_announce = max(last_announce, ?11)"
+                             APPLY_HISTORY_ADDS
                              " WHERE user_id = ?1 AND torrent_id = ?2",
                              &ap->upd_history, eb);
+    }
+    if (err == 0) {
+        /* The user's peer on the torrent goes into the history row when
+         * the row keeps no peer or an older report of this one; else this
+         * changes nothing, and add_history (then upd_history) runs. A
+         * peer that left stays in the row until prune_peers clears it, as
+         * a row of peers stays: an older report must not bring it back. */
+        err = apply_prepare(db,
+                             "UPDATE user_torrents SET"
+                             APPLY_HISTORY_ADDS ","
+                             " peer_id = ?12, peer_family = ?13, peer_ip = ?14, peer_port = ?15,"
+                             " peer_uploaded = ?16, peer_downloaded = ?17, peer_seeder = ?18,"
+                             " peer_partial = ?19, peer_last_seen = ?20, peer_version = ?21,"
+                             " peer_gone = ?22"
+                             " WHERE user_id = ?1 AND torrent_id = ?2"
+                             " AND (peer_id IS NULL OR peer_id = ?12)"
+                             " AND (peer_id IS NOT ?12 OR peer_version < ?21)",
+                             &ap->upd_history_peer, eb);
     }
     if (err == 0) {
         err = apply_prepare(db,
@@ -167,6 +188,7 @@ void sqlite_apply_fini(struct sqlite_apply *ap)
     sqlite3_finalize(ap->mark_segment);
     sqlite3_finalize(ap->put_peer);
     sqlite3_finalize(ap->upd_history);
+    sqlite3_finalize(ap->upd_history_peer);
     sqlite3_finalize(ap->upd_peer);
     memset(ap, 0, sizeof(*ap));
 }
@@ -195,6 +217,32 @@ static int apply_step(sqlite3 *db, sqlite3_stmt *st, struct mk_errbuf *eb, const
     return 0;
 }
 
+/* A peer's report into st's parameters first..first+10, in the order of
+ * APPLY_SLOT_COLUMNS (peers' own columns from peer_id on are the same). */
+static void apply_bind_peer_fields(sqlite3_stmt *st, int first, const struct acct_delta *d)
+{
+    const struct peer_row *p = &d->peer;
+    sqlite3_bind_blob(st, first, p->peer_id, 20, SQLITE_STATIC);
+    sqlite3_bind_int(st, first + 1, p->family == 6 ? 6 : 4);
+    sqlite3_bind_blob(st, first + 2, p->ip, p->family == 6 ? 16 : 4, SQLITE_STATIC);
+    sqlite3_bind_int(st, first + 3, p->port);
+    sqlite3_bind_int64(st, first + 4, apply_clamp(p->uploaded, d->user_id));
+    sqlite3_bind_int64(st, first + 5, apply_clamp(p->downloaded, d->user_id));
+    sqlite3_bind_int(st, first + 6, p->seeder);
+    sqlite3_bind_int(st, first + 7, p->partial);
+    sqlite3_bind_int64(st, first + 8, p->last_seen);
+    sqlite3_bind_int64(st, first + 9, p->version);
+    sqlite3_bind_int(st, first + 10, p->gone);
+}
+
+/* ?1..?13 of put_peer and upd_peer. */
+static void apply_bind_peer(sqlite3_stmt *st, const struct acct_delta *d)
+{
+    sqlite3_bind_int64(st, 1, d->torrent_id);
+    sqlite3_bind_int64(st, 2, d->user_id);
+    apply_bind_peer_fields(st, 3, d);
+}
+
 /* ?1..?11 of add_history and upd_history. */
 static void apply_bind_history(sqlite3_stmt *st, const struct sum_history *h)
 {
@@ -207,11 +255,86 @@ static void apply_bind_history(sqlite3_stmt *st, const struct sum_history *h)
     sqlite3_bind_int64(st, 11, h->last);
 }
 
+/* Which peer report of a batch goes into which history row. A user's only
+ * report on a torrent in the batch is written with the user's history
+ * there (one row where there were two: the history row and the peers row);
+ * a second peer of the same user and torrent goes to peers. */
+struct apply_pairs {
+    const struct acct_delta *rows;     /* the batch */
+    const struct acct_delta **peer_of; /* by history sum: its one peer report, or NULL */
+    unsigned char *kept;               /* by row, a bit: its peer went with the history */
+};
+
+/* The index of (user_id, torrent_id)'s sum in m->history (sorted by both). */
+static bool apply_history_find(const struct store_sums *m, uint32_t user_id, uint32_t torrent_id,
+                               size_t *out)
+{
+    size_t lo = 0, hi = m->nhistory;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct sum_history *h = &m->history[mid];
+        if (h->user_id < user_id || (h->user_id == user_id && h->torrent_id < torrent_id)) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (lo < m->nhistory && m->history[lo].user_id == user_id &&
+        m->history[lo].torrent_id == torrent_id) {
+        *out = lo;
+        return true;
+    }
+    return false;
+}
+
+static int apply_pairs_build(struct apply_pairs *pairs, const struct store_sums *m,
+                             const struct acct_delta *rows, size_t n)
+{
+    /* Several reports on one history row: none goes with it. */
+    static const struct acct_delta several;
+    pairs->peer_of = calloc(m->nhistory ? m->nhistory : 1, sizeof(*pairs->peer_of));
+    pairs->kept = calloc(n / 8 + 1, 1);
+    if (!pairs->peer_of || !pairs->kept) {
+        return MK_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t h;
+        if (rows[i].has_peer && apply_history_find(m, rows[i].user_id, rows[i].torrent_id, &h)) {
+            pairs->peer_of[h] = pairs->peer_of[h] ? &several : &rows[i];
+        }
+    }
+    for (size_t h = 0; h < m->nhistory; h++) {
+        if (pairs->peer_of[h] == &several) {
+            pairs->peer_of[h] = NULL;
+        }
+    }
+    return 0;
+}
+
+static void apply_pairs_mark(struct apply_pairs *pairs, const struct acct_delta *d)
+{
+    size_t i = (size_t)(d - pairs->rows);
+    pairs->kept[i / 8] |= (unsigned char)(1u << (i % 8));
+}
+
+static bool apply_pairs_kept(const struct apply_pairs *pairs, const struct acct_delta *d)
+{
+    size_t i = (size_t)(d - pairs->rows);
+    return pairs->kept && (pairs->kept[i / 8] >> (i % 8)) & 1u;
+}
+
+static void apply_pairs_free(struct apply_pairs *pairs)
+{
+    free(pairs->peer_of);
+    free(pairs->kept);
+}
+
 /* Each sum once per batch: a user with many torrents in one group of
  * segments is one users UPDATE, a popular torrent one torrents UPDATE
  * (store/sums.c). */
 static int apply_sums(sqlite3 *db, struct sqlite_apply *ap, uint32_t kinds,
-                      const struct store_sums *m, struct mk_errbuf *eb)
+                      const struct store_sums *m, struct apply_pairs *pairs,
+                      struct mk_errbuf *eb)
 {
     int err = 0;
     bool users = kinds & STORE_KIND_USERS, torrents = kinds & STORE_KIND_TORRENTS;
@@ -231,11 +354,36 @@ static int apply_sums(sqlite3 *db, struct sqlite_apply *ap, uint32_t kinds,
     }
     for (size_t i = 0; users && i < m->nhistory && err == 0; i++) {
         const struct sum_history *h = &m->history[i];
-        apply_bind_history(ap->upd_history, h);
-        err = apply_step(db, ap->upd_history, eb, "apply history");
-        if (err == 0 && sqlite3_changes(db) == 0) {
+        const struct acct_delta *peer = pairs->peer_of ? pairs->peer_of[i] : NULL;
+        sqlite3_stmt *upd = peer ? ap->upd_history_peer : ap->upd_history;
+        apply_bind_history(upd, h);
+        if (peer) {
+            apply_bind_peer_fields(upd, 12, peer);
+        }
+        err = apply_step(db, upd, eb, "apply history");
+        bool done = err == 0 && sqlite3_changes(db) > 0;
+        bool kept = peer && done;
+        if (err == 0 && !done) {
+            /* A new row, which keeps the peer. */
             apply_bind_history(ap->add_history, h);
+            for (int k = 12; k <= 22; k++) {
+                sqlite3_bind_null(ap->add_history, k);
+            }
+            if (peer) {
+                apply_bind_peer_fields(ap->add_history, 12, peer);
+            }
             err = apply_step(db, ap->add_history, eb, "apply history");
+            done = err == 0 && sqlite3_changes(db) > 0;
+            kept = done && peer != NULL;
+        }
+        if (err == 0 && !done) {
+            /* The row keeps another peer (or a newer report of this one):
+             * the books alone, and the peer goes to peers. */
+            apply_bind_history(ap->upd_history, h);
+            err = apply_step(db, ap->upd_history, eb, "apply history");
+        }
+        if (kept) {
+            apply_pairs_mark(pairs, peer);
         }
     }
     for (size_t i = 0; torrents && i < m->ntorrents && err == 0; i++) {
@@ -246,29 +394,11 @@ static int apply_sums(sqlite3 *db, struct sqlite_apply *ap, uint32_t kinds,
     return err;
 }
 
-/* ?1..?13 of put_peer and upd_peer. */
-static void apply_bind_peer(sqlite3_stmt *st, const struct acct_delta *d)
-{
-    const struct peer_row *p = &d->peer;
-    sqlite3_bind_int64(st, 1, d->torrent_id);
-    sqlite3_bind_int64(st, 2, d->user_id);
-    sqlite3_bind_blob(st, 3, p->peer_id, 20, SQLITE_STATIC);
-    sqlite3_bind_int(st, 4, p->family == 6 ? 6 : 4);
-    sqlite3_bind_blob(st, 5, p->ip, p->family == 6 ? 16 : 4, SQLITE_STATIC);
-    sqlite3_bind_int(st, 6, p->port);
-    sqlite3_bind_int64(st, 7, apply_clamp(p->uploaded, d->user_id));
-    sqlite3_bind_int64(st, 8, apply_clamp(p->downloaded, d->user_id));
-    sqlite3_bind_int(st, 9, p->seeder);
-    sqlite3_bind_int(st, 10, p->partial);
-    sqlite3_bind_int64(st, 11, p->last_seen);
-    sqlite3_bind_int64(st, 12, p->version);
-    sqlite3_bind_int(st, 13, p->gone);
-}
-
 /* What is written per delta, not summed: a snatch, a suspicious upload,
  * the peer's newest report. */
 static int apply_events(sqlite3 *db, struct sqlite_apply *ap, uint32_t kinds,
-                        const struct acct_delta *d, struct mk_errbuf *eb)
+                        const struct acct_delta *d, const struct apply_pairs *pairs,
+                        struct mk_errbuf *eb)
 {
     int err = 0;
     bool users = kinds & STORE_KIND_USERS, torrents = kinds & STORE_KIND_TORRENTS;
@@ -305,7 +435,7 @@ static int apply_events(sqlite3 *db, struct sqlite_apply *ap, uint32_t kinds,
         sqlite3_bind_text(ap->add_suspicious, 5, reasons[d->suspicious & 3], -1, SQLITE_STATIC);
         err = apply_step(db, ap->add_suspicious, eb, "apply suspicious");
     }
-    if (err == 0 && (kinds & STORE_KIND_PEERS) && d->has_peer) {
+    if (err == 0 && (kinds & STORE_KIND_PEERS) && d->has_peer && !apply_pairs_kept(pairs, d)) {
         /* Most reports update a row, so the UPDATE goes first; when it
          * changes none, the peer is new or the store holds a newer report,
          * and the upsert inserts the first and leaves the second. A peer new
@@ -361,12 +491,18 @@ int sqlite_apply_run(sqlite3 *db, struct sqlite_apply *ap, const struct store_se
         }
     }
     uint32_t kinds = nids && ids[0].kinds ? ids[0].kinds : STORE_KIND_ALL;
+    struct apply_pairs pairs = {.rows = rows};
+    if (err == 0 && (kinds & STORE_KIND_USERS) && (kinds & STORE_KIND_PEERS) &&
+        apply_pairs_build(&pairs, &m, rows, n) < 0) {
+        err = mk_fail(eb, MK_ENOMEM, "sqlite: out of memory pairing %zu deltas", n);
+    }
     if (err == 0) {
-        err = apply_sums(db, ap, kinds, &m, eb);
+        err = apply_sums(db, ap, kinds, &m, &pairs, eb);
     }
     for (size_t i = 0; i < n && err == 0; i++) {
-        err = apply_events(db, ap, kinds, &rows[i], eb);
+        err = apply_events(db, ap, kinds, &rows[i], &pairs, eb);
     }
+    apply_pairs_free(&pairs);
     if (err == 0) {
         err = apply_exec(db, "COMMIT", eb);
     }

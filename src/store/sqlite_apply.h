@@ -13,7 +13,7 @@
 struct sqlite_apply {
     sqlite3_stmt *add_traffic;   /* users.uploaded/downloaded += */
     sqlite3_stmt *add_snatch;    /* INSERT OR IGNORE INTO snatches */
-    sqlite3_stmt *add_history;   /* user_torrents upsert, += */
+    sqlite3_stmt *add_history;   /* user_torrents insert, or nothing when the row is there */
     sqlite3_stmt *add_transferred; /* torrents.transferred += */
     sqlite3_stmt *mark_completed; /* user_torrents.completed_at, first time */
     sqlite3_stmt *add_suspicious; /* suspicious insert */
@@ -22,9 +22,11 @@ struct sqlite_apply {
     sqlite3_stmt *put_peer;      /* peers upsert: a peer's newer baseline, or its leaving */
     /* The same changes as UPDATEs only: most rows exist already, and an
      * UPDATE finds its row in one seek where an upsert's conflict costs two.
-     * When it changes nothing, the upsert above runs. */
+     * When it changes nothing, the insert or upsert above runs. */
     sqlite3_stmt *upd_history;
     sqlite3_stmt *upd_peer;
+    /* upd_history that also writes the user's peer into the row. */
+    sqlite3_stmt *upd_history_peer;
     bool applies;                /* a batch ran: the cache is SQLITE_APPLY_CACHE_KIB */
 };
 

@@ -1308,6 +1308,99 @@ static void test_peers_keep_the_newest_report_and_load_with_their_hash(void **st
     assert_int_equal(ps.rows[0].node_id, keeps_node ? 2 : 0);
 }
 
+/* An announce as the flusher hands it over: its books and the peer's
+ * report, for one user and torrent. */
+static struct acct_delta announce_delta(uint32_t user, uint32_t torrent, const char *pid,
+                                        uint64_t up, int64_t seen, int64_t version, bool gone)
+{
+    struct acct_delta d = peer_delta(user, torrent, pid, up, seen, version, gone);
+    d.announces = 1;
+    d.uploaded = 1;
+    d.first_at = seen;
+    return d;
+}
+
+static void expect_peers(struct fixture *fx, int n, const char *const *pids,
+                         const uint64_t *uploaded)
+{
+    struct peers_seen ps = {.n = 0};
+    struct mk_errbuf eb;
+    assert_int_equal(store_load_peers(&fx->st, 0, collect_peer, &ps, &eb), 0);
+    assert_int_equal(ps.n, n);
+    for (int i = 0; i < n; i++) {
+        int found = 0;
+        for (int j = 0; j < n; j++) {
+            if (memcmp(ps.rows[j].peer_id, pids[i], 20) == 0) {
+                assert_int_equal(ps.rows[j].uploaded, uploaded[i]);
+                found++;
+            }
+        }
+        assert_int_equal(found, 1);
+    }
+}
+
+/* A user with two clients on one torrent: each peer keeps its own newest
+ * report, reported alone or together, through leaving, a stale report and a
+ * prune; the history row books every announce once. (The sqlite backend
+ * keeps a user's one peer in the history row and a second in peers: this
+ * walks a peer through both.) */
+static void test_a_users_peers_on_one_torrent_each_keep_their_newest_report(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    uint32_t u = add_user(fx, 1, "one");
+    uint32_t t = add_torrent(fx, 0x57);
+    const char *pa = "-qB4650-aaaaaaaaaaaa", *pb = "-TR3000-bbbbbbbbbbbb",
+               *pc = "-DE2030-cccccccccccc";
+    const int64_t v = 1000000000;
+    struct acct_delta b1[] = {announce_delta(u, t, pa, 100, 1000, v + 1, false)};
+    struct acct_delta b2[] = {announce_delta(u, t, pb, 10, 1001, v + 2, false)};
+    struct acct_delta b3[] = {announce_delta(u, t, pa, 200, 1002, v + 3, false),
+                              announce_delta(u, t, pb, 20, 1002, v + 4, false)};
+    struct acct_delta b4[] = {announce_delta(u, t, pa, 300, 1003, v + 5, false)};
+    struct acct_delta b5[] = {announce_delta(u, t, pa, 310, 1004, v + 6, true)};
+    struct acct_delta b6[] = {announce_delta(u, t, pa, 250, 1002, v + 3, false)};
+    b6[0].peer.version = v + 4; /* older than the leaving, newer than b3's */
+    struct acct_delta b7[] = {announce_delta(u, t, pb, 30, 1010, v + 7, false),
+                              announce_delta(u, t, pc, 5, 1010, v + 8, false)};
+    struct acct_delta b8[] = {announce_delta(u, t, pc, 6, 1011, v + 9, false)};
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply(&fx->st, b1, 1, &eb), 0);
+    assert_int_equal(store_apply(&fx->st, b2, 1, &eb), 0);
+    expect_peers(fx, 2, (const char *[]){pa, pb}, (uint64_t[]){100, 10});
+    assert_int_equal(store_apply(&fx->st, b3, 2, &eb), 0);
+    expect_peers(fx, 2, (const char *[]){pa, pb}, (uint64_t[]){200, 20});
+    assert_int_equal(store_apply(&fx->st, b4, 1, &eb), 0);
+    expect_peers(fx, 2, (const char *[]){pa, pb}, (uint64_t[]){300, 20});
+    /* pa leaves; its stale report, applied later, does not bring it back. */
+    assert_int_equal(store_apply(&fx->st, b5, 1, &eb), 0);
+    assert_int_equal(store_apply(&fx->st, b6, 1, &eb), 0);
+    expect_peers(fx, 1, (const char *[]){pb}, (uint64_t[]){20});
+    assert_int_equal(store_apply(&fx->st, b7, 2, &eb), 0);
+    expect_peers(fx, 2, (const char *[]){pb, pc}, (uint64_t[]){30, 5});
+    /* The prune forgets pa (last seen 1004) and keeps pb and pc (1010). */
+    assert_int_equal(store_prune_peers(&fx->st, 1005, &eb), 0);
+    expect_peers(fx, 2, (const char *[]){pb, pc}, (uint64_t[]){30, 5});
+    assert_int_equal(store_apply(&fx->st, b8, 1, &eb), 0);
+    expect_peers(fx, 2, (const char *[]){pb, pc}, (uint64_t[]){30, 6});
+    assert_int_equal(store_prune_peers(&fx->st, 1011, &eb), 0);
+    expect_peers(fx, 1, (const char *[]){pc}, (uint64_t[]){6});
+    /* Pruned, pa's leaving is forgotten: even an old report is new again. */
+    struct acct_delta b9[] = {announce_delta(u, t, pa, 99, 1012, v + 2, false)};
+    assert_int_equal(store_apply(&fx->st, b9, 1, &eb), 0);
+    expect_peers(fx, 2, (const char *[]){pa, pc}, (uint64_t[]){99, 6});
+    /* Eleven announces, each booked once. */
+    struct history_seen hs = {0};
+    uint64_t total = 0;
+    assert_int_equal(store_user_history(&fx->st, u, 0, 10, collect_history, &hs, &total, &eb), 0);
+    assert_int_equal(hs.n, 1);
+    assert_int_equal(hs.rows[0].announces, 11);
+    assert_int_equal(hs.rows[0].raw_uploaded, 11);
+    assert_int_equal(hs.rows[0].first_announce, 1000);
+    assert_int_equal(hs.rows[0].last_announce, 1012);
+    assert_int_equal(get_user(fx, u).announces, 11);
+}
+
 static void test_user_history_books_each_torrent_and_its_completion(void **state)
 {
     struct fixture *fx = *state;
@@ -1599,6 +1692,7 @@ int main(int argc, char **argv)
         T(test_apply_many_deltas_in_one_batch_sums_exactly),
         T(test_peers_keep_the_newest_report_and_load_with_their_hash),
         T(test_a_fresh_report_of_a_stored_peer_still_keeps_the_newest),
+        T(test_a_users_peers_on_one_torrent_each_keep_their_newest_report),
         T(test_user_history_books_each_torrent_and_its_completion),
         T(test_apply_records_suspicious_uploads_newest_first),
         T(test_a_published_change_reaches_a_listener),

@@ -81,10 +81,10 @@ class SplitSqliteTest(unittest.TestCase):
                          [(1, 100)])
         self.assertEqual(rows(m.db_path, 'SELECT user_id, torrent_id FROM snatches'), [(u1, t1)])
         self.assertEqual(rows(m.db_path, 'SELECT count(*) FROM torrents'), [(0,)])
-        self.assertEqual(rows(m.db_path, 'SELECT count(*) FROM peers'), [(0,)])
+        self.assertEqual(rows(m.db_path, 'SELECT count(*) FROM peer_reports'), [(0,)])
         self.assertEqual(rows(self.torrents_db, 'SELECT count(*) FROM users'), [(0,)])
         self.assertEqual(
-            sorted(rows(self.peers_db, 'SELECT user_id, torrent_id, uploaded FROM peers')),
+            sorted(rows(self.peers_db, 'SELECT user_id, torrent_id, uploaded FROM peer_reports')),
             sorted([(u1, t1, 20), (u2, t1, 505)]))
         # Each backend recorded the segments it applied, for exactly-once.
         for path in (m.db_path, self.torrents_db, self.peers_db):
@@ -129,7 +129,7 @@ class MemoryPeersTest(unittest.TestCase):
             for up in (0, 40, 90):
                 bdecode(m.announce(pk, ih, pid, 6881, uploaded=up, downloaded=0, left=0))
             m.stop()
-            self.assertEqual(rows(m.db_path, 'SELECT count(*) FROM peers'), [(0,)])
+            self.assertEqual(rows(m.db_path, 'SELECT count(*) FROM peer_reports'), [(0,)])
             self.assertEqual(rows(m.db_path, 'SELECT raw_uploaded FROM users WHERE id = ?',
                                   (uid,)), [(90,)])
             m.start()

@@ -265,13 +265,13 @@ static void test_failed_call_is_logged_with_backend_and_method(void **state)
 
 /* ---- open, schema, migration -------------------------------------------- */
 
-static void test_open_creates_database_at_schema_version_4_in_wal_mode(void **state)
+static void test_open_creates_database_at_schema_version_5_in_wal_mode(void **state)
 {
     struct fixture *fx = *state;
     assert_int_equal(access(fx->db, F_OK), -1);
     open_store(fx);
     assert_int_equal(access(fx->db, F_OK), 0);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 4);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 5);
     char mode[16];
     assert_string_equal(raw_text(fx, "PRAGMA journal_mode", mode, sizeof(mode)), "wal");
     assert_non_null(strstr(log_text(fx), "schema migrated to version 1"));
@@ -326,7 +326,7 @@ static void test_open_rejects_unknown_schema_version(void **state)
     struct store_cfg cfg = {.path = fx->db};
     struct mk_errbuf eb;
     assert_int_equal(store_open(&fx->st, "sqlite", &cfg, &eb), MK_ENOTSUP);
-    assert_string_equal(eb.msg, "sqlite: schema version 99 is not one this mika knows (0..4)");
+    assert_string_equal(eb.msg, "sqlite: schema version 99 is not one this mika knows (0..5)");
     assert_null(fx->st.ops);
 }
 
@@ -888,7 +888,7 @@ static void test_reopen_keeps_data(void **state)
     struct mk_errbuf eb;
     assert_int_equal(store_apply(&fx->st, &d, 1, &eb), 0);
     reopen_store(fx);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 4);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 5);
     struct users_seen us = {0};
     assert_int_equal(store_load_users(&fx->st, collect_user, &us, &eb), 0);
     assert_int_equal(us.n, 2);
@@ -933,7 +933,7 @@ static void test_migration_from_v1_keeps_rows_and_adds_v2_defaults(void **state)
                  " VALUES (3, zeroblob(20), 1, 'dupe');"
                  "INSERT INTO whitelist VALUES ('-XX', 'X client')");
     open_store(fx);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 4);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 5);
     assert_non_null(strstr(log_text(fx), "schema migrated to version 2"));
     assert_null(strstr(log_text(fx), "schema migrated to version 1"));
     /* Rows keep their v1 columns and get the v2 defaults. */
@@ -1423,7 +1423,7 @@ int main(void)
         T(test_wrappers_refuse_a_closed_store),
         T(test_missing_optional_apply_is_enotsup),
         T(test_failed_call_is_logged_with_backend_and_method),
-        T(test_open_creates_database_at_schema_version_4_in_wal_mode),
+        T(test_open_creates_database_at_schema_version_5_in_wal_mode),
         T(test_schema_has_the_documented_columns),
         T(test_open_rejects_unknown_schema_version),
         T(test_open_unwritable_path_is_eio),
