@@ -308,6 +308,19 @@ static void test_schema_has_the_documented_columns(void **state)
     raw_text(fx, "SELECT group_concat(name, ',') FROM pragma_table_info('snatches')", cols,
              sizeof(cols));
     assert_string_equal(cols, "user_id,torrent_id,at");
+    /* v5: the user's peer on the torrent, in the history row; sites read
+     * peers through peer_reports (docs/STORES.md). */
+    raw_text(fx, "SELECT group_concat(name, ',') FROM pragma_table_info('user_torrents')", cols,
+             sizeof(cols));
+    assert_string_equal(cols, "user_id,torrent_id,uploaded,downloaded,raw_uploaded,"
+                              "raw_downloaded,seed_time,leech_time,announces,first_announce,"
+                              "last_announce,completed_at,peer_id,peer_family,peer_ip,peer_port,"
+                              "peer_uploaded,peer_downloaded,peer_seeder,peer_partial,"
+                              "peer_last_seen,peer_version,peer_gone");
+    raw_text(fx, "SELECT group_concat(name, ',') FROM pragma_table_info('peer_reports')", cols,
+             sizeof(cols));
+    assert_string_equal(cols, "torrent_id,user_id,peer_id,family,ip,port,uploaded,downloaded,"
+                              "seeder,partial,last_seen,version,gone");
     /* Defaults the operator relies on when inserting by hand. */
     raw_exec(fx, "INSERT INTO users (passkey) VALUES ('abc'); "
                  "INSERT INTO torrents (info_hash) VALUES (zeroblob(20))");
