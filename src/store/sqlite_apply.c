@@ -38,11 +38,6 @@
     " seed_time = seed_time + ?7, leech_time = leech_time + ?8, announces = announces + ?9,"   \
     " first_announce = min(first_announce, ?10), last_announce = max(last_announce, ?11)"
 
-/* user_torrents' columns of the peer kept in the row, in binding order. */
-#define APPLY_SLOT_COLUMNS                                                                     \
-    "peer_id, peer_family, peer_ip, peer_port, peer_uploaded, peer_downloaded, peer_seeder,"  \
-    " peer_partial, peer_last_seen, peer_version, peer_gone"
-
 static int apply_fail(sqlite3 *db, int rc, struct mk_errbuf *eb, const char *what)
 {
     int err = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED ? MK_EUNAVAIL
@@ -85,11 +80,12 @@ int sqlite_apply_init(sqlite3 *db, struct sqlite_apply *ap, struct mk_errbuf *eb
         err = apply_prepare(db,
                              /* Only after an UPDATE found no row, or one
                               * keeping another peer: that one is left. */
-                             "INSERT OR IGNORE INTO user_torrents (user_id, torrent_id, uploaded,"
-                             " downloaded, raw_uploaded, raw_downloaded, seed_time, leech_time,"
-                             " announces, first_announce, last_announce, " APPLY_SLOT_COLUMNS ")"
-                             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-                             " ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+                             "INSERT OR IGNORE INTO user_torrents (id, user_id, torrent_id,"
+                             " uploaded, downloaded, raw_uploaded, raw_downloaded, seed_time,"
+                             " leech_time, announces, first_announce, last_announce, "
+                             SQLITE_SLOT_COLUMNS ")"
+                             " VALUES (" SQLITE_HISTORY_KEY ", ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                             " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
                              &ap->add_history, eb);
     }
     if (err == 0) {
@@ -99,9 +95,10 @@ int sqlite_apply_init(sqlite3 *db, struct sqlite_apply *ap, struct mk_errbuf *eb
     }
     if (err == 0) {
         err = apply_prepare(db,
-                             "INSERT INTO user_torrents (user_id, torrent_id, first_announce,"
-                             " last_announce, completed_at) VALUES (?1, ?2, ?3, ?3, ?3)"
-                             " ON CONFLICT (user_id, torrent_id) DO UPDATE SET"
+                             "INSERT INTO user_torrents (id, user_id, torrent_id, first_announce,"
+                             " last_announce, completed_at)"
+                             " VALUES (" SQLITE_HISTORY_KEY ", ?1, ?2, ?3, ?3, ?3)"
+                             " ON CONFLICT (id) DO UPDATE SET"
                              " completed_at = coalesce(completed_at, ?3)",
                              &ap->mark_completed, eb);
     }
@@ -142,7 +139,7 @@ int sqlite_apply_init(sqlite3 *db, struct sqlite_apply *ap, struct mk_errbuf *eb
         err = apply_prepare(db,
                              "UPDATE user_torrents SET"
                              APPLY_HISTORY_ADDS
-                             " WHERE user_id = ?1 AND torrent_id = ?2",
+                             " WHERE id = " SQLITE_HISTORY_KEY,
                              &ap->upd_history, eb);
     }
     if (err == 0) {
@@ -158,7 +155,7 @@ int sqlite_apply_init(sqlite3 *db, struct sqlite_apply *ap, struct mk_errbuf *eb
                              " peer_uploaded = ?16, peer_downloaded = ?17, peer_seeder = ?18,"
                              " peer_partial = ?19, peer_last_seen = ?20, peer_version = ?21,"
                              " peer_gone = ?22"
-                             " WHERE user_id = ?1 AND torrent_id = ?2"
+                             " WHERE id = " SQLITE_HISTORY_KEY
                              " AND (peer_id IS NULL OR peer_id = ?12)"
                              " AND (peer_id IS NOT ?12 OR peer_version < ?21)",
                              &ap->upd_history_peer, eb);
@@ -218,7 +215,7 @@ static int apply_step(sqlite3 *db, sqlite3_stmt *st, struct mk_errbuf *eb, const
 }
 
 /* A peer's report into st's parameters first..first+10, in the order of
- * APPLY_SLOT_COLUMNS (peers' own columns from peer_id on are the same). */
+ * SQLITE_SLOT_COLUMNS (peers' own columns from peer_id on are the same). */
 static void apply_bind_peer_fields(sqlite3_stmt *st, int first, const struct acct_delta *d)
 {
     const struct peer_row *p = &d->peer;

@@ -9,6 +9,16 @@
 
 #include "store/store.h"
 
+/* user_torrents' columns of the peer kept in the row (schema v5), in
+ * binding order: the books' statements and the v6 migration name them. */
+#define SQLITE_SLOT_COLUMNS                                                                    \
+    "peer_id, peer_family, peer_ip, peer_port, peer_uploaded, peer_downloaded, peer_seeder,"  \
+    " peer_partial, peer_last_seen, peer_version, peer_gone"
+
+/* A history row's key in user_torrents (schema v6), from ?1 (the user) and
+ * ?2 (the torrent): the rowid the migration and the CHECK define. */
+#define SQLITE_HISTORY_KEY "((?1 << 32) | ?2)"
+
 /* One connection's prepared statements for the books. */
 struct sqlite_apply {
     sqlite3_stmt *add_traffic;   /* users.uploaded/downloaded += */

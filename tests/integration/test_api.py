@@ -1218,7 +1218,7 @@ class MigrationTest(unittest.TestCase):
                 u = m.api_ok('GET', '/api/v1/users/5')
                 self.assertEqual((u['passkey'], u['uploaded'], u['class_id'], u['name']),
                                  ('OldUser5', 77, 1, None))
-                self.assertEqual(m.query('PRAGMA user_version'), [(5,)])
+                self.assertEqual(m.query('PRAGMA user_version'), [(6,)])
                 ih = random_hash()
                 m.api_ok('POST', '/api/v1/torrents', {'info_hash': ih.hex()}, status=201)
                 d = bdecode(m.announce('OldUser5', ih, peer_id(), 6881))

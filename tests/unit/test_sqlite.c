@@ -265,13 +265,13 @@ static void test_failed_call_is_logged_with_backend_and_method(void **state)
 
 /* ---- open, schema, migration -------------------------------------------- */
 
-static void test_open_creates_database_at_schema_version_5_in_wal_mode(void **state)
+static void test_open_creates_database_at_schema_version_6_in_wal_mode(void **state)
 {
     struct fixture *fx = *state;
     assert_int_equal(access(fx->db, F_OK), -1);
     open_store(fx);
     assert_int_equal(access(fx->db, F_OK), 0);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 5);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 6);
     char mode[16];
     assert_string_equal(raw_text(fx, "PRAGMA journal_mode", mode, sizeof(mode)), "wal");
     assert_non_null(strstr(log_text(fx), "schema migrated to version 1"));
@@ -309,10 +309,10 @@ static void test_schema_has_the_documented_columns(void **state)
              sizeof(cols));
     assert_string_equal(cols, "user_id,torrent_id,at");
     /* v5: the user's peer on the torrent, in the history row; sites read
-     * peers through peer_reports (docs/STORES.md). */
+     * peers through peer_reports (docs/STORES.md). v6: keyed by id. */
     raw_text(fx, "SELECT group_concat(name, ',') FROM pragma_table_info('user_torrents')", cols,
              sizeof(cols));
-    assert_string_equal(cols, "user_id,torrent_id,uploaded,downloaded,raw_uploaded,"
+    assert_string_equal(cols, "id,user_id,torrent_id,uploaded,downloaded,raw_uploaded,"
                               "raw_downloaded,seed_time,leech_time,announces,first_announce,"
                               "last_announce,completed_at,peer_id,peer_family,peer_ip,peer_port,"
                               "peer_uploaded,peer_downloaded,peer_seeder,peer_partial,"
@@ -324,6 +324,18 @@ static void test_schema_has_the_documented_columns(void **state)
     /* Defaults the operator relies on when inserting by hand. */
     raw_exec(fx, "INSERT INTO users (passkey) VALUES ('abc'); "
                  "INSERT INTO torrents (info_hash) VALUES (zeroblob(20))");
+    /* A history row's id is its user and torrent (docs/STORES.md), and the
+     * database refuses any other: the books find rows by it. */
+    raw_exec(fx, "INSERT INTO user_torrents (id, user_id, torrent_id, first_announce,"
+                 " last_announce) VALUES ((7 << 32) | 9, 7, 9, 1, 1)");
+    assert_int_equal(raw_int(fx, "SELECT id FROM user_torrents WHERE user_id = 7"),
+                     (int64_t)7 << 32 | 9);
+    sqlite3 *db = raw(fx);
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO user_torrents (user_id, torrent_id,"
+                                      " first_announce, last_announce) VALUES (8, 9, 1, 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_CONSTRAINT);
+    sqlite3_close(db);
     assert_int_equal(
         raw_int(fx, "SELECT enabled + can_download + uploaded + downloaded FROM users"), 2);
     assert_true(raw_int(fx, "SELECT created_at FROM users") > 1600000000);
@@ -339,7 +351,7 @@ static void test_open_rejects_unknown_schema_version(void **state)
     struct store_cfg cfg = {.path = fx->db};
     struct mk_errbuf eb;
     assert_int_equal(store_open(&fx->st, "sqlite", &cfg, &eb), MK_ENOTSUP);
-    assert_string_equal(eb.msg, "sqlite: schema version 99 is not one this mika knows (0..5)");
+    assert_string_equal(eb.msg, "sqlite: schema version 99 is not one this mika knows (0..6)");
     assert_null(fx->st.ops);
 }
 
@@ -799,6 +811,86 @@ static void test_peers_keep_the_newest_report_and_load_with_their_hash(void **st
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM peers"), 1); /* the gone row, seen at 1001 */
 }
 
+/* v6 keys user_torrents by id. A v5 database, its history rows in a WITHOUT
+ * ROWID table (one keeping its user's peer, two peers in peers), is
+ * migrated with every row, peer and total, and the books then add to the
+ * migrated rows rather than beside them. */
+static void test_migration_to_v6_keys_history_rows_by_user_and_torrent(void **state)
+{
+    struct fixture *fx = *state;
+    open_store(fx);
+    add_user_and_torrent(fx);
+    const char *pa = "-qB4650-aaaaaaaaaaaa", *pb = "-TR3000-bbbbbbbbbbbb";
+    const char *pc = "-qB4650-cccccccccccc";
+    struct acct_delta d[] = {peer_delta(1, pa, 900, 1000, 1000000900, false),
+                             peer_delta(2, pb, 50, 1000, 1000000950, false),
+                             peer_delta(1, pc, 70, 1000, 1000000960, false)};
+    for (int i = 0; i < 3; i++) {
+        d[i].uploaded = 10 * (uint64_t)(i + 1);
+        d[i].announces = 1;
+    }
+    struct mk_errbuf eb;
+    assert_int_equal(store_apply(&fx->st, d, 3, &eb), 0);
+    /* User 1's two peers, reported in one batch, are both kept in peers. */
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM peers"), 2);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM user_torrents WHERE peer_id IS NOT NULL"),
+                     1);
+    store_close(&fx->st);
+    char view[2048];
+    raw_text(fx, "SELECT sql FROM sqlite_schema WHERE name = 'peer_reports'", view, sizeof(view));
+    raw_exec(fx, "DROP VIEW peer_reports;"
+                 "CREATE TABLE v5 (user_id INTEGER NOT NULL, torrent_id INTEGER NOT NULL,"
+                 " uploaded INTEGER NOT NULL DEFAULT 0, downloaded INTEGER NOT NULL DEFAULT 0,"
+                 " raw_uploaded INTEGER NOT NULL DEFAULT 0,"
+                 " raw_downloaded INTEGER NOT NULL DEFAULT 0,"
+                 " seed_time INTEGER NOT NULL DEFAULT 0, leech_time INTEGER NOT NULL DEFAULT 0,"
+                 " announces INTEGER NOT NULL DEFAULT 0, first_announce INTEGER NOT NULL,"
+                 " last_announce INTEGER NOT NULL, completed_at INTEGER,"
+                 " PRIMARY KEY (user_id, torrent_id)) WITHOUT ROWID;"
+                 "ALTER TABLE v5 ADD COLUMN peer_id BLOB;"
+                 "ALTER TABLE v5 ADD COLUMN peer_family INTEGER;"
+                 "ALTER TABLE v5 ADD COLUMN peer_ip BLOB;"
+                 "ALTER TABLE v5 ADD COLUMN peer_port INTEGER;"
+                 "ALTER TABLE v5 ADD COLUMN peer_uploaded INTEGER;"
+                 "ALTER TABLE v5 ADD COLUMN peer_downloaded INTEGER;"
+                 "ALTER TABLE v5 ADD COLUMN peer_seeder INTEGER;"
+                 "ALTER TABLE v5 ADD COLUMN peer_partial INTEGER;"
+                 "ALTER TABLE v5 ADD COLUMN peer_last_seen INTEGER;"
+                 "ALTER TABLE v5 ADD COLUMN peer_version INTEGER;"
+                 "ALTER TABLE v5 ADD COLUMN peer_gone INTEGER;"
+                 "INSERT INTO v5 SELECT user_id, torrent_id, uploaded, downloaded, raw_uploaded,"
+                 " raw_downloaded, seed_time, leech_time, announces, first_announce,"
+                 " last_announce, completed_at, peer_id, peer_family, peer_ip, peer_port,"
+                 " peer_uploaded, peer_downloaded, peer_seeder, peer_partial, peer_last_seen,"
+                 " peer_version, peer_gone FROM user_torrents;"
+                 "DROP TABLE user_torrents;"
+                 "ALTER TABLE v5 RENAME TO user_torrents;"
+                 "CREATE INDEX user_torrents_torrent ON user_torrents (torrent_id);"
+                 "PRAGMA user_version = 5;");
+    raw_exec(fx, view);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM pragma_table_info('user_torrents')"
+                                 " WHERE name = 'id'"),
+                     0);
+    open_store(fx);
+    assert_non_null(strstr(log_text(fx), "schema migrated to version 6"));
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 6);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM user_torrents"
+                                 " WHERE id = (user_id << 32) | torrent_id"),
+                     2);
+    assert_int_equal(raw_int(fx, "SELECT raw_uploaded FROM user_torrents WHERE user_id = 1"), 40);
+    struct peers_seen ps = {.n = 0};
+    assert_int_equal(store_load_peers(&fx->st, 0, collect_peer, &ps, &eb), 0);
+    assert_int_equal(ps.n, 3);
+    struct acct_delta again = peer_delta(1, pa, 950, 1001, 1001000000, false);
+    again.uploaded = 5;
+    again.announces = 1;
+    assert_int_equal(store_apply(&fx->st, &again, 1, &eb), 0);
+    assert_int_equal(raw_int(fx, "SELECT count(*) FROM user_torrents"), 2);
+    assert_int_equal(raw_int(fx, "SELECT raw_uploaded FROM user_torrents WHERE user_id = 1"), 45);
+    assert_int_equal(raw_int(fx, "SELECT peer_uploaded FROM user_torrents WHERE user_id = 1"),
+                     950);
+}
+
 /* users.uploaded/downloaded get the credited amounts, raw_* what clients
  * reported; a delta that carries no credit (callers applying no rules) is
  * credited as reported. */
@@ -901,7 +993,7 @@ static void test_reopen_keeps_data(void **state)
     struct mk_errbuf eb;
     assert_int_equal(store_apply(&fx->st, &d, 1, &eb), 0);
     reopen_store(fx);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 5);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 6);
     struct users_seen us = {0};
     assert_int_equal(store_load_users(&fx->st, collect_user, &us, &eb), 0);
     assert_int_equal(us.n, 2);
@@ -946,7 +1038,7 @@ static void test_migration_from_v1_keeps_rows_and_adds_v2_defaults(void **state)
                  " VALUES (3, zeroblob(20), 1, 'dupe');"
                  "INSERT INTO whitelist VALUES ('-XX', 'X client')");
     open_store(fx);
-    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 5);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 6);
     assert_non_null(strstr(log_text(fx), "schema migrated to version 2"));
     assert_null(strstr(log_text(fx), "schema migrated to version 1"));
     /* Rows keep their v1 columns and get the v2 defaults. */
@@ -1436,7 +1528,8 @@ int main(void)
         T(test_wrappers_refuse_a_closed_store),
         T(test_missing_optional_apply_is_enotsup),
         T(test_failed_call_is_logged_with_backend_and_method),
-        T(test_open_creates_database_at_schema_version_5_in_wal_mode),
+        T(test_open_creates_database_at_schema_version_6_in_wal_mode),
+        T(test_migration_to_v6_keys_history_rows_by_user_and_torrent),
         T(test_schema_has_the_documented_columns),
         T(test_open_rejects_unknown_schema_version),
         T(test_open_unwritable_path_is_eio),
