@@ -227,8 +227,9 @@ static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION] = {
     " peer_id BLOB, peer_family INTEGER, peer_ip BLOB, peer_port INTEGER,"
     " peer_uploaded INTEGER, peer_downloaded INTEGER, peer_seeder INTEGER,"
     " peer_partial INTEGER, peer_last_seen INTEGER, peer_version INTEGER, peer_gone INTEGER,"
-    " CHECK (id = (user_id << 32) | torrent_id));"
-    "INSERT INTO user_torrents_v6 SELECT (user_id << 32) | torrent_id, user_id, torrent_id,"
+    " CHECK (id = " SQLITE_HISTORY_ID("user_id", "torrent_id") "));"
+    "INSERT INTO user_torrents_v6 SELECT " SQLITE_HISTORY_ID("user_id", "torrent_id") ","
+    " user_id, torrent_id,"
     " uploaded, downloaded, raw_uploaded, raw_downloaded, seed_time, leech_time, announces,"
     " first_announce, last_announce, completed_at, " SQLITE_SLOT_COLUMNS " FROM user_torrents;"
     "DROP VIEW peer_reports;"
@@ -343,13 +344,19 @@ static int sqlite_seed_whitelist(sqlite3 *db, struct mk_errbuf *eb)
     return err;
 }
 
-/* Brings the schema to SQLITE_SCHEMA_VERSION in one transaction, so a crash
- * or a second daemon starting at the same time never sees half a schema. */
-static int sqlite_migrate(sqlite3 *db, struct mk_errbuf *eb)
+/* Brings the schema to version target in one transaction, so a crash or a
+ * second daemon starting at the same time never sees half a schema. Opening
+ * asks for SQLITE_SCHEMA_VERSION; a test of a migration builds the older
+ * database it starts from. A database at or past target is left alone. */
+int sqlite_migrate_to(sqlite3 *db, int target, struct mk_errbuf *eb)
 {
+    if (target < 0 || target > SQLITE_SCHEMA_VERSION) {
+        return mk_fail(eb, MK_EINVAL, "sqlite: no schema version %d (0..%d)", target,
+                       SQLITE_SCHEMA_VERSION);
+    }
     int64_t version = 0;
     int err = sqlite_get_int(db, "PRAGMA user_version", &version, eb);
-    if (err < 0 || version == SQLITE_SCHEMA_VERSION) {
+    if (err < 0) {
         return err;
     }
     if (version < 0 || version > SQLITE_SCHEMA_VERSION) {
@@ -357,13 +364,16 @@ static int sqlite_migrate(sqlite3 *db, struct mk_errbuf *eb)
                        "sqlite: schema version %" PRId64 " is not one this mika knows (0..%d)",
                        version, SQLITE_SCHEMA_VERSION);
     }
+    if (version >= target) {
+        return 0;
+    }
     err = sqlite_exec(db, "BEGIN IMMEDIATE", eb);
     if (err < 0) {
         return err;
     }
     /* Re-read under the write lock: another process may have migrated. */
     err = sqlite_get_int(db, "PRAGMA user_version", &version, eb);
-    for (int64_t v = version; err == 0 && v < SQLITE_SCHEMA_VERSION; v++) {
+    for (int64_t v = version; err == 0 && v < target; v++) {
         err = sqlite_exec(db, sqlite_migrations[v], eb);
         if (err == 0 && v == 0) {
             err = sqlite_seed_whitelist(db, eb);
@@ -372,9 +382,9 @@ static int sqlite_migrate(sqlite3 *db, struct mk_errbuf *eb)
             mk_log(MK_LOG_INFO, "store.sqlite", "schema migrated to version %" PRId64, v + 1);
         }
     }
-    if (err == 0 && version < SQLITE_SCHEMA_VERSION) {
+    if (err == 0 && version < target) {
         char sql[64];
-        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SQLITE_SCHEMA_VERSION);
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", target);
         err = sqlite_exec(db, sql, eb);
     }
     if (err == 0) {
@@ -468,7 +478,7 @@ static int sqlite_open_at(void **ctx, const char *path, bool memory, struct mk_e
                       " PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 32768",
                       eb);
     if (err == 0) {
-        err = sqlite_migrate(s->db, eb);
+        err = sqlite_migrate_to(s->db, SQLITE_SCHEMA_VERSION, eb);
     }
     if (err == 0) {
         err = sqlite_apply_init(s->db, &s->ap, eb);

@@ -15,9 +15,11 @@
     "peer_id, peer_family, peer_ip, peer_port, peer_uploaded, peer_downloaded, peer_seeder,"  \
     " peer_partial, peer_last_seen, peer_version, peer_gone"
 
-/* A history row's key in user_torrents (schema v6), from ?1 (the user) and
- * ?2 (the torrent): the rowid the migration and the CHECK define. */
-#define SQLITE_HISTORY_KEY "((?1 << 32) | ?2)"
+/* A history row's key in user_torrents (schema v6) as an SQL expression of
+ * its user and torrent: the rowid the migration writes and the CHECK keeps.
+ * SQLITE_HISTORY_KEY is the same of the books' ?1 (user) and ?2 (torrent). */
+#define SQLITE_HISTORY_ID(user, torrent) "((" user " << 32) | " torrent ")"
+#define SQLITE_HISTORY_KEY SQLITE_HISTORY_ID("?1", "?2")
 
 /* One connection's prepared statements for the books. */
 struct sqlite_apply {

@@ -26,6 +26,9 @@ struct sqlite_store {
 int sqlite_fail(sqlite3 *db, int rc, struct mk_errbuf *eb, const char *what);
 int sqlite_get_int(sqlite3 *db, const char *sql, int64_t *out, struct mk_errbuf *eb);
 int sqlite_exec(sqlite3 *db, const char *sql, struct mk_errbuf *eb);
+/* sqlite.c: the schema at version target (at most the current one), by
+ * the migrations this mika carries; opening asks for the current one. */
+int sqlite_migrate_to(sqlite3 *db, int target, struct mk_errbuf *eb);
 
 /* sqlite_load.c */
 int sqlite_load_users(void *ctx, store_user_fn fn, void *arg, struct mk_errbuf *eb);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/sqlite_int.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -335,6 +336,7 @@ static void test_schema_has_the_documented_columns(void **state)
                                       " first_announce, last_announce) VALUES (8, 9, 1, 1)",
                                   NULL, NULL, NULL),
                      SQLITE_CONSTRAINT);
+    assert_int_equal(sqlite3_extended_errcode(db), SQLITE_CONSTRAINT_CHECK);
     sqlite3_close(db);
     assert_int_equal(
         raw_int(fx, "SELECT enabled + can_download + uploaded + downloaded FROM users"), 2);
@@ -811,66 +813,33 @@ static void test_peers_keep_the_newest_report_and_load_with_their_hash(void **st
     assert_int_equal(raw_int(fx, "SELECT count(*) FROM peers"), 1); /* the gone row, seen at 1001 */
 }
 
-/* v6 keys user_torrents by id. A v5 database, its history rows in a WITHOUT
- * ROWID table (one keeping its user's peer, two peers in peers), is
- * migrated with every row, peer and total, and the books then add to the
- * migrated rows rather than beside them. */
+/* v6 keys user_torrents by id. A database built by this mika's own v1..v5
+ * migrations, with history rows in the WITHOUT ROWID table (user 1's keeping
+ * its peer, user 2's none) and two peers in peers, is migrated with every
+ * row, total and peer, and the books then add to the migrated rows rather
+ * than beside them. */
 static void test_migration_to_v6_keys_history_rows_by_user_and_torrent(void **state)
 {
     struct fixture *fx = *state;
-    open_store(fx);
-    add_user_and_torrent(fx);
-    const char *pa = "-qB4650-aaaaaaaaaaaa", *pb = "-TR3000-bbbbbbbbbbbb";
-    const char *pc = "-qB4650-cccccccccccc";
-    struct acct_delta d[] = {peer_delta(1, pa, 900, 1000, 1000000900, false),
-                             peer_delta(2, pb, 50, 1000, 1000000950, false),
-                             peer_delta(1, pc, 70, 1000, 1000000960, false)};
-    for (int i = 0; i < 3; i++) {
-        d[i].uploaded = 10 * (uint64_t)(i + 1);
-        d[i].announces = 1;
-    }
+    sqlite3 *db = raw(fx);
     struct mk_errbuf eb;
-    assert_int_equal(store_apply(&fx->st, d, 3, &eb), 0);
-    /* User 1's two peers, reported in one batch, are both kept in peers. */
-    assert_int_equal(raw_int(fx, "SELECT count(*) FROM peers"), 2);
-    assert_int_equal(raw_int(fx, "SELECT count(*) FROM user_torrents WHERE peer_id IS NOT NULL"),
-                     1);
-    store_close(&fx->st);
-    char view[2048];
-    raw_text(fx, "SELECT sql FROM sqlite_schema WHERE name = 'peer_reports'", view, sizeof(view));
-    raw_exec(fx, "DROP VIEW peer_reports;"
-                 "CREATE TABLE v5 (user_id INTEGER NOT NULL, torrent_id INTEGER NOT NULL,"
-                 " uploaded INTEGER NOT NULL DEFAULT 0, downloaded INTEGER NOT NULL DEFAULT 0,"
-                 " raw_uploaded INTEGER NOT NULL DEFAULT 0,"
-                 " raw_downloaded INTEGER NOT NULL DEFAULT 0,"
-                 " seed_time INTEGER NOT NULL DEFAULT 0, leech_time INTEGER NOT NULL DEFAULT 0,"
-                 " announces INTEGER NOT NULL DEFAULT 0, first_announce INTEGER NOT NULL,"
-                 " last_announce INTEGER NOT NULL, completed_at INTEGER,"
-                 " PRIMARY KEY (user_id, torrent_id)) WITHOUT ROWID;"
-                 "ALTER TABLE v5 ADD COLUMN peer_id BLOB;"
-                 "ALTER TABLE v5 ADD COLUMN peer_family INTEGER;"
-                 "ALTER TABLE v5 ADD COLUMN peer_ip BLOB;"
-                 "ALTER TABLE v5 ADD COLUMN peer_port INTEGER;"
-                 "ALTER TABLE v5 ADD COLUMN peer_uploaded INTEGER;"
-                 "ALTER TABLE v5 ADD COLUMN peer_downloaded INTEGER;"
-                 "ALTER TABLE v5 ADD COLUMN peer_seeder INTEGER;"
-                 "ALTER TABLE v5 ADD COLUMN peer_partial INTEGER;"
-                 "ALTER TABLE v5 ADD COLUMN peer_last_seen INTEGER;"
-                 "ALTER TABLE v5 ADD COLUMN peer_version INTEGER;"
-                 "ALTER TABLE v5 ADD COLUMN peer_gone INTEGER;"
-                 "INSERT INTO v5 SELECT user_id, torrent_id, uploaded, downloaded, raw_uploaded,"
-                 " raw_downloaded, seed_time, leech_time, announces, first_announce,"
-                 " last_announce, completed_at, peer_id, peer_family, peer_ip, peer_port,"
-                 " peer_uploaded, peer_downloaded, peer_seeder, peer_partial, peer_last_seen,"
-                 " peer_version, peer_gone FROM user_torrents;"
-                 "DROP TABLE user_torrents;"
-                 "ALTER TABLE v5 RENAME TO user_torrents;"
-                 "CREATE INDEX user_torrents_torrent ON user_torrents (torrent_id);"
-                 "PRAGMA user_version = 5;");
-    raw_exec(fx, view);
-    assert_int_equal(raw_int(fx, "SELECT count(*) FROM pragma_table_info('user_torrents')"
-                                 " WHERE name = 'id'"),
-                     0);
+    assert_int_equal(sqlite_migrate_to(db, 5, &eb), 0);
+    sqlite3_close(db);
+    assert_int_equal(raw_int(fx, "PRAGMA user_version"), 5);
+    add_user_and_torrent(fx);
+    raw_exec(fx, "INSERT INTO user_torrents (user_id, torrent_id, uploaded, raw_uploaded,"
+                 " announces, first_announce, last_announce, peer_id, peer_family, peer_ip,"
+                 " peer_port, peer_uploaded, peer_downloaded, peer_seeder, peer_partial,"
+                 " peer_last_seen, peer_version, peer_gone) VALUES"
+                 " (1, 5, 40, 40, 2, 1000, 1000, CAST('-qB4650-aaaaaaaaaaaa' AS BLOB), 4,"
+                 " X'7f000001', 6881, 900, 450, 1, 0, 1000, 1000000900, 0);"
+                 "INSERT INTO user_torrents (user_id, torrent_id, uploaded, raw_uploaded,"
+                 " announces, first_announce, last_announce) VALUES (2, 5, 20, 20, 1, 1000, 1000);"
+                 "INSERT INTO peers VALUES"
+                 " (5, 1, CAST('-qB4650-cccccccccccc' AS BLOB), 4, X'7f000001', 6882, 70, 35, 1,"
+                 " 0, 1000, 1000000960, 0),"
+                 " (5, 2, CAST('-TR3000-bbbbbbbbbbbb' AS BLOB), 4, X'7f000001', 6883, 50, 25, 1,"
+                 " 0, 1000, 1000000950, 0)");
     open_store(fx);
     assert_non_null(strstr(log_text(fx), "schema migrated to version 6"));
     assert_int_equal(raw_int(fx, "PRAGMA user_version"), 6);
@@ -881,7 +850,7 @@ static void test_migration_to_v6_keys_history_rows_by_user_and_torrent(void **st
     struct peers_seen ps = {.n = 0};
     assert_int_equal(store_load_peers(&fx->st, 0, collect_peer, &ps, &eb), 0);
     assert_int_equal(ps.n, 3);
-    struct acct_delta again = peer_delta(1, pa, 950, 1001, 1001000000, false);
+    struct acct_delta again = peer_delta(1, "-qB4650-aaaaaaaaaaaa", 950, 1001, 1001000000, false);
     again.uploaded = 5;
     again.announces = 1;
     assert_int_equal(store_apply(&fx->st, &again, 1, &eb), 0);
@@ -889,6 +858,17 @@ static void test_migration_to_v6_keys_history_rows_by_user_and_torrent(void **st
     assert_int_equal(raw_int(fx, "SELECT raw_uploaded FROM user_torrents WHERE user_id = 1"), 45);
     assert_int_equal(raw_int(fx, "SELECT peer_uploaded FROM user_torrents WHERE user_id = 1"),
                      950);
+}
+
+/* A target past the schema this mika knows is the caller's mistake. */
+static void test_migrate_to_an_unknown_version_is_einval(void **state)
+{
+    struct fixture *fx = *state;
+    sqlite3 *db = raw(fx);
+    struct mk_errbuf eb;
+    assert_int_equal(sqlite_migrate_to(db, 99, &eb), MK_EINVAL);
+    assert_string_equal(eb.msg, "sqlite: no schema version 99 (0..6)");
+    sqlite3_close(db);
 }
 
 /* users.uploaded/downloaded get the credited amounts, raw_* what clients
@@ -1530,6 +1510,7 @@ int main(void)
         T(test_failed_call_is_logged_with_backend_and_method),
         T(test_open_creates_database_at_schema_version_6_in_wal_mode),
         T(test_migration_to_v6_keys_history_rows_by_user_and_torrent),
+        T(test_migrate_to_an_unknown_version_is_einval),
         T(test_schema_has_the_documented_columns),
         T(test_open_rejects_unknown_schema_version),
         T(test_open_unwritable_path_is_eio),
