@@ -583,39 +583,16 @@ static const char *const my_migration_v2[] = {
 static const char *const *const my_migrations[MY_SCHEMA_VERSION] = {my_migration_v1,
                                                                      my_migration_v2};
 
-/* The same list as the sqlite backend seeds and docs/STORES.md shows;
- * seeded with version 1, never again. */
-static const struct {
-    const char *prefix;
-    const char *name;
-} my_default_whitelist[] = {
-    {"-qB", "qBittorrent"},
-    {"-TR", "Transmission"},
-    {"-DE", "Deluge"},
-    {"-LT", "libtorrent (Rasterbar)"},
-    {"-lt", "rTorrent (libTorrent, rakshasa)"},
-    {"-BI", "BiglyBT"},
-    {"-AZ", "Vuze (Azureus)"},
-    {"-UT", "\xc2\xb5Torrent"},
-    {"-UM", "\xc2\xb5Torrent Mac"},
-    {"-BT", "BitTorrent"},
-    {"-BC", "BitComet"},
-    {"-KT", "KTorrent"},
-    {"-FL", "Folx"},
-    {"-FD", "Free Download Manager"},
-    {"-WW", "WebTorrent"},
-    {"-WD", "WebTorrent Desktop"},
-};
-
 static int my_seed_whitelist(struct my_store *s, struct mk_errbuf *eb)
 {
     struct my_sql q = {0};
     my_sqlf(&q, "INSERT INTO whitelist (prefix, name) VALUES ");
-    for (size_t i = 0; i < sizeof(my_default_whitelist) / sizeof(my_default_whitelist[0]); i++) {
+    for (size_t i = 0; i < store_default_whitelist_len; i++) {
         my_sqlf(&q, "%s(", i ? ", " : "");
-        my_sql_bytes(&q, my_default_whitelist[i].prefix, strlen(my_default_whitelist[i].prefix));
+        const struct store_client_prefix *c = &store_default_whitelist[i];
+        my_sql_bytes(&q, c->prefix, strlen(c->prefix));
         my_sqlf(&q, ", ");
-        my_sql_text(&q, my_default_whitelist[i].name);
+        my_sql_text(&q, c->name);
         my_sqlf(&q, ")");
     }
     my_sqlf(&q, " ON DUPLICATE KEY UPDATE prefix = prefix");

@@ -528,38 +528,15 @@ static const char *const pg_migrations[PG_SCHEMA_VERSION] = {
     "DROP INDEX IF EXISTS peers_last_seen;",
 };
 
-/* The same list as the sqlite backend seeds and docs/STORES.md shows;
- * seeded once, when the schema is created, never again. */
-static const struct {
-    const char *prefix;
-    const char *name;
-} pg_default_whitelist[] = {
-    {"-qB", "qBittorrent"},
-    {"-TR", "Transmission"},
-    {"-DE", "Deluge"},
-    {"-LT", "libtorrent (Rasterbar)"},
-    {"-lt", "rTorrent (libTorrent, rakshasa)"},
-    {"-BI", "BiglyBT"},
-    {"-AZ", "Vuze (Azureus)"},
-    {"-UT", "\xc2\xb5Torrent"},
-    {"-UM", "\xc2\xb5Torrent Mac"},
-    {"-BT", "BitTorrent"},
-    {"-BC", "BitComet"},
-    {"-KT", "KTorrent"},
-    {"-FL", "Folx"},
-    {"-FD", "Free Download Manager"},
-    {"-WW", "WebTorrent"},
-    {"-WD", "WebTorrent Desktop"},
-};
-
 static int pg_seed_whitelist(struct pg_store *s, struct mk_errbuf *eb)
 {
     int err = 0;
-    size_t n = sizeof(pg_default_whitelist) / sizeof(pg_default_whitelist[0]);
+    size_t n = store_default_whitelist_len;
     for (size_t i = 0; i < n && err == 0; i++) {
         struct pg_params p = {0};
-        pg_param_bytes(&p, pg_default_whitelist[i].prefix, strlen(pg_default_whitelist[i].prefix));
-        pg_param_text(&p, pg_default_whitelist[i].name);
+        const struct store_client_prefix *c = &store_default_whitelist[i];
+        pg_param_bytes(&p, c->prefix, strlen(c->prefix));
+        pg_param_text(&p, c->name);
         err = pg_run(s, "INSERT INTO whitelist (prefix, name) VALUES ($1, $2)", &p, NULL, eb);
     }
     return err;

@@ -187,6 +187,20 @@ static int admin_insert_id(struct pg_store *s, const char *sql_with_id, const ch
     return err;
 }
 
+/* A user's settable columns, next in p: passkey, name, enabled,
+ * can_download, class_id, upload and download multipliers (the insert's
+ * $1..$7, the update's $2..$8). */
+static void admin_param_user(struct pg_params *p, const struct user_rec *rec)
+{
+    pg_param_text(p, rec->row.passkey);
+    pg_param_text_or_null(p, rec->name);
+    pg_param_bool(p, rec->row.enabled);
+    pg_param_bool(p, rec->may_download);
+    pg_param_int(p, rec->class_id);
+    pg_param_int(p, rec->up_mult);
+    pg_param_int(p, rec->down_mult);
+}
+
 int pg_admin_user_insert(void *ctx, struct user_rec *rec, bool has_id, struct mk_errbuf *eb)
 {
     int err = pg_begin(ctx, "BEGIN", eb);
@@ -197,13 +211,7 @@ int pg_admin_user_insert(void *ctx, struct user_rec *rec, bool has_id, struct mk
     int64_t id = 0;
     if (err == 0) {
         struct pg_params p = {0};
-        pg_param_text(&p, rec->row.passkey);
-        pg_param_text_or_null(&p, rec->name);
-        pg_param_bool(&p, rec->row.enabled);
-        pg_param_bool(&p, rec->may_download);
-        pg_param_int(&p, rec->class_id);
-        pg_param_int(&p, rec->up_mult);
-        pg_param_int(&p, rec->down_mult);
+        admin_param_user(&p, rec);
         if (has_id) {
             pg_param_int(&p, rec->row.id);
         }
@@ -238,13 +246,7 @@ int pg_admin_user_update(void *ctx, const struct user_rec *rec, struct mk_errbuf
     if (err == 0) {
         struct pg_params p = {0};
         pg_param_int(&p, rec->row.id);
-        pg_param_text(&p, rec->row.passkey);
-        pg_param_text_or_null(&p, rec->name);
-        pg_param_bool(&p, rec->row.enabled);
-        pg_param_bool(&p, rec->may_download);
-        pg_param_int(&p, rec->class_id);
-        pg_param_int(&p, rec->up_mult);
-        pg_param_int(&p, rec->down_mult);
+        admin_param_user(&p, rec);
         err = pg_run_count(ctx,
                            "UPDATE users SET passkey = $2, name = $3, enabled = $4,"
                            " can_download = $5, class_id = $6, upload_multiplier = $7,"

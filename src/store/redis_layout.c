@@ -58,29 +58,6 @@ static const char REDIS_UNLOCK[] =
     "end\n"
     "return 'OK'\n";
 
-/* The same list as the sqlite and postgres backends seed (docs/STORES.md). */
-static const struct {
-    const char *prefix;
-    const char *name;
-} redis_default_whitelist[] = {
-    {"-qB", "qBittorrent"},
-    {"-TR", "Transmission"},
-    {"-DE", "Deluge"},
-    {"-LT", "libtorrent (Rasterbar)"},
-    {"-lt", "rTorrent (libTorrent, rakshasa)"},
-    {"-BI", "BiglyBT"},
-    {"-AZ", "Vuze (Azureus)"},
-    {"-UT", "\xc2\xb5Torrent"},
-    {"-UM", "\xc2\xb5Torrent Mac"},
-    {"-BT", "BitTorrent"},
-    {"-BC", "BitComet"},
-    {"-KT", "KTorrent"},
-    {"-FL", "Folx"},
-    {"-FD", "Free Download Manager"},
-    {"-WW", "WebTorrent"},
-    {"-WD", "WebTorrent Desktop"},
-};
-
 static int redis_layout_check(struct redis_store *s, int64_t *version, struct mk_errbuf *eb)
 {
     redisReply *r;
@@ -148,10 +125,9 @@ int redis_layout_migrate(struct redis_store *s, struct mk_errbuf *eb)
     struct redis_args a;
     redis_args_init(&a);
     redis_arg_i64(&a, REDIS_LAYOUT_VERSION);
-    for (size_t i = 0; i < sizeof(redis_default_whitelist) / sizeof(redis_default_whitelist[0]);
-         i++) {
-        redis_arg_str(&a, redis_default_whitelist[i].prefix);
-        redis_arg_str(&a, redis_default_whitelist[i].name);
+    for (size_t i = 0; i < store_default_whitelist_len; i++) {
+        redis_arg_str(&a, store_default_whitelist[i].prefix);
+        redis_arg_str(&a, store_default_whitelist[i].name);
     }
     char from[32] = "";
     err = redis_eval(s, REDIS_MIGRATE, &a, from, sizeof(from), eb);

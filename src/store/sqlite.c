@@ -240,31 +240,6 @@ static const char *const sqlite_migrations[SQLITE_SCHEMA_VERSION] = {
     SQLITE_PEER_REPORTS_VIEW,
 };
 
-/* Seeded once, when the database is created: widely used clients' BEP 20
- * Azureus-style peer_id prefixes ("-XX" then a version). docs/STORES.md lists
- * the same; operators edit the table afterwards and a reopen never re-adds. */
-static const struct {
-    const char *prefix;
-    const char *name;
-} sqlite_default_whitelist[] = {
-    {"-qB", "qBittorrent"},
-    {"-TR", "Transmission"},
-    {"-DE", "Deluge"},
-    {"-LT", "libtorrent (Rasterbar)"},
-    {"-lt", "rTorrent (libTorrent, rakshasa)"},
-    {"-BI", "BiglyBT"},
-    {"-AZ", "Vuze (Azureus)"},
-    {"-UT", "\xc2\xb5Torrent"},
-    {"-UM", "\xc2\xb5Torrent Mac"},
-    {"-BT", "BitTorrent"},
-    {"-BC", "BitComet"},
-    {"-KT", "KTorrent"},
-    {"-FL", "Folx"},
-    {"-FD", "Free Download Manager"},
-    {"-WW", "WebTorrent"},
-    {"-WD", "WebTorrent Desktop"},
-};
-
 static bool sqlite_is_busy(int rc)
 {
     return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
@@ -329,11 +304,11 @@ static int sqlite_seed_whitelist(sqlite3 *db, struct mk_errbuf *eb)
     if (rc != SQLITE_OK) {
         return sqlite_fail(db, rc, eb, "seed whitelist");
     }
-    size_t n = sizeof(sqlite_default_whitelist) / sizeof(sqlite_default_whitelist[0]);
+    size_t n = store_default_whitelist_len;
     int err = 0;
     for (size_t i = 0; i < n && err == 0; i++) {
-        sqlite3_bind_text(st, 1, sqlite_default_whitelist[i].prefix, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, sqlite_default_whitelist[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, store_default_whitelist[i].prefix, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, store_default_whitelist[i].name, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc != SQLITE_DONE) {
             err = sqlite_fail(db, rc, eb, "seed whitelist");

@@ -262,6 +262,20 @@ static int admin_class_exists(sqlite3 *db, uint32_t id, struct mk_errbuf *eb)
     return err;
 }
 
+/* A user's settable columns into ?2..?8 (passkey, name, enabled,
+ * can_download, class_id, upload and download multipliers): the insert's
+ * and the update's order alike. */
+static void admin_bind_user(sqlite3_stmt *st, const struct user_rec *rec)
+{
+    sqlite3_bind_text(st, 2, rec->row.passkey, -1, SQLITE_TRANSIENT);
+    admin_bind_text_or_null(st, 3, rec->name);
+    sqlite3_bind_int(st, 4, rec->row.enabled);
+    sqlite3_bind_int(st, 5, rec->may_download);
+    sqlite3_bind_int64(st, 6, rec->class_id);
+    sqlite3_bind_int64(st, 7, rec->up_mult);
+    sqlite3_bind_int64(st, 8, rec->down_mult);
+}
+
 int sqlite_admin_user_insert(void *ctx, struct user_rec *rec, bool has_id, struct mk_errbuf *eb)
 {
     sqlite3 *db = ((struct sqlite_store *)ctx)->db;
@@ -284,13 +298,7 @@ int sqlite_admin_user_insert(void *ctx, struct user_rec *rec, bool has_id, struc
         } else {
             sqlite3_bind_null(st, 1);
         }
-        sqlite3_bind_text(st, 2, rec->row.passkey, -1, SQLITE_TRANSIENT);
-        admin_bind_text_or_null(st, 3, rec->name);
-        sqlite3_bind_int(st, 4, rec->row.enabled);
-        sqlite3_bind_int(st, 5, rec->may_download);
-        sqlite3_bind_int64(st, 6, rec->class_id);
-        sqlite3_bind_int64(st, 7, rec->up_mult);
-        sqlite3_bind_int64(st, 8, rec->down_mult);
+        admin_bind_user(st, rec);
         err = admin_run(db, st, eb, "insert user");
     }
     sqlite3_int64 id = sqlite3_last_insert_rowid(db);
@@ -322,13 +330,7 @@ int sqlite_admin_user_update(void *ctx, const struct user_rec *rec, struct mk_er
     }
     if (err == 0) {
         sqlite3_bind_int64(st, 1, rec->row.id);
-        sqlite3_bind_text(st, 2, rec->row.passkey, -1, SQLITE_TRANSIENT);
-        admin_bind_text_or_null(st, 3, rec->name);
-        sqlite3_bind_int(st, 4, rec->row.enabled);
-        sqlite3_bind_int(st, 5, rec->may_download);
-        sqlite3_bind_int64(st, 6, rec->class_id);
-        sqlite3_bind_int64(st, 7, rec->up_mult);
-        sqlite3_bind_int64(st, 8, rec->down_mult);
+        admin_bind_user(st, rec);
         err = admin_run(db, st, eb, "update user");
     }
     if (err == 0 && sqlite3_changes(db) == 0) {

@@ -1,6 +1,7 @@
 /* store/store.c: the backend registry and the store_* wrappers.
  *
- * Owns: finding a backend by name, and the one layer every store call goes
+ * Owns: finding a backend by name, the whitelist every backend is seeded
+ * with, and the one layer every store call goes
  * through: it checks the interface version, answers MK_ENOTSUP for a method a
  * backend left NULL, and logs each failure with the backend and method names.
  * Not here: any backend (one file each: store/sqlite.c, store/pg.c, ...).
@@ -20,6 +21,27 @@ static const struct store_ops *const store_backends[] = {
     &store_mysql_ops,
     &store_redis_ops,
 };
+
+const struct store_client_prefix store_default_whitelist[] = {
+    {"-qB", "qBittorrent"},
+    {"-TR", "Transmission"},
+    {"-DE", "Deluge"},
+    {"-LT", "libtorrent (Rasterbar)"},
+    {"-lt", "rTorrent (libTorrent, rakshasa)"},
+    {"-BI", "BiglyBT"},
+    {"-AZ", "Vuze (Azureus)"},
+    {"-UT", "\xc2\xb5Torrent"},
+    {"-UM", "\xc2\xb5Torrent Mac"},
+    {"-BT", "BitTorrent"},
+    {"-BC", "BitComet"},
+    {"-KT", "KTorrent"},
+    {"-FL", "Folx"},
+    {"-FD", "Free Download Manager"},
+    {"-WW", "WebTorrent"},
+    {"-WD", "WebTorrent Desktop"},
+};
+const size_t store_default_whitelist_len =
+    sizeof(store_default_whitelist) / sizeof(store_default_whitelist[0]);
 
 const struct store_ops *store_find(const char *name)
 {

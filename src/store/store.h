@@ -68,6 +68,17 @@ struct whitelist_row {
     char name[MK_CLIENT_NAME_MAX + 1];
 };
 
+/* The BEP 20 peer_id prefixes ("-XX" then a version) of widely used
+ * clients that every backend seeds its whitelist with once, when its schema
+ * is created; docs/STORES.md lists them. Operators edit them afterwards and
+ * a reopen never re-adds them. */
+struct store_client_prefix {
+    const char *prefix;
+    const char *name;
+};
+extern const struct store_client_prefix store_default_whitelist[];
+extern const size_t store_default_whitelist_len;
+
 /* One user's snatch of one torrent: recorded once, whatever the client sends.
  * Loaders fill info_hash from the torrent (a join), so the caller can find the
  * torrent without a lookup by id; snatches of torrents that no longer exist
