@@ -36,6 +36,10 @@ static void test_neutral_multipliers_credit_raw(void **state)
     acct_credit(&m, 123456789, 987654321, &up, &down);
     assert_int_equal(up, 123456789);
     assert_int_equal(down, 987654321);
+    /* Neutral factors take a shortcut; it saturates the same way. */
+    acct_credit(&m, UINT64_MAX, 0, &up, &down);
+    assert_int_equal(up, INT64_MAX);
+    assert_int_equal(down, 0);
 }
 
 static void test_freeleech_zeroes_download_only(void **state)
