@@ -22,17 +22,17 @@ uint64_t acct_raw_delta(bool have_prev, uint64_t prev, uint64_t now)
 
 static uint64_t apply4(uint64_t raw, uint32_t a, uint32_t b, uint32_t c, uint32_t d)
 {
+    if (raw == 0 || (a == ACCT_MULT_ONE && b == ACCT_MULT_ONE && c == ACCT_MULT_ONE &&
+                     d == ACCT_MULT_ONE)) {
+        /* The result below, without its 128-bit divisions (which cost more
+         * than the rest of an announce's accounting): most announces report
+         * nothing in one direction, and most torrents have no multiplier. */
+        return saturate(raw);
+    }
     /* raw < 2^64 and each factor <= 2^17: the product fits in 2^132 only
      * without the divisions, so divide after every second factor; each
      * division is by 1000^2 of a value that was multiplied by it, and the
      * remainders are carried, so the result equals floor(raw*a*b*c*d/1000^4). */
-    if (raw == 0 || (a == ACCT_MULT_ONE && b == ACCT_MULT_ONE && c == ACCT_MULT_ONE &&
-                     d == ACCT_MULT_ONE)) {
-        /* The same result without the 128-bit divisions, which cost more
-         * than the rest of an announce's accounting: most announces report
-         * nothing in one direction, and most torrents have no multiplier. */
-        return saturate(raw);
-    }
     u128 one2 = (u128)ACCT_MULT_ONE * ACCT_MULT_ONE;
     u128 ab = (u128)a * b;
     u128 cd = (u128)c * d;
